@@ -1,0 +1,8 @@
+//! plugnode: the supervisor of the plugnode appliance.
+//!
+//! One folder per concern (see `DESIGN.md` in the project docs); each service owns its
+//! state, publishes its part of [`status::Status`], and takes commands through a handle.
+
+pub mod shutdown;
+pub mod status;
+pub mod system;

@@ -1,0 +1,3 @@
+fn main() {
+    println!("plugnode {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,307 @@
+//! The one `Status` model every view reads.
+//!
+//! Services own their part of the status and update it through a [`StatusHandle`]; the
+//! e-ink display, the web page and the pairing services subscribe to the same
+//! `tokio::sync::watch` channel, so they never disagree. Alerts are derived from the parts
+//! ([`Status::alerts`]), never stored twice.
+
+mod alerts;
+
+pub use alerts::{Alert, AlertKind, Severity};
+
+use serde::Serialize;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// Seconds since the Unix epoch: what the web page and the screen print as times.
+pub type UnixTime = u64;
+
+/// Now, as [`UnixTime`].
+pub fn unix_now() -> UnixTime {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Everything the box knows about itself, as the views show it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Status {
+    /// Where the supervisor is in its own life (booting, running, shutting down).
+    pub phase: Phase,
+    pub bitcoind: BitcoindStatus,
+    pub lightning: LightningStatus,
+    pub backup: BackupStatus,
+    pub system: SystemStatus,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    #[default]
+    Booting,
+    Running,
+    ShuttingDown,
+    /// Everything is stopped: the box can be unplugged.
+    Stopped,
+}
+
+/// The bitcoind child process as the supervisor sees it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct BitcoindStatus {
+    pub state: BitcoindState,
+    /// Chain facts from the last successful health check (kept while restarting, so the
+    /// screens can still show the last known height).
+    pub chain: Option<ChainInfo>,
+    /// Network the node runs on ("main", "regtest", …), as bitcoind names it.
+    pub network: String,
+    /// Restarts after unexpected exits since plugnode started.
+    pub restarts: u32,
+    /// When the last health check answered.
+    pub last_checked: Option<UnixTime>,
+}
+
+/// The bitcoind state machine: NotStarted → Starting (warm-up) → Syncing → Ready, with
+/// Restarting/CrashLoop on unexpected exits and Stopping → Stopped on shutdown.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum BitcoindState {
+    #[default]
+    NotStarted,
+    /// The process runs but RPC is not ready yet (bitcoind's -28 warm-up message, or
+    /// "waiting for RPC" before the port opens).
+    Starting { message: String },
+    /// RPC answers; blocks are still being downloaded or verified.
+    Syncing,
+    /// Synced to the best known header and out of initial block download.
+    Ready,
+    /// bitcoind exited unexpectedly; the supervisor starts it again after a pause.
+    Restarting {
+        last_exit: String,
+        retry_in_secs: u64,
+    },
+    /// bitcoind keeps exiting: the supervisor stopped restarting it until the user retries.
+    CrashLoop {
+        exits: u32,
+        window_secs: u64,
+        last_exit: String,
+        /// The last lines bitcoind printed before it exited.
+        last_lines: Vec<String>,
+    },
+    /// Not started: the data disk has less free space than bitcoind needs.
+    InsufficientDisk {
+        needed_bytes: u64,
+        free_bytes: u64,
+        path: String,
+    },
+    /// bitcoind could not be started or reached at all (binary missing, RPC password
+    /// rejected, …); `message` says what to do.
+    Failed { message: String },
+    Stopping,
+    Stopped,
+}
+
+/// Facts from `getblockchaininfo` and `getnetworkinfo`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ChainInfo {
+    pub blocks: u64,
+    pub headers: u64,
+    pub best_block_hash: String,
+    /// 0.0 ..= 1.0
+    pub verification_progress: f64,
+    pub initial_block_download: bool,
+    pub pruned: bool,
+    pub connections: u32,
+}
+
+impl ChainInfo {
+    /// Sync progress in percent, for progress bars (0..=100).
+    pub fn progress_percent(&self) -> u8 {
+        (self.verification_progress.clamp(0.0, 1.0) * 100.0).floor() as u8
+    }
+}
+
+/// The embedded Lightning node.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LightningStatus {
+    pub state: LightningState,
+    pub node_id: Option<String>,
+    pub listening_port: Option<u16>,
+    pub peers: u32,
+    pub channels: Vec<ChannelSummary>,
+    pub balances: Balances,
+    /// Newest first; a handful for the screens.
+    pub recent_payments: Vec<PaymentSummary>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LightningState {
+    #[default]
+    Disabled,
+    /// Not started yet; `reason` says what it waits for (bitcoind RPC, initial sync, seed).
+    Waiting { reason: String },
+    Starting,
+    Running,
+    Failed { message: String },
+    Stopping,
+    Stopped,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Balances {
+    pub onchain_sat: u64,
+    pub onchain_spendable_sat: u64,
+    /// What we can send over our channels right now.
+    pub lightning_spendable_sat: u64,
+    /// Our side of channels that are not usable yet or closing, and on-chain funds that
+    /// are not confirmed or still time-locked.
+    pub pending_sat: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChannelSummary {
+    pub channel_id: String,
+    pub peer_id: String,
+    pub capacity_sat: u64,
+    pub outbound_sat: u64,
+    pub inbound_sat: u64,
+    pub usable: bool,
+    pub public: bool,
+    /// Human words: "open", "waiting for 3 confirmations", "closing".
+    pub state: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PaymentSummary {
+    pub id: String,
+    pub inbound: bool,
+    pub amount_msat: Option<u64>,
+    pub fee_msat: Option<u64>,
+    /// "pending", "succeeded" or "failed".
+    pub status: String,
+    pub updated_at: UnixTime,
+}
+
+/// The USB backup stick.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct BackupStatus {
+    pub state: BackupState,
+    /// "keep-attached" or "snapshot".
+    pub mode: String,
+    pub last_success: Option<UnixTime>,
+    pub generation: Option<u64>,
+    /// A short id of the stick that holds the newest backup (label or serial).
+    pub stick_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum BackupState {
+    /// Backups are not set up (no seed yet, or backup disabled).
+    #[default]
+    Disabled,
+    /// No stick is attached: only the SD card holds the channel state.
+    NoStick,
+    /// A stick was found that needs the user's confirmation before plugnode prepares it.
+    NeedsConfirmation { stick: String, reason: String },
+    /// Writing a backup right now.
+    Writing,
+    /// The stick mirrors every channel update (keep-attached mode).
+    Mirroring,
+    /// A snapshot was written and verified and the stick is unmounted.
+    SafeToRemove,
+    /// The stick failed; channel state is on the SD card only until a good stick returns.
+    Failed { message: String },
+}
+
+/// The box itself: network addresses, disk, power.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SystemStatus {
+    pub hostname: String,
+    pub ip_addresses: Vec<String>,
+    /// Where the web page answers, as a user types it.
+    pub web_url: Option<String>,
+    pub data_disk_free_bytes: Option<u64>,
+    pub data_disk_total_bytes: Option<u64>,
+    pub power: PowerStatus,
+}
+
+/// The Raspberry Pi's power flags (`get_throttled`), when the firmware exposes them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PowerStatus {
+    pub undervoltage_now: bool,
+    pub undervoltage_since_boot: bool,
+    pub throttled_now: bool,
+}
+
+/// The publishing side of the status channel. Cheap to clone; each service keeps one.
+#[derive(Clone)]
+pub struct StatusHandle {
+    sender: watch::Sender<Status>,
+}
+
+impl StatusHandle {
+    pub fn new() -> Self {
+        Self::with_initial(Status::default())
+    }
+
+    pub fn with_initial(status: Status) -> Self {
+        let (sender, _) = watch::channel(status);
+        StatusHandle { sender }
+    }
+
+    /// Changes the status; subscribers are woken only when something actually changed.
+    pub fn update(&self, change: impl FnOnce(&mut Status)) {
+        self.sender.send_if_modified(|status| {
+            let before = status.clone();
+            change(status);
+            *status != before
+        });
+    }
+
+    /// A copy of the current status.
+    pub fn snapshot(&self) -> Status {
+        self.sender.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Status> {
+        self.sender.subscribe()
+    }
+}
+
+impl Default for StatusHandle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn subscribers_wake_only_on_real_changes() {
+        let handle = StatusHandle::new();
+        let mut rx = handle.subscribe();
+        rx.mark_unchanged();
+
+        handle.update(|s| s.bitcoind.restarts = 0);
+        assert!(!rx.has_changed().unwrap(), "no change must not wake views");
+
+        handle.update(|s| s.bitcoind.restarts = 1);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(rx.borrow_and_update().bitcoind.restarts, 1);
+    }
+
+    #[test]
+    fn progress_is_clamped_and_floored() {
+        let mut info = ChainInfo {
+            verification_progress: 0.9999,
+            ..ChainInfo::default()
+        };
+        assert_eq!(info.progress_percent(), 99);
+        info.verification_progress = 1.2;
+        assert_eq!(info.progress_percent(), 100);
+    }
+}

@@ -1,0 +1,3 @@
+//! Facts about the box itself: host name, addresses, data disk, power supply.
+
+pub mod power;

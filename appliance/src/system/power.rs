@@ -1,0 +1,1 @@
+//! The Raspberry Pi's undervoltage and throttling flags. (Being built with the display.)

@@ -1,0 +1,1 @@
+//! Hardware access for plugnode: e-ink panels, their keys, and simulated stand-ins.
