@@ -3,6 +3,14 @@
 //! One folder per concern (see `DESIGN.md` in the project docs); each service owns its
 //! state, publishes its part of [`status::Status`], and takes commands through a handle.
 
+pub mod app;
+pub mod bitcoind;
+pub mod config;
+#[cfg(feature = "demo")]
+pub mod demo;
+pub mod fsutil;
+pub mod secret;
 pub mod shutdown;
 pub mod status;
 pub mod system;
+pub mod web;

@@ -1,3 +1,159 @@
-fn main() {
-    println!("plugnode {}", env!("CARGO_PKG_VERSION"));
+//! `plugnode`: the supervisor daemon and its command line.
+
+use clap::{Parser, Subcommand};
+use plugnode::config::{Config, DEFAULT_CONFIG_PATH};
+use plugnode::shutdown::Shutdown;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "plugnode",
+    version,
+    about = "Bitcoin + Lightning node appliance supervisor"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the appliance from the config file (what the box runs at boot).
+    Run {
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Check a config file and print the settings plugnode would use.
+    CheckConfig {
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Run the whole appliance on this computer with a simulated bitcoind.
+    #[cfg(feature = "demo")]
+    Demo(plugnode::demo::DemoArgs),
+}
+
+/// Exit code for a config that cannot be used (nothing was started or changed).
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    // Multi-call: started through a symlink named `regtest-sim` (the demo does this),
+    // plugnode is the bitcoind simulator.
+    #[cfg(feature = "demo")]
+    {
+        let args: Vec<String> = std::env::args().collect();
+        let invoked_as = args
+            .first()
+            .and_then(|arg0| Path::new(arg0).file_name())
+            .and_then(|name| name.to_str());
+        if invoked_as == Some("regtest-sim") {
+            let code = plugnode_testkit::sim::main_with_args(args);
+            return ExitCode::from(code.clamp(0, 255) as u8);
+        }
+    }
+
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config: path } => match load_config(&path) {
+            Ok(config) => {
+                println!("# {}: OK. The settings plugnode will use:", path.display());
+                print!("{}", toml::to_string(&config).unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Run { config } => {
+            let config = match load_config(&config) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            run_async(|shutdown| async move {
+                let appliance = plugnode::app::Appliance::start(&config, shutdown).await?;
+                appliance.run_until_shutdown().await;
+                Ok(())
+            })
+        }
+        #[cfg(feature = "demo")]
+        Command::Demo(args) => {
+            run_async(|shutdown| async move { plugnode::demo::run(args, shutdown, started).await })
+        }
+    }
+}
+
+/// Loads and validates the config; on failure prints why and returns the exit code.
+fn load_config(path: &Path) -> Result<Config, ExitCode> {
+    let result = Config::load(path).and_then(|config| config.validate().map(|()| config));
+    result.map_err(|err| {
+        eprintln!("plugnode: {err}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+/// Sets up logging and the runtime, wires Ctrl-C and SIGTERM to the shutdown signal, and
+/// runs `body` to its end.
+fn run_async<F, Fut>(body: F) -> ExitCode
+where
+    F: FnOnce(Shutdown) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("plugnode")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("plugnode: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let shutdown = Shutdown::new();
+        tokio::spawn(stop_on_signals(shutdown.clone()));
+        body(shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("plugnode: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn stop_on_signals(shutdown: Shutdown) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot listen for SIGINT/SIGTERM; stop plugnode from the web page");
+        return;
+    };
+    loop {
+        let name = tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        };
+        if shutdown.is_triggered() {
+            tracing::warn!("{name} again: still stopping in order (bitcoind may be flushing)");
+        } else {
+            tracing::info!("{name}: shutting down");
+            shutdown.trigger();
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -70,7 +70,9 @@ pub enum BitcoindState {
     NotStarted,
     /// The process runs but RPC is not ready yet (bitcoind's -28 warm-up message, or
     /// "waiting for RPC" before the port opens).
-    Starting { message: String },
+    Starting {
+        message: String,
+    },
     /// RPC answers; blocks are still being downloaded or verified.
     Syncing,
     /// Synced to the best known header and out of initial block download.
@@ -96,7 +98,9 @@ pub enum BitcoindState {
     },
     /// bitcoind could not be started or reached at all (binary missing, RPC password
     /// rejected, …); `message` says what to do.
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
     Stopping,
     Stopped,
 }
@@ -140,10 +144,14 @@ pub enum LightningState {
     #[default]
     Disabled,
     /// Not started yet; `reason` says what it waits for (bitcoind RPC, initial sync, seed).
-    Waiting { reason: String },
+    Waiting {
+        reason: String,
+    },
     Starting,
     Running,
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
     Stopping,
     Stopped,
 }

@@ -1,3 +1,5 @@
-//! Facts about the box itself: host name, addresses, data disk, power supply.
+//! Facts about the box itself: host name, addresses, data disk, memory, power supply.
 
+pub mod disk;
+pub mod monitor;
 pub mod power;

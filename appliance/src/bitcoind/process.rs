@@ -1,0 +1,188 @@
+//! The bitcoind child process: spawning it in its own process group with a parent-death
+//! signal, keeping the last lines it printed, and signalling it.
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use std::collections::VecDeque;
+use std::io;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+/// How many of bitcoind's last output lines are kept for the crash report.
+const TAIL_LINES: usize = 40;
+
+/// The last lines bitcoind printed (stdout and stderr interleaved), shared with the
+/// readers that fill it.
+#[derive(Clone, Default)]
+pub struct OutputTail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl OutputTail {
+    fn push(&self, line: String) {
+        let mut lines = self.lines.lock().expect("tail lock");
+        if lines.len() == TAIL_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    /// The newest `count` lines, oldest first.
+    pub fn last(&self, count: usize) -> Vec<String> {
+        let lines = self.lines.lock().expect("tail lock");
+        lines
+            .iter()
+            .skip(lines.len().saturating_sub(count))
+            .cloned()
+            .collect()
+    }
+
+    pub fn clear(&self) {
+        self.lines.lock().expect("tail lock").clear();
+    }
+}
+
+/// A running bitcoind.
+pub struct BitcoindProcess {
+    child: Child,
+    pid: Pid,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl BitcoindProcess {
+    /// Starts `binary args…` in its own process group (so a Ctrl-C in plugnode's terminal
+    /// reaches only plugnode, which then stops bitcoind in order) and with a parent-death
+    /// signal (if plugnode is killed outright, the kernel sends bitcoind SIGTERM and it shuts
+    /// down cleanly).
+    ///
+    /// The parent-death signal fires when the *thread* that spawned the child exits, so this
+    /// must run on a runtime worker thread (which lives as long as the runtime), never in
+    /// `spawn_blocking`, whose threads come and go.
+    pub fn spawn(binary: &Path, args: &[String], tail: &OutputTail) -> io::Result<Self> {
+        let parent = nix::unistd::getpid();
+        let mut command = Command::new(binary);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        // SAFETY: only async-signal-safe calls (prctl, getppid, kill) between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(io::Error::from)?;
+                // The parent may have died between fork and prctl: then nobody will ever
+                // send the signal, so act on it now.
+                if nix::unistd::getppid() != parent {
+                    let _ = signal::kill(nix::unistd::getpid(), Signal::SIGTERM);
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn()?;
+        let pid = Pid::from_raw(child.id().expect("a just-spawned child has a pid") as i32);
+        let mut readers = Vec::new();
+        if let Some(stdout) = child.stdout.take() {
+            readers.push(tokio::spawn(collect_lines(stdout, tail.clone())));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            readers.push(tokio::spawn(collect_lines(stderr, tail.clone())));
+        }
+        Ok(BitcoindProcess {
+            child,
+            pid,
+            readers,
+        })
+    }
+
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Waits until the process exits, then until its output is read to the end (so the
+    /// tail holds its last words).
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        let status = self.child.wait().await?;
+        for reader in self.readers.drain(..) {
+            // The pipes close when the process exits; a grandchild holding them open must not
+            // keep us waiting.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), reader).await;
+        }
+        Ok(status)
+    }
+
+    /// Asks bitcoind to shut down (it treats SIGTERM like the `stop` RPC).
+    pub fn terminate(&self) {
+        let _ = signal::kill(self.pid, Signal::SIGTERM);
+    }
+
+    /// Last resort: kills bitcoind and anything it started.
+    pub fn kill(&self) {
+        let _ = signal::killpg(self.pid, Signal::SIGKILL);
+    }
+}
+
+async fn collect_lines(stream: impl AsyncRead + Unpin, tail: OutputTail) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::debug!(target: "bitcoind", "{line}");
+        tail.push(line);
+    }
+}
+
+/// "exit code 1", "killed by SIGKILL": how an exit reads in an alert.
+pub fn describe_exit(status: &ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        format!("exit code {code}")
+    } else if let Some(signal) = status.signal() {
+        match Signal::try_from(signal) {
+            Ok(signal) => format!("killed by {}", signal.as_str()),
+            Err(_) => format!("killed by signal {signal}"),
+        }
+    } else {
+        status.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keeps_the_last_lines_of_both_streams() {
+        let tail = OutputTail::default();
+        let script =
+            "for i in $(seq 1 50); do echo out $i; done; echo 'Error: disk on fire' >&2; exit 3";
+        let mut process =
+            BitcoindProcess::spawn(Path::new("/bin/sh"), &["-c".into(), script.into()], &tail)
+                .unwrap();
+        let status = process.wait().await.unwrap();
+        assert_eq!(describe_exit(&status), "exit code 3");
+        let last = tail.last(100);
+        assert_eq!(last.len(), TAIL_LINES);
+        assert!(last.contains(&"Error: disk on fire".to_string()));
+        assert!(last.contains(&"out 50".to_string()));
+        assert!(!last.contains(&"out 1".to_string()));
+    }
+
+    #[tokio::test]
+    async fn runs_in_its_own_process_group() {
+        let tail = OutputTail::default();
+        let mut process = BitcoindProcess::spawn(
+            Path::new("/bin/sh"),
+            &["-c".into(), "sleep 30".into()],
+            &tail,
+        )
+        .unwrap();
+        let pgid = nix::unistd::getpgid(Some(process.pid())).unwrap();
+        assert_eq!(pgid, process.pid());
+        process.terminate();
+        let status = process.wait().await.unwrap();
+        assert_eq!(describe_exit(&status), "killed by SIGTERM");
+    }
+}

@@ -1,0 +1,197 @@
+use super::*;
+use std::collections::BTreeSet;
+
+const EXAMPLE: &str = include_str!("../../plugnode.example.toml");
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("plugnode.toml"))
+}
+
+#[test]
+fn the_example_file_is_the_defaults() {
+    assert_eq!(parse(EXAMPLE).unwrap(), Config::default());
+    assert_eq!(parse("").unwrap(), Config::default());
+}
+
+/// Every key the program knows appears in the example, active or commented out.
+#[test]
+fn the_example_documents_every_key() {
+    let mut everything = Config::default();
+    everything.data.chain_dir = Some("/x".into());
+    everything.bitcoind.rpc_port = Some(1);
+    everything.bitcoind.p2p_port = Some(1);
+    everything.lightning.alias = Some("x".into());
+    let known: toml::Table = toml::from_str(&toml::to_string(&everything).unwrap()).unwrap();
+
+    let mut documented = BTreeSet::new();
+    let mut section = String::new();
+    for line in EXAMPLE.lines() {
+        let line = line.trim_start_matches('#').trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_string();
+        } else if let Some((key, _)) = line.split_once(" = ") {
+            documented.insert(format!("{section}.{key}"));
+        }
+    }
+    for (section, table) in known {
+        for key in table.as_table().unwrap().keys() {
+            let dotted = format!("{section}.{key}");
+            assert!(
+                documented.contains(&dotted),
+                "{dotted} is missing from plugnode.example.toml"
+            );
+        }
+    }
+}
+
+#[test]
+fn unknown_key_names_key_line_and_allowed_keys() {
+    let err = parse("[bitcoind]\nnetwork = \"regtest\"\nprnue_mib = 600\n").unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ConfigError::Parse { line: 3, .. }), "{text}");
+    assert!(text.contains("prnue_mib"), "{text}");
+    assert!(text.contains("unknown key"), "{text}");
+    assert!(text.contains("prune_mib"), "allowed keys listed: {text}");
+}
+
+#[test]
+fn unknown_section_is_refused() {
+    let text = parse("[bitcoin]\nnetwork = \"regtest\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("line 1"), "{text}");
+    assert!(text.contains("bitcoin"), "{text}");
+    assert!(text.contains("bitcoind"), "allowed sections listed: {text}");
+}
+
+#[test]
+fn wrong_type_names_key_and_line() {
+    let err = parse("[web]\n\n[lightning]\nlisten_port = \"ninety\"\n").unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.key(), Some("lightning.listen_port"), "{text}");
+    assert!(text.contains("line 4"), "{text}");
+    assert!(text.contains("string"), "{text}");
+}
+
+#[test]
+fn wrong_network_lists_the_allowed_ones() {
+    let text = parse("[bitcoind]\nnetwork = \"testnet\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("bitcoind.network"), "{text}");
+    assert!(
+        text.contains("mainnet") && text.contains("testnet4") && text.contains("regtest"),
+        "{text}"
+    );
+}
+
+#[test]
+fn negative_prune_is_refused_with_what_is_allowed() {
+    let err = parse("[bitcoind]\nprune_mib = -5\n").unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.key(), Some("bitcoind.prune_mib"), "{text}");
+    assert!(text.contains("line 2"), "{text}");
+    assert!(text.contains("-5") && text.contains("auto"), "{text}");
+}
+
+#[test]
+fn sizes_accept_auto_and_numbers() {
+    let config = parse("[bitcoind]\nprune_mib = 0\ndbcache_mib = \"auto\"\n").unwrap();
+    assert_eq!(config.bitcoind.prune_mib, SizeSetting::Mib(0));
+    assert_eq!(config.bitcoind.dbcache_mib, SizeSetting::Auto);
+    assert!(parse("[bitcoind]\nprune_mib = \"big\"\n").is_err());
+}
+
+#[test]
+fn broken_toml_names_the_line() {
+    let text = parse("[web]\nlisten = \n").unwrap_err().to_string();
+    assert!(text.contains("line 2"), "{text}");
+}
+
+fn valid_config() -> Config {
+    let mut config = Config::default();
+    // Any executable will do for validation.
+    config.bitcoind.binary = PathBuf::from("/bin/sh");
+    config
+}
+
+#[test]
+fn a_missing_binary_is_named_with_what_to_do() {
+    let mut config = valid_config();
+    config.bitcoind.binary = PathBuf::from("/nonexistent/bitcoind");
+    let err = config.validate().unwrap_err();
+    assert_eq!(err.key(), Some("bitcoind.binary"));
+    let text = err.to_string();
+    assert!(
+        text.contains("/nonexistent/bitcoind") && text.contains("no such file"),
+        "{text}"
+    );
+
+    let not_a_program = tempfile::NamedTempFile::new().unwrap();
+    config.bitcoind.binary = not_a_program.path().to_path_buf();
+    let text = config.validate().unwrap_err().to_string();
+    assert!(text.contains("not executable"), "{text}");
+}
+
+#[test]
+fn value_checks_name_the_key() {
+    assert!(valid_config().validate().is_ok());
+
+    let cases: Vec<(&str, Box<dyn Fn(&mut Config)>)> = vec![
+        (
+            "bitcoind.prune_mib",
+            Box::new(|c| c.bitcoind.prune_mib = SizeSetting::Mib(100)),
+        ),
+        (
+            "bitcoind.dbcache_mib",
+            Box::new(|c| c.bitcoind.dbcache_mib = SizeSetting::Mib(1)),
+        ),
+        (
+            "bitcoind.extra_args",
+            Box::new(|c| c.bitcoind.extra_args = vec!["-rpcbind=0.0.0.0".into()]),
+        ),
+        (
+            "bitcoind.extra_args",
+            Box::new(|c| c.bitcoind.extra_args = vec!["-nodisablewallet".into()]),
+        ),
+        (
+            "bitcoind.extra_args",
+            Box::new(|c| c.bitcoind.extra_args = vec!["maxconnections=3".into()]),
+        ),
+        (
+            "bitcoind.stop_timeout_secs",
+            Box::new(|c| c.bitcoind.stop_timeout_secs = 1),
+        ),
+        (
+            "data.dir",
+            Box::new(|c| c.data.dir = PathBuf::from("relative/dir")),
+        ),
+        (
+            "lightning.alias",
+            Box::new(|c| c.lightning.alias = Some("x".repeat(33))),
+        ),
+        (
+            "display.key_pins",
+            Box::new(|c| c.display.key_pins = [5, 6, 6, 19]),
+        ),
+    ];
+    for (key, change) in cases {
+        let mut config = valid_config();
+        change(&mut config);
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.key(), Some(key), "{err}");
+    }
+
+    let mut config = valid_config();
+    config.bitcoind.extra_args = vec!["-maxconnections=20".into(), "-nodebuglogfile".into()];
+    assert!(config.validate().is_ok());
+}
+
+#[test]
+fn a_missing_file_says_how_to_create_one() {
+    let text = Config::load(Path::new("/nonexistent/plugnode.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("/nonexistent/plugnode.toml"), "{text}");
+    assert!(text.contains("plugnode.example.toml"), "{text}");
+}

@@ -1,0 +1,102 @@
+//! Config values with their own spelling rules and error messages.
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use std::fmt;
+
+/// The Bitcoin network the box runs on.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    #[default]
+    Mainnet,
+    Testnet4,
+    Signet,
+    Regtest,
+}
+
+impl Network {
+    /// bitcoind's `-chain=` value.
+    pub fn chain_name(self) -> &'static str {
+        match self {
+            Network::Mainnet => "main",
+            Network::Testnet4 => "testnet4",
+            Network::Signet => "signet",
+            Network::Regtest => "regtest",
+        }
+    }
+
+    /// The `bitcoin.conf` section name for network-specific options.
+    pub fn conf_section(self) -> &'static str {
+        self.chain_name()
+    }
+
+    pub fn default_rpc_port(self) -> u16 {
+        match self {
+            Network::Mainnet => 8332,
+            Network::Testnet4 => 48332,
+            Network::Signet => 38332,
+            Network::Regtest => 18443,
+        }
+    }
+
+    pub fn default_p2p_port(self) -> u16 {
+        match self {
+            Network::Mainnet => 8333,
+            Network::Testnet4 => 48333,
+            Network::Signet => 38333,
+            Network::Regtest => 18444,
+        }
+    }
+}
+
+/// A size that is either computed by plugnode ("auto") or given in MiB.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SizeSetting {
+    #[default]
+    Auto,
+    Mib(u64),
+}
+
+impl<'de> Deserialize<'de> for SizeSetting {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SizeVisitor;
+
+        impl Visitor<'_> for SizeVisitor {
+            type Value = SizeSetting;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("\"auto\" or a whole number of MiB (0 or more)")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<SizeSetting, E> {
+                if value == "auto" {
+                    Ok(SizeSetting::Auto)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(value), &self))
+                }
+            }
+
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<SizeSetting, E> {
+                u64::try_from(value)
+                    .map(SizeSetting::Mib)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(value), &self))
+            }
+
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<SizeSetting, E> {
+                Ok(SizeSetting::Mib(value))
+            }
+        }
+
+        deserializer.deserialize_any(SizeVisitor)
+    }
+}
+
+impl Serialize for SizeSetting {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SizeSetting::Auto => serializer.serialize_str("auto"),
+            SizeSetting::Mib(mib) => serializer.serialize_u64(*mib),
+        }
+    }
+}

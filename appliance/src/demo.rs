@@ -1,0 +1,217 @@
+//! `plugnode demo`: the whole appliance on a laptop.
+//!
+//! regtest-sim stands in for bitcoind (plugnode itself, called through a symlink named
+//! `regtest-sim`), data lives in a temporary or given directory, the web page listens on
+//! loopback. `--report` prints start-up figures and exits.
+
+use crate::app::Appliance;
+use crate::config::{Config, Network, PanelModel};
+use crate::shutdown::Shutdown;
+use crate::status::{BitcoindState, StatusHandle};
+use anyhow::Context;
+use bitcoincore_rpc::RpcApi;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// Blocks the demo chain starts with: coinbases mature after 100.
+const DEMO_START_HEIGHT: u64 = 101;
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Keep the demo's data in this directory (reused next time). Default: a temporary
+    /// directory removed on exit.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Where the web page listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Seconds between blocks the simulated chain mines on its own (0 = never).
+    #[arg(long, default_value_t = 30)]
+    pub block_interval: u64,
+    /// Print start-up figures (time to bitcoind RPC ready and to the web page answering,
+    /// resident memory when idle), then shut down.
+    #[arg(long)]
+    pub report: bool,
+}
+
+/// Runs the demo until Ctrl-C (or, with `--report`, until the figures are printed).
+pub async fn run(args: DemoArgs, shutdown: Shutdown, started: Instant) -> anyhow::Result<()> {
+    let temp_dir;
+    let dir = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp_dir = tempfile::Builder::new()
+                .prefix("plugnode-demo-")
+                .tempdir()
+                .context("cannot create a temporary directory for the demo")?;
+            temp_dir.path().to_path_buf()
+        }
+    };
+    let dir = std::path::absolute(&dir)?;
+    let config = demo_config(&dir, &args)?;
+    config.validate()?;
+
+    let appliance = Appliance::start(&config, shutdown.clone()).await?;
+    println!(
+        "plugnode demo is running: open http://{}/ (data in {}; Ctrl-C stops it)",
+        appliance.web_address,
+        dir.display()
+    );
+
+    let rpc_ready = wait_for_rpc(&appliance.status, &shutdown).await;
+    let rpc_ready_after = rpc_ready.then(|| started.elapsed());
+    if rpc_ready {
+        if let Err(err) = mine_start_blocks(&appliance).await {
+            warn!("could not mine the demo's first blocks: {err:#}");
+        }
+    }
+
+    if args.report {
+        let web_after = wait_for_web(appliance.web_address, started).await;
+        // Let the start-up churn settle before reading memory.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let rss = resident_memory_kib();
+        print_report(rpc_ready_after, web_after, rss);
+        shutdown.trigger();
+    }
+    appliance.run_until_shutdown().await;
+    Ok(())
+}
+
+fn demo_config(dir: &Path, args: &DemoArgs) -> anyhow::Result<Config> {
+    let bin_dir = dir.join("bin");
+    std::fs::create_dir_all(&bin_dir)?;
+    let sim = bin_dir.join("regtest-sim");
+    let exe = std::env::current_exe().context("cannot find plugnode's own executable")?;
+    // The symlink makes plugnode start as regtest-sim (see main.rs); refresh it in case the
+    // binary moved since a previous demo in the same directory.
+    let _ = std::fs::remove_file(&sim);
+    std::os::unix::fs::symlink(&exe, &sim)
+        .with_context(|| format!("cannot create {}", sim.display()))?;
+
+    let mut config = Config::default();
+    config.data.dir = dir.to_path_buf();
+    config.bitcoind.binary = sim;
+    config.bitcoind.network = Network::Regtest;
+    // Free ports, so the demo runs beside a real regtest bitcoind or a second demo.
+    config.bitcoind.rpc_port = Some(free_port()?);
+    config.bitcoind.p2p_port = Some(free_port()?);
+    config.bitcoind.extra_args = vec![format!("-simblockinterval={}", args.block_interval)];
+    config.bitcoind.stop_timeout_secs = 60;
+    config.web.listen = args.listen;
+    config.display.panel = PanelModel::Simulated;
+    Ok(config)
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Waits until bitcoind's RPC answers (or the demo is stopped first).
+async fn wait_for_rpc(status: &StatusHandle, shutdown: &Shutdown) -> bool {
+    let mut updates = status.subscribe();
+    tokio::select! {
+        result = updates.wait_for(|s| {
+            matches!(s.bitcoind.state, BitcoindState::Syncing | BitcoindState::Ready)
+        }) => result.is_ok(),
+        _ = shutdown.wait() => false,
+    }
+}
+
+/// A fresh regtest chain is in "initial block download" until a block is mined: mine the
+/// demo's first blocks so the node looks like a synced one.
+async fn mine_start_blocks(appliance: &Appliance) -> anyhow::Result<()> {
+    let height = appliance
+        .status
+        .snapshot()
+        .bitcoind
+        .chain
+        .map(|c| c.blocks)
+        .unwrap_or(0);
+    if height >= DEMO_START_HEIGHT {
+        return Ok(());
+    }
+    let port = appliance.bitcoind_rpc_port();
+    let user = appliance.credentials.supervisor.clone();
+    let address = demo_address();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let client = bitcoincore_rpc::Client::new(
+            &format!("http://127.0.0.1:{port}"),
+            bitcoincore_rpc::Auth::UserPass(user.name.clone(), user.password.expose().into()),
+        )?;
+        let _: serde_json::Value = client.call(
+            "generatetoaddress",
+            &[
+                (DEMO_START_HEIGHT - height).into(),
+                address.to_string().into(),
+            ],
+        )?;
+        Ok(())
+    })
+    .await??;
+    info!("mined the demo chain up to height {DEMO_START_HEIGHT}");
+    Ok(())
+}
+
+/// Where the demo's own blocks pay: a fixed key, so nobody can mistake it for a real
+/// wallet.
+fn demo_address() -> bitcoin::Address {
+    let secp = bitcoin::secp256k1::Secp256k1::new();
+    let key = bitcoin::secp256k1::SecretKey::from_slice(&[0x42; 32]).expect("valid key");
+    let public = bitcoin::CompressedPublicKey(key.public_key(&secp));
+    bitcoin::Address::p2wpkh(&public, bitcoin::Network::Regtest)
+}
+
+/// Time from start until `GET /api/status` answers 200.
+async fn wait_for_web(address: SocketAddr, started: Instant) -> Option<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for _ in 0..200 {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(address).await {
+            let _ = stream
+                .write_all(b"GET /api/status HTTP/1.0\r\nHost: demo\r\n\r\n")
+                .await;
+            let mut head = [0u8; 12];
+            if stream.read_exact(&mut head).await.is_ok() && head.ends_with(b"200") {
+                return Some(started.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// VmRSS of this process, in KiB.
+fn resident_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|line| {
+        line.strip_prefix("VmRSS:")?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+fn print_report(rpc: Option<Duration>, web: Option<Duration>, rss_kib: Option<u64>) {
+    let millis = |d: Option<Duration>| {
+        d.map(|d| format!("{} ms", d.as_millis()))
+            .unwrap_or_else(|| "not reached".into())
+    };
+    println!("plugnode demo report");
+    println!("  start → bitcoind RPC ready   {}", millis(rpc));
+    println!("  start → web page answering   {}", millis(web));
+    println!(
+        "  supervisor resident memory   {}",
+        rss_kib
+            .map(|kib| format!(
+                "{:.1} MiB (idle, without the Lightning node)",
+                kib as f64 / 1024.0
+            ))
+            .unwrap_or_else(|| "unknown".into())
+    );
+}

@@ -1,0 +1,58 @@
+//! The local web page and its JSON API (actix-web).
+//!
+//! [`WebServer::start`] takes its listening socket from the caller (tests bind
+//! `127.0.0.1:0`) and is stopped by the supervisor in its shutdown order.
+
+mod api;
+mod assets;
+
+use crate::bitcoind::BitcoindHandle;
+use crate::status::StatusHandle;
+use actix_web::{web, App, HttpServer};
+use std::net::TcpListener;
+use tracing::info;
+
+/// What the handlers reach: the status to show, and the services to command.
+#[derive(Clone)]
+pub struct WebContext {
+    pub status: StatusHandle,
+    pub bitcoind: BitcoindHandle,
+}
+
+/// A running web server.
+pub struct WebServer {
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl WebServer {
+    /// Serves the web page on `listener` until [`WebServer::stop`].
+    pub fn start(listener: TcpListener, context: WebContext) -> std::io::Result<WebServer> {
+        let address = listener.local_addr()?;
+        let data = web::Data::new(context);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .configure(api::routes)
+                .configure(assets::routes)
+        })
+        // One worker is plenty for a handful of phones on the home network and keeps the
+        // supervisor's memory small.
+        .workers(1)
+        // The supervisor owns the signals and the shutdown order.
+        .disable_signals()
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        let task = tokio::spawn(server);
+        info!("web page at http://{address}/");
+        Ok(WebServer { handle, task })
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to 5 s), and returns.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,135 @@
+// plugnode dashboard: polls /api/status and renders it. No framework, no build step.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const POLL_MS = 2000;
+
+function setText(id, value) {
+  $(id).textContent = value === undefined || value === null ? "–" : String(value);
+}
+
+function humanBytes(bytes) {
+  if (bytes === null || bytes === undefined) return "–";
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let value = bytes, unit = 0;
+  while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit++; }
+  return `${value.toFixed(value < 10 && unit > 0 ? 1 : 0)} ${units[unit]}`;
+}
+
+const BITCOIND_WORDS = {
+  not_started: ["Not started yet", "warn"],
+  starting: ["Starting", "warn"],
+  syncing: ["Syncing the block chain", "warn"],
+  ready: ["Ready", "ok"],
+  restarting: ["Restarting", "warn"],
+  crash_loop: ["Stopped: keeps crashing", "bad"],
+  insufficient_disk: ["Not started: disk too small", "bad"],
+  failed: ["Failed", "bad"],
+  stopping: ["Stopping", "warn"],
+  stopped: ["Stopped", "warn"],
+};
+
+function renderBitcoind(b) {
+  const [words, tone] = BITCOIND_WORDS[b.state.state] || [b.state.state, "warn"];
+  let text = words;
+  if (b.state.state === "starting" && b.state.message) text += ` (${b.state.message})`;
+  if (b.state.state === "restarting") text += ` in ${b.state.retry_in_secs} s`;
+  const el = $("bitcoind-state");
+  el.textContent = text;
+  el.className = `state ${tone}`;
+  const chain = b.chain;
+  const percent = chain ? Math.floor(Math.min(1, chain.verification_progress) * 100) : 0;
+  $("sync-bar").firstElementChild.style.width = `${percent}%`;
+  $("sync-bar").setAttribute("aria-valuenow", percent);
+  setText("blocks", chain && chain.blocks.toLocaleString());
+  setText("headers", chain && chain.headers.toLocaleString());
+  setText("network", b.network);
+  setText("connections", chain && chain.connections);
+  setText("pruned", chain && (chain.pruned ? "yes" : "no"));
+  setText("restarts", b.restarts);
+}
+
+function renderLightning(l) {
+  const words = {
+    disabled: "Not running",
+    waiting: `Waiting: ${l.state.reason || ""}`,
+    starting: "Starting",
+    running: "Running",
+    failed: `Failed: ${l.state.message || ""}`,
+    stopping: "Stopping",
+    stopped: "Stopped",
+  };
+  setText("lightning-state", words[l.state.state] || l.state.state);
+}
+
+function renderBackup(b) {
+  const words = {
+    disabled: "Not set up",
+    no_stick: "No backup stick: insert one",
+    needs_confirmation: "A stick needs your confirmation",
+    writing: "Writing…",
+    mirroring: "Every channel update is mirrored to the stick",
+    safe_to_remove: "Backup OK: safe to remove the stick",
+    failed: `Failed: ${b.state.message || ""}`,
+  };
+  setText("backup-state", words[b.state.state] || b.state.state);
+}
+
+function renderAlerts(alerts, status) {
+  const box = $("alerts");
+  box.replaceChildren();
+  for (const alert of alerts) {
+    const div = document.createElement("div");
+    div.className = `alert ${alert.severity}`;
+    div.dataset.kind = alert.kind;
+    const title = document.createElement("h3");
+    title.textContent = alert.title;
+    const message = document.createElement("p");
+    message.textContent = alert.message;
+    div.append(title, message);
+    const state = status.bitcoind.state;
+    if (alert.kind === "bitcoind_crash_loop" && state.last_lines && state.last_lines.length) {
+      const pre = document.createElement("pre");
+      pre.textContent = state.last_lines.join("\n");
+      div.append(pre);
+    }
+    if (["bitcoind_crash_loop", "insufficient_disk", "bitcoind_failed"].includes(alert.kind)) {
+      const retry = document.createElement("button");
+      retry.textContent = "Retry";
+      retry.addEventListener("click", async () => {
+        retry.disabled = true;
+        await fetch("/api/bitcoind/retry", { method: "POST" });
+        refresh();
+      });
+      div.append(retry);
+    }
+    box.append(div);
+  }
+}
+
+function render(status) {
+  $("phase").textContent = status.phase.replace("_", " ");
+  renderAlerts(status.alerts, status);
+  renderBitcoind(status.bitcoind);
+  renderLightning(status.lightning);
+  renderBackup(status.backup);
+  const sys = status.system;
+  setText("disk", sys.data_disk_free_bytes === null ? null :
+    `${humanBytes(sys.data_disk_free_bytes)} of ${humanBytes(sys.data_disk_total_bytes)}`);
+  setText("version", status.version);
+}
+
+async function refresh() {
+  try {
+    const response = await fetch("/api/status", { cache: "no-store" });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    render(await response.json());
+    $("connection").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  } catch (err) {
+    $("connection").textContent =
+      `Cannot reach the box (${err.message}). Is it powered on and on this network?`;
+  }
+}
+
+refresh();
+setInterval(refresh, POLL_MS);
