@@ -8,6 +8,7 @@ pub mod bitcoind;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod display;
 pub mod fsutil;
 pub mod secret;
 pub mod shutdown;

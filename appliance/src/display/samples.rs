@@ -1,0 +1,275 @@
+//! Fixed statuses and one sample of every screen: the golden-image tests, the benchmark
+//! and the screenshot gallery render these. Nothing here is a real secret (the seed words
+//! are BIP39's published test vector, the pairing keys are made up).
+
+use super::render::View;
+use super::ui::{PairingCode, Screen, SeedWords};
+use crate::status::{
+    BackupState, BackupStatus, Balances, BitcoindState, BitcoindStatus, ChainInfo, ChannelSummary,
+    LightningState, LightningStatus, Phase, PowerStatus, Status, SystemStatus, UnixTime,
+};
+
+/// 2026-03-03 12:00:00 UTC.
+pub const NOW: UnixTime = 1_772_539_200;
+
+fn channel(n: u8, capacity: u64, outbound: u64, usable: bool) -> ChannelSummary {
+    ChannelSummary {
+        channel_id: format!("{n:02x}").repeat(32),
+        peer_id: format!("02{}", format!("{n:02x}").repeat(32)),
+        capacity_sat: capacity,
+        outbound_sat: outbound,
+        inbound_sat: (capacity - outbound).saturating_sub(capacity / 100),
+        usable,
+        public: false,
+        state: if usable {
+            "open".into()
+        } else {
+            "waiting for 3 confirmations".into()
+        },
+    }
+}
+
+/// A synced node with three channels and a mirrored backup.
+pub fn running() -> Status {
+    Status {
+        phase: Phase::Running,
+        bitcoind: BitcoindStatus {
+            state: BitcoindState::Ready,
+            chain: Some(ChainInfo {
+                blocks: 871_234,
+                headers: 871_234,
+                best_block_hash: "00".repeat(32),
+                verification_progress: 0.999_998,
+                initial_block_download: false,
+                pruned: true,
+                connections: 10,
+            }),
+            network: "main".into(),
+            restarts: 0,
+            last_checked: Some(NOW - 20),
+        },
+        lightning: LightningStatus {
+            state: LightningState::Running,
+            node_id: Some(format!("03{}", "ab".repeat(32))),
+            listening_port: Some(9735),
+            peers: 4,
+            channels: vec![
+                channel(1, 2_000_000, 1_234_567, true),
+                channel(2, 500_000, 0, true),
+                channel(3, 1_000_000, 1_000_000 - 9_770, false),
+            ],
+            balances: Balances {
+                onchain_sat: 250_000,
+                onchain_spendable_sat: 250_000,
+                lightning_spendable_sat: 1_234_567,
+                pending_sat: 990_230,
+            },
+            recent_payments: Vec::new(),
+        },
+        backup: BackupStatus {
+            state: BackupState::Mirroring,
+            mode: "keep-attached".into(),
+            last_success: Some(NOW - 25 * 60),
+            generation: Some(1042),
+            stick_id: Some("SanDisk 4C53".into()),
+        },
+        system: SystemStatus {
+            hostname: "plugnode".into(),
+            ip_addresses: vec!["192.168.1.23".into(), "fe80::1".into()],
+            web_url: Some("http://plugnode.local".into()),
+            data_disk_free_bytes: Some(400_000_000_000),
+            data_disk_total_bytes: Some(1_000_000_000_000),
+            power: PowerStatus::default(),
+        },
+    }
+}
+
+/// The supervisor just started; bitcoind warms up.
+pub fn booting() -> Status {
+    let mut s = running();
+    s.phase = Phase::Booting;
+    s.bitcoind.state = BitcoindState::Starting {
+        message: "Loading block index...".into(),
+    };
+    s.bitcoind.chain = None;
+    s.lightning = LightningStatus::default();
+    s.backup = BackupStatus::default();
+    s
+}
+
+/// Initial block download at 45 %.
+pub fn syncing() -> Status {
+    let mut s = running();
+    s.bitcoind.state = BitcoindState::Syncing;
+    if let Some(chain) = s.bitcoind.chain.as_mut() {
+        chain.blocks = 512_345;
+        chain.headers = 871_234;
+        chain.verification_progress = 0.4512;
+        chain.initial_block_download = true;
+        chain.connections = 8;
+    }
+    s.lightning = LightningStatus {
+        state: LightningState::Waiting {
+            reason: "bitcoind is still syncing".into(),
+        },
+        ..LightningStatus::default()
+    };
+    s.backup.state = BackupState::NoStick;
+    s.backup.last_success = None;
+    s.backup.generation = None;
+    s.backup.stick_id = None;
+    s
+}
+
+/// Undervoltage and a failed backup stick.
+pub fn with_alerts() -> Status {
+    let mut s = running();
+    s.system.power = PowerStatus {
+        undervoltage_now: true,
+        undervoltage_since_boot: true,
+        throttled_now: false,
+    };
+    s.backup.state = BackupState::Failed {
+        message: "The stick stopped answering (I/O error).".into(),
+    };
+    s
+}
+
+/// bitcoind in a crash loop: one critical alert.
+pub fn crash_loop() -> Status {
+    let mut s = running();
+    s.bitcoind.state = BitcoindState::CrashLoop {
+        exits: 5,
+        window_secs: 600,
+        last_exit: "exit code 1".into(),
+        last_lines: vec!["Error: Corrupted block database detected".into()],
+    };
+    s
+}
+
+pub fn backup_in(state: BackupState) -> Status {
+    let mut s = running();
+    s.backup.state = state;
+    s
+}
+
+/// Everything stops.
+pub fn shutting_down() -> Status {
+    let mut s = running();
+    s.phase = Phase::ShuttingDown;
+    s.lightning.state = LightningState::Stopped;
+    s.bitcoind.state = BitcoindState::Stopping;
+    s
+}
+
+/// A made-up Nostr Wallet Connect URI of the usual length.
+pub fn pairing() -> PairingCode {
+    PairingCode::new(
+        "Zeus (NWC)",
+        format!(
+            "nostr+walletconnect://{}?relay=wss%3A%2F%2Frelay.example.com&secret={}",
+            "b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4",
+            "71a8c14c1407c113601079c4302dab36460f0ccd0ad506f1f2dc73b5100e4f3c"
+        ),
+    )
+}
+
+/// BIP39's published 24-word test vector (never use it for money).
+pub fn seed() -> SeedWords {
+    let words = "legal winner thank year wave sausage worth useful legal winner thank year \
+                 wave sausage worth useful legal winner thank year wave sausage worth title";
+    SeedWords::new(words.split_whitespace().map(String::from).collect()).expect("24 sample words")
+}
+
+/// One screen in one state.
+pub struct Sample {
+    pub name: &'static str,
+    pub screen: Screen,
+    pub status: Status,
+    pub pairing: Option<PairingCode>,
+    pub seed: Option<SeedWords>,
+    pub redact: bool,
+}
+
+impl Sample {
+    fn new(name: &'static str, screen: Screen, status: Status) -> Self {
+        Sample {
+            name,
+            screen,
+            status,
+            pairing: None,
+            seed: None,
+            redact: false,
+        }
+    }
+
+    /// The view of this sample at [`NOW`] in UTC.
+    pub fn view(&self, has_keys: bool) -> View<'_> {
+        View {
+            screen: self.screen,
+            status: &self.status,
+            pairing: self.pairing.as_ref(),
+            seed: self.seed.as_ref(),
+            has_keys,
+            redact_secrets: self.redact,
+            now: NOW,
+            utc_offset_secs: 0,
+        }
+    }
+}
+
+/// Every screen, and the states of them a user must be able to read.
+pub fn gallery() -> Vec<Sample> {
+    let mut samples = vec![
+        Sample::new("boot", Screen::Boot, booting()),
+        Sample::new("home", Screen::Home, running()),
+        Sample::new("home-syncing", Screen::Home, syncing()),
+        Sample::new("home-alerts", Screen::Home, with_alerts()),
+        Sample::new("lightning", Screen::Lightning, running()),
+        Sample::new("lightning-waiting", Screen::Lightning, syncing()),
+        Sample::new("backup", Screen::Backup, running()),
+        Sample::new(
+            "backup-no-stick",
+            Screen::Backup,
+            backup_in(BackupState::NoStick),
+        ),
+        Sample::new(
+            "backup-writing",
+            Screen::Backup,
+            backup_in(BackupState::Writing),
+        ),
+        Sample::new("backup-safe-to-remove", Screen::Backup, {
+            let mut s = backup_in(BackupState::SafeToRemove);
+            s.backup.mode = "snapshot".into();
+            s
+        }),
+        Sample::new("backup-failed", Screen::Backup, with_alerts()),
+        Sample::new(
+            "alerts-crash-loop",
+            Screen::Alerts { index: 0 },
+            crash_loop(),
+        ),
+        Sample::new(
+            "alerts-undervoltage",
+            Screen::Alerts { index: 1 },
+            with_alerts(),
+        ),
+        Sample::new("alerts-none", Screen::Alerts { index: 0 }, running()),
+        Sample::new("shutdown-confirm", Screen::ShutdownConfirm, running()),
+        Sample::new("shutting-down", Screen::ShuttingDown, shutting_down()),
+        Sample::new("safe-to-unplug", Screen::SafeToUnplug, shutting_down()),
+    ];
+    let mut confirm = Sample::new("pairing-confirm", Screen::PairingConfirm, running());
+    confirm.pairing = Some(pairing());
+    let mut qr = Sample::new("pairing-qr", Screen::PairingQr, running());
+    qr.pairing = Some(pairing());
+    let mut seed1 = Sample::new("seed-1", Screen::Seed { page: 0 }, booting());
+    seed1.seed = Some(seed());
+    let mut seed4 = Sample::new("seed-4", Screen::Seed { page: 3 }, booting());
+    seed4.seed = Some(seed());
+    let mut mirror = Sample::new("mirror-redacted", Screen::Seed { page: 0 }, booting());
+    mirror.seed = Some(seed());
+    mirror.redact = true;
+    samples.extend([confirm, qr, seed1, seed4, mirror]);
+    samples
+}

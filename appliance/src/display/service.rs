@@ -1,0 +1,522 @@
+//! The display service: one task that owns the panel, follows the status, reads the keys,
+//! applies the refresh policy, and answers the [`DisplayHandle`].
+
+use super::policy::{Decision, RefreshPolicy};
+use super::render::{render, View};
+use super::ui::{
+    Action, Effect, Outcome, PairingCode, PairingDisplay, Screen, SeedWords, Ui, Urgency,
+};
+use super::DisplaySettings;
+use crate::shutdown::Shutdown;
+use crate::status::{unix_now, Status};
+use plugnode_hw::{
+    Buttons, Frame, Key, KeyEvents, KeyTiming, Panel, PanelError, RefreshCounts, Size,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+/// After a failed refresh, try again this much later.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Why a display request could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum DisplayError {
+    #[error("the display service has stopped")]
+    Stopped,
+    #[error("seed words must be 1 to 24 single words")]
+    BadSeedWords,
+    #[error("the e-ink panel failed: {0}")]
+    Panel(#[from] PanelError),
+}
+
+enum Command {
+    Pairing {
+        code: PairingCode,
+        reply: oneshot::Sender<PairingDisplay>,
+    },
+    Seed {
+        words: SeedWords,
+        reply: oneshot::Sender<()>,
+    },
+    ClearSecrets {
+        reply: oneshot::Sender<()>,
+    },
+    Action(Action),
+    Finish {
+        reply: oneshot::Sender<Result<(), PanelError>>,
+    },
+}
+
+/// What the display shows, for the web page and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DisplayState {
+    pub screen: Screen,
+    /// Whether the panel has keys (else screens rotate on their own).
+    pub has_keys: bool,
+    /// Panel refreshes so far (full, partial).
+    pub full_refreshes: u64,
+    pub partial_refreshes: u64,
+    /// The last refresh failed (the service retries).
+    pub failing: bool,
+}
+
+/// Talks to the display service. Cheap to clone; every service that needs the screen
+/// keeps one.
+#[derive(Clone)]
+pub struct DisplayHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    frames: watch::Receiver<Option<Arc<Frame>>>,
+    state: watch::Receiver<DisplayState>,
+    size: Size,
+    panel_name: &'static str,
+}
+
+impl DisplayHandle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, DisplayError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .map_err(|_| DisplayError::Stopped)?;
+        answer.await.map_err(|_| DisplayError::Stopped)
+    }
+
+    /// Asks to show a wallet-pairing code as a QR code. With keys, the device first asks
+    /// "show pairing code?" and shows it only after KEY2 ([`PairingDisplay::AwaitingConfirmation`]).
+    /// Without keys (2.13") it is shown at once ([`PairingDisplay::Shown`]): the web page
+    /// must ask the user to confirm before calling this. Either way it is cleared after
+    /// two minutes, on [`DisplayHandle::clear_secrets`], and before shutdown. Returns once
+    /// the screen was drawn.
+    pub async fn request_pairing(
+        &self,
+        label: impl Into<String>,
+        uri: impl Into<String>,
+    ) -> Result<PairingDisplay, DisplayError> {
+        let code = PairingCode::new(label, uri);
+        self.ask(|reply| Command::Pairing { code, reply }).await
+    }
+
+    /// Shows the recovery words on the device, six per page (KEY1 next page, KEY3 back,
+    /// KEY2 done on the last page). They never reach the web mirror (unless the settings
+    /// say `mirror_secrets`, for the demo) and are cleared after two minutes without a key
+    /// press, on [`DisplayHandle::clear_secrets`], and before shutdown.
+    pub async fn show_seed_words(&self, words: Vec<String>) -> Result<(), DisplayError> {
+        let words = SeedWords::new(words).ok_or(DisplayError::BadSeedWords)?;
+        self.ask(|reply| Command::Seed { words, reply }).await
+    }
+
+    /// Takes any pairing code or seed words off the screen (with a full refresh, so no
+    /// ghost stays). Returns once the panel was drawn.
+    pub async fn clear_secrets(&self) -> Result<(), DisplayError> {
+        self.ask(|reply| Command::ClearSecrets { reply }).await
+    }
+
+    /// A short key press, as if on the device (the demo's clickable keys, and the web
+    /// page's "next page" on panels without keys).
+    pub fn press_key(&self, key: Key) -> Result<(), DisplayError> {
+        self.commands
+            .send(Command::Action(Action::Click(key)))
+            .map_err(|_| DisplayError::Stopped)
+    }
+
+    /// A key held for the long-press time (KEY4: the shutdown question).
+    pub fn long_press_key(&self, key: Key) -> Result<(), DisplayError> {
+        self.commands
+            .send(Command::Action(Action::Long(key)))
+            .map_err(|_| DisplayError::Stopped)
+    }
+
+    /// The picture on the panel as a 1-bit PNG (secrets replaced by a placeholder), or
+    /// `None` before the first refresh.
+    pub fn latest_png(&self) -> Option<Vec<u8>> {
+        self.frames.borrow().as_ref().map(|f| f.to_png())
+    }
+
+    /// The picture on the panel (secrets replaced by a placeholder).
+    pub fn latest_frame(&self) -> Option<Arc<Frame>> {
+        self.frames.borrow().clone()
+    }
+
+    /// Changes whenever the panel shows a new picture (for a web page that waits for the
+    /// next frame).
+    pub fn frame_updates(&self) -> watch::Receiver<Option<Arc<Frame>>> {
+        self.frames.clone()
+    }
+
+    /// The current screen and refresh counters.
+    pub fn state(&self) -> DisplayState {
+        *self.state.borrow()
+    }
+
+    pub fn state_updates(&self) -> watch::Receiver<DisplayState> {
+        self.state.clone()
+    }
+
+    pub fn size(&self) -> Size {
+        self.size
+    }
+
+    pub fn panel_name(&self) -> &'static str {
+        self.panel_name
+    }
+
+    /// The last step of shutdown, after bitcoind stopped: draws "safe to unplug" (secrets
+    /// cleared, full refresh), puts the panel to sleep and ends the service.
+    pub async fn finish(&self) -> Result<(), DisplayError> {
+        self.ask(|reply| Command::Finish { reply }).await??;
+        Ok(())
+    }
+}
+
+/// Starts the display service on the current tokio runtime.
+///
+/// `buttons` is `None` for panels without keys (screens then rotate by themselves). The
+/// service follows `status`, triggers `shutdown` when the user confirms it on the device,
+/// and shows "shutting down" once `shutdown` is triggered from anywhere. Call
+/// [`DisplayHandle::finish`] at the very end of the shutdown sequence.
+pub fn spawn(
+    panel: Box<dyn Panel>,
+    buttons: Option<Box<dyn Buttons>>,
+    status: watch::Receiver<Status>,
+    shutdown: Shutdown,
+    settings: &DisplaySettings,
+) -> DisplayHandle {
+    let size = panel.size();
+    let panel_name = panel.name();
+    let keys = buttons.and_then(|b| match b.start() {
+        Ok(rx) => Some(KeyEvents::new(
+            rx,
+            KeyTiming {
+                long_press: settings.long_press,
+                ..KeyTiming::default()
+            },
+        )),
+        Err(e) => {
+            tracing::error!("{e}; the display works without keys (screens rotate)");
+            None
+        }
+    });
+    let has_keys = keys.is_some();
+    let now = Instant::now();
+    let ui = Ui::new(has_keys, settings.timing, now);
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (frames_tx, frames) = watch::channel(None);
+    let (state_tx, state) = watch::channel(DisplayState {
+        screen: ui.screen(),
+        has_keys,
+        full_refreshes: 0,
+        partial_refreshes: 0,
+        failing: false,
+    });
+    let service = Service {
+        panel: Some(panel),
+        size,
+        ui,
+        policy: RefreshPolicy::new(settings.refresh),
+        status: status.borrow().clone(),
+        settings: settings.clone(),
+        idle_wait: None,
+        retry_at: None,
+        counts: RefreshCounts::default(),
+        failing: false,
+        frames: frames_tx,
+        state: state_tx,
+        shutdown: shutdown.clone(),
+    };
+    tokio::spawn(service.run(status, keys, command_rx, shutdown));
+    DisplayHandle {
+        commands,
+        frames,
+        state,
+        size,
+        panel_name,
+    }
+}
+
+struct Service {
+    panel: Option<Box<dyn Panel>>,
+    size: Size,
+    ui: Ui,
+    policy: RefreshPolicy,
+    status: Status,
+    settings: DisplaySettings,
+    /// A changed picture waits for the idle interval until then.
+    idle_wait: Option<Instant>,
+    retry_at: Option<Instant>,
+    counts: RefreshCounts,
+    failing: bool,
+    frames: watch::Sender<Option<Arc<Frame>>>,
+    state: watch::Sender<DisplayState>,
+    shutdown: Shutdown,
+}
+
+impl Service {
+    async fn run(
+        mut self,
+        mut status: watch::Receiver<Status>,
+        mut keys: Option<KeyEvents>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        shutdown: Shutdown,
+    ) {
+        let mut status_open = true;
+        let mut shutdown_seen = false;
+        let first = self.ui.on_status(&self.status, Instant::now());
+        self.redraw(first, Urgency::Immediate).await;
+        loop {
+            let deadline = self.next_deadline();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(Command::Finish { reply }) => {
+                        let outcome = self.ui.stopped();
+                        let result = self.apply(outcome, Urgency::ImmediateFull).await;
+                        let _ = reply.send(result);
+                        return;
+                    }
+                    Some(command) => self.command(command).await,
+                    None => {
+                        // Every handle is gone: leave no secret behind.
+                        let outcome = self.ui.clear_secrets();
+                        self.redraw(outcome, Urgency::ImmediateFull).await;
+                        return;
+                    }
+                },
+                _ = shutdown.wait(), if !shutdown_seen => {
+                    shutdown_seen = true;
+                    let outcome = self.ui.shutting_down();
+                    self.redraw(outcome, Urgency::Immediate).await;
+                }
+                changed = status.changed(), if status_open => {
+                    if changed.is_err() {
+                        status_open = false;
+                        continue;
+                    }
+                    self.status = status.borrow_and_update().clone();
+                    let outcome = self.ui.on_status(&self.status, Instant::now());
+                    self.redraw(outcome, Urgency::Idle).await;
+                }
+                event = next_key(&mut keys) => match event {
+                    Some(event) => {
+                        if let Some(action) = Action::from_event(event) {
+                            let outcome = self.ui.on_action(action, &self.status, Instant::now());
+                            self.redraw(outcome, Urgency::Immediate).await;
+                        }
+                    }
+                    None => keys = None,
+                },
+                _ = sleep => {
+                    let now = Instant::now();
+                    let outcome = self.ui.on_timer(&self.status, now);
+                    let urgency = outcome.urgency.unwrap_or(Urgency::Idle);
+                    self.idle_wait = None;
+                    self.retry_at = None;
+                    // Also the idle wait, the retry and the daily full refresh end here.
+                    self.redraw(Outcome { urgency: Some(urgency), ..outcome }, urgency).await;
+                }
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        // The daily full refresh counts only while nothing else is pending: a pending
+        // idle update or retry will be a full refresh anyway when it is due.
+        let full_due = if self.idle_wait.is_none() && self.retry_at.is_none() {
+            self.policy.next_full_due()
+        } else {
+            None
+        };
+        [
+            self.ui.next_deadline(),
+            self.idle_wait,
+            self.retry_at,
+            full_due,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    async fn command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Pairing { code, reply } => {
+                let (shown, outcome) = self.ui.request_pairing(code, now);
+                self.redraw(outcome, Urgency::Immediate).await;
+                let _ = reply.send(shown);
+            }
+            Command::Seed { words, reply } => {
+                let outcome = self.ui.show_seed(words, now);
+                self.redraw(outcome, Urgency::Immediate).await;
+                let _ = reply.send(());
+            }
+            Command::ClearSecrets { reply } => {
+                let outcome = self.ui.clear_secrets();
+                self.redraw(outcome, Urgency::ImmediateFull).await;
+                let _ = reply.send(());
+            }
+            Command::Action(action) => {
+                let outcome = self.ui.on_action(action, &self.status, now);
+                self.redraw(outcome, Urgency::Immediate).await;
+            }
+            Command::Finish { .. } => unreachable!("handled in run"),
+        }
+    }
+
+    /// [`Service::apply`]; failures are logged there and retried later.
+    async fn redraw(&mut self, outcome: Outcome, default: Urgency) {
+        let _ = self.apply(outcome, default).await;
+    }
+
+    /// Carries out an outcome's effects and redraws with its urgency (or `default`).
+    async fn apply(&mut self, outcome: Outcome, default: Urgency) -> Result<(), PanelError> {
+        for effect in &outcome.effects {
+            match effect {
+                Effect::TriggerShutdown => {
+                    tracing::info!("shutdown confirmed on the device");
+                    self.shutdown.trigger();
+                }
+            }
+        }
+        let urgency = outcome.urgency.unwrap_or(default);
+        let result = self.refresh(urgency).await;
+        self.publish_state();
+        result
+    }
+
+    fn view(&self, redact: bool) -> View<'_> {
+        let now = unix_now();
+        View {
+            screen: self.ui.screen(),
+            status: &self.status,
+            pairing: self.ui.pairing(),
+            seed: self.ui.seed(),
+            has_keys: self.ui.has_keys(),
+            redact_secrets: redact,
+            now,
+            utc_offset_secs: self
+                .settings
+                .utc_offset_secs
+                .unwrap_or_else(|| local_offset(now)),
+        }
+    }
+
+    fn render(&self, redact: bool) -> Frame {
+        let mut frame = Frame::new(self.size);
+        render(&self.view(redact), &mut frame);
+        frame
+    }
+
+    async fn refresh(&mut self, urgency: Urgency) -> Result<(), PanelError> {
+        let now = Instant::now();
+        let frame = self.render(false);
+        let decision = self.policy.decide(now, &frame, urgency);
+        match decision {
+            Decision::None => {
+                self.idle_wait = None;
+                Ok(())
+            }
+            Decision::Wait(at) => {
+                self.idle_wait = Some(at);
+                Ok(())
+            }
+            Decision::Partial | Decision::Full => {
+                self.idle_wait = None;
+                match self.draw(&frame, decision).await {
+                    Ok(()) => {
+                        self.policy.record(now, &frame, decision);
+                        self.retry_at = None;
+                        self.failing = false;
+                        self.publish_frame(frame);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        if !self.failing {
+                            tracing::error!("{e}; trying again in {} s", RETRY_AFTER.as_secs());
+                        }
+                        self.failing = true;
+                        self.policy.forget();
+                        self.retry_at = Some(now + RETRY_AFTER);
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drives the glass on a blocking thread, then puts the panel to sleep.
+    async fn draw(&mut self, frame: &Frame, decision: Decision) -> Result<(), PanelError> {
+        let Some(mut panel) = self.panel.take() else {
+            return Err(PanelError::Spi("the panel was lost after a crash".into()));
+        };
+        let frame = frame.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            let result = match decision {
+                Decision::Full => panel.full_refresh(&frame),
+                _ => panel.partial_refresh(&frame),
+            };
+            let slept = panel.sleep();
+            (panel, result.and(slept))
+        });
+        match job.await {
+            Ok((panel, result)) => {
+                self.panel = Some(panel);
+                if result.is_ok() {
+                    match decision {
+                        Decision::Full => self.counts.full += 1,
+                        _ => self.counts.partial += 1,
+                    }
+                }
+                result
+            }
+            Err(e) => {
+                tracing::error!("the panel driver crashed: {e}; the display stays as it is");
+                Err(PanelError::Spi(format!("panel driver crashed: {e}")))
+            }
+        }
+    }
+
+    fn publish_frame(&self, frame: Frame) {
+        let mirror = if self.ui.shows_secret() && !self.settings.mirror_secrets {
+            self.render(true)
+        } else {
+            frame
+        };
+        self.frames.send_replace(Some(Arc::new(mirror)));
+    }
+
+    fn publish_state(&self) {
+        self.state.send_replace(DisplayState {
+            screen: self.ui.screen(),
+            has_keys: self.ui.has_keys(),
+            full_refreshes: self.counts.full,
+            partial_refreshes: self.counts.partial,
+            failing: self.failing,
+        });
+    }
+}
+
+async fn next_key(keys: &mut Option<KeyEvents>) -> Option<plugnode_hw::KeyEvent> {
+    match keys {
+        Some(keys) => keys.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The system's UTC offset at `now` (from /etc/localtime or TZ), 0 when unknown.
+fn local_offset(now: u64) -> i32 {
+    use chrono::{Local, Offset, TimeZone};
+    Local
+        .timestamp_opt(now as i64, 0)
+        .single()
+        .map(|t| t.offset().fix().local_minus_utc())
+        .unwrap_or(0)
+}

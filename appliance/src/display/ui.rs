@@ -1,0 +1,832 @@
+//! Display-local state and navigation: which screen is up, which secret is shown, and
+//! what each key does. Pure logic: events and the time go in, the next screen (and what
+//! the service must do) comes out.
+//!
+//! Keys (2.7" HAT): KEY1 next, KEY2 select/confirm, KEY3 back, KEY4 held 3 s = shut down
+//! (confirm with KEY2). Status screens form a ring: Home → Lightning → Backup → Alerts →
+//! Home; KEY3 walks it backwards and stops at Home. On panels without keys the ring turns
+//! by itself every `rotate_every`.
+
+use crate::status::{AlertKind, Phase, Status};
+use plugnode_hw::{Key, KeyEvent, KeyEventKind};
+use std::fmt;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Every screen the box can show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Screen {
+    /// While the supervisor starts (status phase `Booting`).
+    Boot,
+    /// Block height and sync, Lightning channels and balance, backup, address.
+    Home,
+    Lightning,
+    Backup,
+    /// One alert at a time; `index` into `Status::alerts()`.
+    Alerts {
+        index: usize,
+    },
+    /// "Show the pairing code?" — waits for KEY2.
+    PairingConfirm,
+    /// The pairing QR code (secret).
+    PairingQr,
+    /// Six seed words (secret).
+    Seed {
+        page: usize,
+    },
+    /// "Shut down?" — waits for KEY2.
+    ShutdownConfirm,
+    ShuttingDown,
+    /// Everything stopped.
+    SafeToUnplug,
+}
+
+impl Screen {
+    /// Screens showing something that must not stay on the glass.
+    pub fn is_secret(self) -> bool {
+        matches!(self, Screen::PairingQr | Screen::Seed { .. })
+    }
+
+    /// The status ring (and the boot screen, which stands in for Home).
+    pub fn is_status(self) -> bool {
+        matches!(
+            self,
+            Screen::Boot
+                | Screen::Home
+                | Screen::Lightning
+                | Screen::Backup
+                | Screen::Alerts { .. }
+        )
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Screen::ShuttingDown | Screen::SafeToUnplug)
+    }
+
+    /// A stable short name (tests, logs, the web page).
+    pub fn name(self) -> &'static str {
+        match self {
+            Screen::Boot => "boot",
+            Screen::Home => "home",
+            Screen::Lightning => "lightning",
+            Screen::Backup => "backup",
+            Screen::Alerts { .. } => "alerts",
+            Screen::PairingConfirm => "pairing-confirm",
+            Screen::PairingQr => "pairing-qr",
+            Screen::Seed { .. } => "seed",
+            Screen::ShutdownConfirm => "shutdown-confirm",
+            Screen::ShuttingDown => "shutting-down",
+            Screen::SafeToUnplug => "safe-to-unplug",
+        }
+    }
+}
+
+/// A wallet-pairing URI to show as a QR code. `Debug` hides the URI: it grants access to
+/// the node.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PairingCode {
+    /// What the user pairs, e.g. "Zeus (NWC)"; shown next to the code.
+    pub label: String,
+    uri: String,
+}
+
+impl PairingCode {
+    pub fn new(label: impl Into<String>, uri: impl Into<String>) -> Self {
+        PairingCode {
+            label: label.into(),
+            uri: uri.into(),
+        }
+    }
+
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+}
+
+impl fmt::Debug for PairingCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PairingCode({:?}, uri: ***)", self.label)
+    }
+}
+
+pub const WORDS_PER_PAGE: usize = 6;
+
+/// Recovery words to show during setup. `Debug` hides them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SeedWords(Vec<String>);
+
+impl SeedWords {
+    /// 1 to 24 words, each non-empty and without spaces.
+    pub fn new(words: Vec<String>) -> Option<SeedWords> {
+        let ok = !words.is_empty()
+            && words.len() <= 24
+            && words
+                .iter()
+                .all(|w| !w.is_empty() && !w.chars().any(char::is_whitespace));
+        ok.then_some(SeedWords(words))
+    }
+
+    pub fn words(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn pages(&self) -> usize {
+        self.0.len().div_ceil(WORDS_PER_PAGE)
+    }
+
+    /// The words on `page` (0-based) with their 1-based numbers.
+    pub fn page(&self, page: usize) -> impl Iterator<Item = (usize, &str)> {
+        self.0
+            .iter()
+            .enumerate()
+            .skip(page * WORDS_PER_PAGE)
+            .take(WORDS_PER_PAGE)
+            .map(|(i, w)| (i + 1, w.as_str()))
+    }
+}
+
+impl fmt::Debug for SeedWords {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SeedWords({} words: ***)", self.0.len())
+    }
+}
+
+/// What a key did, once debounced: a click (short press, released) or a long press.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Click(Key),
+    Long(Key),
+}
+
+impl Action {
+    /// Key-downs and the release after a long press do nothing by themselves.
+    pub fn from_event(event: KeyEvent) -> Option<Action> {
+        match event.kind {
+            KeyEventKind::Up { long: false } => Some(Action::Click(event.key)),
+            KeyEventKind::LongPress => Some(Action::Long(event.key)),
+            _ => None,
+        }
+    }
+}
+
+/// How soon a change must reach the glass (see [`super::policy`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Urgency {
+    /// A status update: at most every idle interval.
+    Idle,
+    /// Key presses, new alerts, shutdown: now.
+    Immediate,
+    /// Now, and with a full refresh: a secret leaves the screen, so no ghost of it may stay.
+    ImmediateFull,
+}
+
+/// Something the service must do besides drawing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// The user confirmed shutdown on the device.
+    TriggerShutdown,
+}
+
+/// How a pairing request was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PairingDisplay {
+    /// The device asks "show pairing code?" and waits for KEY2.
+    AwaitingConfirmation,
+    /// No keys on this panel: the code is shown at once (the web page must have asked the
+    /// user to confirm before requesting it).
+    Shown,
+}
+
+/// Timeouts of the display-local state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UiTiming {
+    /// Secrets leave the screen this long after they were shown or last paged.
+    pub secret_timeout: Duration,
+    /// An unanswered "show pairing code?" goes away after this.
+    pub pairing_confirm_timeout: Duration,
+    /// An unanswered "shut down?" goes away after this.
+    pub shutdown_confirm_timeout: Duration,
+    /// Panels without keys move to the next status screen this often.
+    pub rotate_every: Duration,
+}
+
+impl Default for UiTiming {
+    fn default() -> Self {
+        UiTiming {
+            secret_timeout: Duration::from_secs(120),
+            pairing_confirm_timeout: Duration::from_secs(120),
+            shutdown_confirm_timeout: Duration::from_secs(30),
+            rotate_every: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The result of an event: how urgent the redraw is (if anything may have changed) and
+/// what else to do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub urgency: Option<Urgency>,
+    pub effects: Vec<Effect>,
+}
+
+impl Outcome {
+    fn redraw(urgency: Urgency) -> Self {
+        Outcome {
+            urgency: Some(urgency),
+            effects: Vec::new(),
+        }
+    }
+}
+
+/// Display-local state.
+#[derive(Clone, Debug)]
+pub struct Ui {
+    screen: Screen,
+    /// The status screen to return to when an overlay closes.
+    base: Screen,
+    has_keys: bool,
+    pairing: Option<PairingCode>,
+    seed: Option<SeedWords>,
+    /// When the current overlay (confirmation or secret) times out.
+    overlay_deadline: Option<Instant>,
+    /// When a keyless panel turns to the next status screen.
+    rotate_at: Option<Instant>,
+    alerts_seen: Vec<AlertKind>,
+    timing: UiTiming,
+}
+
+impl Ui {
+    pub fn new(has_keys: bool, timing: UiTiming, now: Instant) -> Ui {
+        Ui {
+            screen: Screen::Boot,
+            base: Screen::Boot,
+            has_keys,
+            pairing: None,
+            seed: None,
+            overlay_deadline: None,
+            rotate_at: (!has_keys).then(|| now + timing.rotate_every),
+            alerts_seen: Vec::new(),
+            timing,
+        }
+    }
+
+    pub fn screen(&self) -> Screen {
+        self.screen
+    }
+
+    pub fn has_keys(&self) -> bool {
+        self.has_keys
+    }
+
+    /// The pairing code, once the user confirmed it (or on keyless panels).
+    pub fn pairing(&self) -> Option<&PairingCode> {
+        self.pairing.as_ref()
+    }
+
+    pub fn seed(&self) -> Option<&SeedWords> {
+        self.seed.as_ref()
+    }
+
+    /// Whether a secret is on the screen now.
+    pub fn shows_secret(&self) -> bool {
+        self.screen.is_secret()
+    }
+
+    /// The next moment [`Ui::on_timer`] has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (self.overlay_deadline, self.rotate_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Moves to a screen; status screens become the new base.
+    fn go(&mut self, screen: Screen) {
+        if screen.is_status() {
+            self.base = screen;
+        }
+        self.screen = screen;
+    }
+
+    fn open_overlay(&mut self, screen: Screen, timeout: Duration, now: Instant) {
+        if self.screen.is_status() {
+            self.base = self.screen;
+        }
+        self.screen = screen;
+        self.overlay_deadline = Some(now + timeout);
+    }
+
+    /// Back to the status screens; forgets every secret. A full refresh when a secret was
+    /// on the glass.
+    fn close_overlay(&mut self) -> Urgency {
+        let had_secret = self.screen.is_secret();
+        self.pairing = None;
+        self.seed = None;
+        self.overlay_deadline = None;
+        self.screen = self.base;
+        if had_secret {
+            Urgency::ImmediateFull
+        } else {
+            Urgency::Immediate
+        }
+    }
+
+    /// The status ring: Home, Lightning, Backup, Alerts (keyless panels skip Alerts when
+    /// there are none).
+    fn ring(&self, alert_count: usize) -> Vec<Screen> {
+        let mut ring = vec![Screen::Home, Screen::Lightning, Screen::Backup];
+        if self.has_keys || alert_count > 0 {
+            ring.push(Screen::Alerts { index: 0 });
+        }
+        ring
+    }
+
+    fn ring_position(&self, alert_count: usize) -> usize {
+        let current = match self.screen {
+            Screen::Boot => Screen::Home,
+            Screen::Alerts { .. } => Screen::Alerts { index: 0 },
+            other => other,
+        };
+        self.ring(alert_count)
+            .iter()
+            .position(|s| *s == current)
+            .unwrap_or(0)
+    }
+
+    fn next_status_screen(&mut self, alert_count: usize) {
+        if let Screen::Alerts { index } = self.screen {
+            if index + 1 < alert_count {
+                self.go(Screen::Alerts { index: index + 1 });
+                return;
+            }
+        }
+        let ring = self.ring(alert_count);
+        let next = ring[(self.ring_position(alert_count) + 1) % ring.len()];
+        self.go(next);
+    }
+
+    fn previous_status_screen(&mut self, alert_count: usize) {
+        if let Screen::Alerts { index } = self.screen {
+            if index > 0 {
+                self.go(Screen::Alerts { index: index - 1 });
+                return;
+            }
+        }
+        let pos = self.ring_position(alert_count);
+        if pos > 0 {
+            let ring = self.ring(alert_count);
+            self.go(ring[pos - 1]);
+        }
+    }
+
+    /// A key action. Every key press is drawn at once.
+    pub fn on_action(&mut self, action: Action, status: &Status, now: Instant) -> Outcome {
+        let alert_count = status.alerts().len();
+        let mut outcome = Outcome::redraw(Urgency::Immediate);
+        if self.screen.is_final() {
+            return Outcome::default();
+        }
+        if let Action::Long(Key::Key4) = action {
+            let had_secret = self.screen.is_secret();
+            self.pairing = None;
+            self.seed = None;
+            if !self.screen.is_status() {
+                self.screen = self.base;
+            }
+            self.open_overlay(
+                Screen::ShutdownConfirm,
+                self.timing.shutdown_confirm_timeout,
+                now,
+            );
+            if had_secret {
+                outcome.urgency = Some(Urgency::ImmediateFull);
+            }
+            return outcome;
+        }
+        let Action::Click(key) = action else {
+            return Outcome::default();
+        };
+        match (self.screen, key) {
+            (s, Key::Key1) if s.is_status() => self.next_status_screen(alert_count),
+            (s, Key::Key3) if s.is_status() => self.previous_status_screen(alert_count),
+            (Screen::Alerts { .. }, Key::Key2) => self.go(Screen::Home),
+            (s, Key::Key2) if s.is_status() && alert_count > 0 => {
+                self.go(Screen::Alerts { index: 0 });
+            }
+            (Screen::PairingConfirm, Key::Key2) => {
+                self.screen = Screen::PairingQr;
+                self.overlay_deadline = Some(now + self.timing.secret_timeout);
+            }
+            (Screen::PairingConfirm, Key::Key3) => {
+                outcome.urgency = Some(self.close_overlay());
+            }
+            (Screen::PairingQr, Key::Key2 | Key::Key3) => {
+                outcome.urgency = Some(self.close_overlay());
+            }
+            (Screen::Seed { page }, key) => {
+                let pages = self.seed.as_ref().map_or(1, SeedWords::pages);
+                match key {
+                    Key::Key1 if page + 1 < pages => self.screen = Screen::Seed { page: page + 1 },
+                    Key::Key3 if page > 0 => self.screen = Screen::Seed { page: page - 1 },
+                    Key::Key2 if page + 1 >= pages => {
+                        outcome.urgency = Some(self.close_overlay());
+                        return outcome;
+                    }
+                    _ => {}
+                }
+                // Paging is activity: the words stay another full timeout.
+                self.overlay_deadline = Some(now + self.timing.secret_timeout);
+            }
+            (Screen::ShutdownConfirm, Key::Key2) => {
+                self.overlay_deadline = None;
+                self.screen = Screen::ShuttingDown;
+                outcome.effects.push(Effect::TriggerShutdown);
+            }
+            (Screen::ShutdownConfirm, Key::Key3) => {
+                outcome.urgency = Some(self.close_overlay());
+            }
+            _ => {}
+        }
+        outcome
+    }
+
+    /// A new status. New alerts bring the alert screen up at once (or right after an open
+    /// overlay closes); everything else is an idle update.
+    pub fn on_status(&mut self, status: &Status, now: Instant) -> Outcome {
+        let _ = now;
+        match status.phase {
+            Phase::ShuttingDown if !self.screen.is_final() => return self.shutting_down(),
+            Phase::Stopped if self.screen != Screen::SafeToUnplug => return self.stopped(),
+            _ => {}
+        }
+        if self.screen.is_final() {
+            return Outcome::redraw(Urgency::Idle);
+        }
+        let mut urgency = Urgency::Idle;
+        if status.phase != Phase::Booting && self.screen == Screen::Boot {
+            self.go(Screen::Home);
+            urgency = Urgency::Immediate;
+        }
+        if self.base == Screen::Boot && status.phase != Phase::Booting {
+            self.base = Screen::Home;
+        }
+        let alerts = status.alerts();
+        let kinds: Vec<AlertKind> = alerts.iter().map(|a| a.kind).collect();
+        let new_alert = kinds.iter().any(|k| !self.alerts_seen.contains(k));
+        self.alerts_seen = kinds;
+        if new_alert {
+            urgency = Urgency::Immediate;
+            if self.screen.is_status() {
+                self.go(Screen::Alerts { index: 0 });
+            } else {
+                self.base = Screen::Alerts { index: 0 };
+            }
+        }
+        // Alerts that went away: stay on a valid one, or go home when none are left.
+        let has_keys = self.has_keys;
+        for screen in [&mut self.screen, &mut self.base] {
+            if let Screen::Alerts { index } = *screen {
+                if alerts.is_empty() && !has_keys {
+                    *screen = Screen::Home;
+                } else if index >= alerts.len() {
+                    *screen = Screen::Alerts {
+                        index: alerts.len().saturating_sub(1),
+                    };
+                }
+            }
+        }
+        Outcome::redraw(urgency)
+    }
+
+    /// Time passed: overlays time out, keyless panels rotate.
+    pub fn on_timer(&mut self, status: &Status, now: Instant) -> Outcome {
+        let mut outcome = Outcome::default();
+        if let Some(deadline) = self.overlay_deadline {
+            if now >= deadline {
+                outcome.urgency = Some(self.close_overlay());
+            }
+        }
+        if let Some(at) = self.rotate_at {
+            if now >= at {
+                self.rotate_at = Some(now + self.timing.rotate_every);
+                if self.screen.is_status() && !self.screen.is_final() {
+                    self.next_status_screen(status.alerts().len());
+                    outcome.urgency = outcome.urgency.max(Some(Urgency::Idle));
+                }
+            }
+        }
+        outcome
+    }
+
+    /// The web page asks to show a pairing code.
+    pub fn request_pairing(
+        &mut self,
+        code: PairingCode,
+        now: Instant,
+    ) -> (PairingDisplay, Outcome) {
+        if self.screen.is_final() {
+            return (PairingDisplay::AwaitingConfirmation, Outcome::default());
+        }
+        let had_secret = self.screen.is_secret();
+        self.seed = None;
+        self.pairing = Some(code);
+        let result = if self.has_keys {
+            self.open_overlay(
+                Screen::PairingConfirm,
+                self.timing.pairing_confirm_timeout,
+                now,
+            );
+            PairingDisplay::AwaitingConfirmation
+        } else {
+            self.open_overlay(Screen::PairingQr, self.timing.secret_timeout, now);
+            PairingDisplay::Shown
+        };
+        let urgency = if had_secret {
+            Urgency::ImmediateFull
+        } else {
+            Urgency::Immediate
+        };
+        (result, Outcome::redraw(urgency))
+    }
+
+    /// The setup wizard shows the recovery words (first page).
+    pub fn show_seed(&mut self, words: SeedWords, now: Instant) -> Outcome {
+        if self.screen.is_final() {
+            return Outcome::default();
+        }
+        let had_secret = self.screen.is_secret();
+        self.pairing = None;
+        self.seed = Some(words);
+        self.open_overlay(Screen::Seed { page: 0 }, self.timing.secret_timeout, now);
+        Outcome::redraw(if had_secret {
+            Urgency::ImmediateFull
+        } else {
+            Urgency::Immediate
+        })
+    }
+
+    /// Takes any secret (and pending pairing question) off the screen.
+    pub fn clear_secrets(&mut self) -> Outcome {
+        let pending = matches!(
+            self.screen,
+            Screen::PairingConfirm | Screen::PairingQr | Screen::Seed { .. }
+        );
+        if !pending {
+            self.pairing = None;
+            self.seed = None;
+            return Outcome::default();
+        }
+        Outcome::redraw(self.close_overlay())
+    }
+
+    /// Shutdown started (from any source): secrets go, "shutting down" comes up.
+    pub fn shutting_down(&mut self) -> Outcome {
+        if self.screen.is_final() {
+            return Outcome::default();
+        }
+        let had_secret = self.screen.is_secret();
+        self.pairing = None;
+        self.seed = None;
+        self.overlay_deadline = None;
+        self.rotate_at = None;
+        self.screen = Screen::ShuttingDown;
+        Outcome::redraw(if had_secret {
+            Urgency::ImmediateFull
+        } else {
+            Urgency::Immediate
+        })
+    }
+
+    /// Everything stopped: "safe to unplug", always with a full refresh (it stays on the
+    /// glass for as long as the box is off).
+    pub fn stopped(&mut self) -> Outcome {
+        self.pairing = None;
+        self.seed = None;
+        self.overlay_deadline = None;
+        self.rotate_at = None;
+        self.screen = Screen::SafeToUnplug;
+        Outcome::redraw(Urgency::ImmediateFull)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{BackupState, PowerStatus};
+
+    fn ui(has_keys: bool) -> (Ui, Status, Instant) {
+        let now = Instant::now();
+        let mut ui = Ui::new(has_keys, UiTiming::default(), now);
+        let status = Status {
+            phase: Phase::Running,
+            ..Status::default()
+        };
+        ui.on_status(&status, now);
+        (ui, status, now)
+    }
+
+    fn click(ui: &mut Ui, status: &Status, key: Key, now: Instant) -> Outcome {
+        ui.on_action(Action::Click(key), status, now)
+    }
+
+    #[test]
+    fn boot_gives_way_to_home() {
+        let now = Instant::now();
+        let mut ui = Ui::new(true, UiTiming::default(), now);
+        assert_eq!(ui.screen(), Screen::Boot);
+        let mut status = Status::default();
+        ui.on_status(&status, now);
+        assert_eq!(ui.screen(), Screen::Boot);
+        status.phase = Phase::Running;
+        let outcome = ui.on_status(&status, now);
+        assert_eq!(ui.screen(), Screen::Home);
+        assert_eq!(outcome.urgency, Some(Urgency::Immediate));
+    }
+
+    #[test]
+    fn key1_walks_the_ring_and_key3_walks_back_to_home() {
+        let (mut ui, status, now) = ui(true);
+        let mut seen = vec![ui.screen()];
+        for _ in 0..4 {
+            click(&mut ui, &status, Key::Key1, now);
+            seen.push(ui.screen());
+        }
+        assert_eq!(
+            seen,
+            vec![
+                Screen::Home,
+                Screen::Lightning,
+                Screen::Backup,
+                Screen::Alerts { index: 0 },
+                Screen::Home
+            ]
+        );
+        click(&mut ui, &status, Key::Key1, now);
+        click(&mut ui, &status, Key::Key1, now);
+        assert_eq!(ui.screen(), Screen::Backup);
+        click(&mut ui, &status, Key::Key3, now);
+        assert_eq!(ui.screen(), Screen::Lightning);
+        click(&mut ui, &status, Key::Key3, now);
+        click(&mut ui, &status, Key::Key3, now);
+        assert_eq!(ui.screen(), Screen::Home, "back stops at home");
+    }
+
+    #[test]
+    fn new_alerts_come_up_at_once_and_key2_dismisses() {
+        let (mut ui, mut status, now) = ui(true);
+        click(&mut ui, &status, Key::Key1, now);
+        status.system.power = PowerStatus {
+            undervoltage_now: true,
+            ..PowerStatus::default()
+        };
+        status.backup.state = BackupState::Failed {
+            message: "I/O error".into(),
+        };
+        let outcome = ui.on_status(&status, now);
+        assert_eq!(outcome.urgency, Some(Urgency::Immediate));
+        assert_eq!(ui.screen(), Screen::Alerts { index: 0 });
+        click(&mut ui, &status, Key::Key1, now);
+        assert_eq!(ui.screen(), Screen::Alerts { index: 1 });
+        click(&mut ui, &status, Key::Key2, now);
+        assert_eq!(ui.screen(), Screen::Home);
+        // The same alerts again are not new.
+        assert_eq!(ui.on_status(&status, now).urgency, Some(Urgency::Idle));
+        assert_eq!(ui.screen(), Screen::Home);
+        // KEY2 on home opens the alerts.
+        click(&mut ui, &status, Key::Key2, now);
+        assert_eq!(ui.screen(), Screen::Alerts { index: 0 });
+    }
+
+    #[test]
+    fn pairing_needs_key2_and_leaves_with_a_full_refresh() {
+        let (mut ui, status, now) = ui(true);
+        let (shown, _) =
+            ui.request_pairing(PairingCode::new("Zeus", "nostr+walletconnect://x"), now);
+        assert_eq!(shown, PairingDisplay::AwaitingConfirmation);
+        assert_eq!(ui.screen(), Screen::PairingConfirm);
+        assert!(!ui.shows_secret());
+        click(&mut ui, &status, Key::Key2, now);
+        assert_eq!(ui.screen(), Screen::PairingQr);
+        assert!(ui.shows_secret());
+        let outcome = click(&mut ui, &status, Key::Key2, now);
+        assert_eq!(outcome.urgency, Some(Urgency::ImmediateFull));
+        assert_eq!(ui.screen(), Screen::Home);
+        assert!(ui.pairing().is_none());
+    }
+
+    #[test]
+    fn keyless_pairing_shows_at_once_and_times_out() {
+        let (mut ui, status, now) = ui(false);
+        let (shown, _) = ui.request_pairing(PairingCode::new("Zeus", "x"), now);
+        assert_eq!(shown, PairingDisplay::Shown);
+        assert_eq!(ui.screen(), Screen::PairingQr);
+        let deadline = ui.next_deadline().unwrap();
+        assert_eq!(deadline, now + Duration::from_secs(120));
+        let outcome = ui.on_timer(&status, deadline);
+        assert_eq!(outcome.urgency, Some(Urgency::ImmediateFull));
+        assert!(!ui.shows_secret());
+        assert!(ui.pairing().is_none());
+    }
+
+    #[test]
+    fn seed_pages_and_done_on_the_last_page() {
+        let (mut ui, status, now) = ui(true);
+        let words = SeedWords::new((1..=24).map(|i| format!("w{i}")).collect()).unwrap();
+        assert_eq!(words.pages(), 4);
+        ui.show_seed(words, now);
+        assert_eq!(ui.screen(), Screen::Seed { page: 0 });
+        click(&mut ui, &status, Key::Key2, now);
+        assert_eq!(
+            ui.screen(),
+            Screen::Seed { page: 0 },
+            "not done before the end"
+        );
+        click(&mut ui, &status, Key::Key3, now);
+        assert_eq!(ui.screen(), Screen::Seed { page: 0 });
+        for page in 1..4 {
+            click(&mut ui, &status, Key::Key1, now);
+            assert_eq!(ui.screen(), Screen::Seed { page });
+        }
+        click(&mut ui, &status, Key::Key1, now);
+        assert_eq!(ui.screen(), Screen::Seed { page: 3 });
+        click(&mut ui, &status, Key::Key3, now);
+        assert_eq!(ui.screen(), Screen::Seed { page: 2 });
+        click(&mut ui, &status, Key::Key1, now);
+        let outcome = click(&mut ui, &status, Key::Key2, now);
+        assert_eq!(outcome.urgency, Some(Urgency::ImmediateFull));
+        assert_eq!(ui.screen(), Screen::Home);
+        assert!(ui.seed().is_none());
+    }
+
+    #[test]
+    fn long_key4_then_key2_shuts_down_and_key3_cancels() {
+        let (mut ui, status, now) = ui(true);
+        click(&mut ui, &status, Key::Key1, now);
+        ui.on_action(Action::Long(Key::Key4), &status, now);
+        assert_eq!(ui.screen(), Screen::ShutdownConfirm);
+        click(&mut ui, &status, Key::Key3, now);
+        assert_eq!(ui.screen(), Screen::Lightning);
+        ui.on_action(Action::Long(Key::Key4), &status, now);
+        // Unanswered, the question goes away.
+        let outcome = ui.on_timer(&status, now + Duration::from_secs(30));
+        assert!(outcome.effects.is_empty());
+        assert_eq!(ui.screen(), Screen::Lightning);
+        ui.on_action(Action::Long(Key::Key4), &status, now);
+        let outcome = click(&mut ui, &status, Key::Key2, now);
+        assert_eq!(outcome.effects, vec![Effect::TriggerShutdown]);
+        assert_eq!(ui.screen(), Screen::ShuttingDown);
+        // Nothing moves any more.
+        click(&mut ui, &status, Key::Key1, now);
+        assert_eq!(ui.screen(), Screen::ShuttingDown);
+    }
+
+    #[test]
+    fn shutdown_from_a_secret_clears_it() {
+        let (mut ui, status, now) = ui(true);
+        ui.show_seed(SeedWords::new(vec!["abandon".into()]).unwrap(), now);
+        let outcome = ui.on_action(Action::Long(Key::Key4), &status, now);
+        assert_eq!(outcome.urgency, Some(Urgency::ImmediateFull));
+        assert!(ui.seed().is_none());
+        assert_eq!(ui.screen(), Screen::ShutdownConfirm);
+
+        ui.show_seed(SeedWords::new(vec!["abandon".into()]).unwrap(), now);
+        let outcome = ui.shutting_down();
+        assert_eq!(outcome.urgency, Some(Urgency::ImmediateFull));
+        assert!(ui.seed().is_none());
+        assert_eq!(ui.screen(), Screen::ShuttingDown);
+    }
+
+    #[test]
+    fn keyless_panels_rotate() {
+        let (mut ui, status, now) = ui(false);
+        let every = UiTiming::default().rotate_every;
+        let mut seen = vec![ui.screen()];
+        let mut t = now;
+        for _ in 0..3 {
+            t += every;
+            assert_eq!(ui.next_deadline(), Some(t));
+            ui.on_timer(&status, t);
+            seen.push(ui.screen());
+        }
+        // No alerts: the alert screen is skipped.
+        assert_eq!(
+            seen,
+            vec![
+                Screen::Home,
+                Screen::Lightning,
+                Screen::Backup,
+                Screen::Home
+            ]
+        );
+    }
+
+    #[test]
+    fn secrets_hide_from_debug() {
+        let code = PairingCode::new("Zeus", "nostr+walletconnect://secret");
+        assert!(!format!("{code:?}").contains("secret"));
+        let words = SeedWords::new(vec!["zoo".into(), "abandon".into()]).unwrap();
+        assert!(!format!("{words:?}").contains("zoo"));
+        assert!(SeedWords::new(vec![]).is_none());
+        assert!(SeedWords::new(vec!["two words".into()]).is_none());
+    }
+}
