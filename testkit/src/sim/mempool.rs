@@ -1,0 +1,537 @@
+//! The mempool and its acceptance rules, after Bitcoin Core's `MemPoolAccept::PreChecks`
+//! and `ReplacementChecks`: missing inputs, double spends, coinbase maturity, lock times
+//! (`nLockTime` and BIP68), fee floors, dust, and full-RBF replacement.
+//!
+//! **No script or signature is checked**: a transaction spending a coin it cannot sign for
+//! is accepted. Unconfirmed chains (spending mempool outputs) are allowed.
+
+use super::chain::{is_final_tx, Chain, COINBASE_MATURITY};
+use super::policy::{self, format_money, Reject, RejectKind};
+use super::settings::Policy;
+use bitcoin::{Block, OutPoint, Transaction, TxOut, Txid, Wtxid};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// Core's `MAX_REPLACEMENT_CANDIDATES`.
+const MAX_REPLACEMENT_CANDIDATES: usize = 100;
+/// Core's `DEFAULT_CLUSTER_LIMIT`.
+pub const CLUSTER_COUNT_LIMIT: usize = 64;
+/// Core's `DEFAULT_CLUSTER_SIZE_LIMIT_KVB` in vbytes.
+pub const CLUSTER_SIZE_LIMIT: u64 = 101_000;
+
+/// One mempool transaction.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub tx: Transaction,
+    pub txid: Txid,
+    pub wtxid: Wtxid,
+    /// Fee in satoshis.
+    pub fee: u64,
+    pub vsize: u64,
+    pub weight: u64,
+    /// Unix time it entered the mempool.
+    pub time: u64,
+    /// Chain height when it entered.
+    pub height: u32,
+    /// Entry order (parents always come before their children).
+    pub order: u64,
+    /// Submitted over RPC and not yet announced to a peer (always, the sim has no peers).
+    pub unbroadcast: bool,
+}
+
+/// A transaction the mempool took.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    pub fee: u64,
+    pub vsize: u64,
+}
+
+/// How to treat a transaction being submitted.
+pub struct AcceptOptions<'a> {
+    pub policy: &'a Policy,
+    pub now: u64,
+    /// Only check (Core's `test_accept`).
+    pub test_only: bool,
+    pub unbroadcast: bool,
+}
+
+/// Unconfirmed transactions, indexed by txid, wtxid and spent outpoint.
+#[derive(Default)]
+pub struct Mempool {
+    entries: HashMap<Txid, Entry>,
+    by_wtxid: HashMap<Wtxid, Txid>,
+    spenders: HashMap<OutPoint, Txid>,
+    next_order: u64,
+    /// Core's mempool sequence number: bumped on every addition and removal.
+    pub sequence: u64,
+}
+
+/// A coin seen by a transaction being checked: from the chain or from a mempool parent.
+struct ViewCoin {
+    output: TxOut,
+    /// `None` for mempool outputs.
+    height: Option<u32>,
+    coinbase: bool,
+}
+
+/// Fee and weight of a set of transactions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FeeWeight {
+    pub fee: u64,
+    pub weight: u64,
+}
+
+impl FeeWeight {
+    /// Whether `self` pays a strictly higher feerate than `other`.
+    fn beats(&self, other: &FeeWeight) -> bool {
+        u128::from(self.fee) * u128::from(other.weight.max(1)) > u128::from(other.fee) * u128::from(self.weight.max(1))
+    }
+}
+
+impl Mempool {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn get(&self, txid: &Txid) -> Option<&Entry> {
+        self.entries.get(txid)
+    }
+
+    /// Entries in entry order (a valid mining order: parents first).
+    pub fn entries_in_order(&self) -> Vec<&Entry> {
+        let mut list: Vec<&Entry> = self.entries.values().collect();
+        list.sort_by_key(|e| e.order);
+        list
+    }
+
+    /// An output created by a mempool transaction.
+    pub fn output(&self, outpoint: &OutPoint) -> Option<&TxOut> {
+        self.entries
+            .get(&outpoint.txid)
+            .and_then(|e| e.tx.output.get(outpoint.vout as usize))
+    }
+
+    /// The mempool transaction spending `outpoint`.
+    pub fn spender(&self, outpoint: &OutPoint) -> Option<Txid> {
+        self.spenders.get(outpoint).copied()
+    }
+
+    /// In-mempool parents of `tx`.
+    fn parents_of(&self, tx: &Transaction) -> BTreeSet<Txid> {
+        tx.input
+            .iter()
+            .map(|i| i.previous_output.txid)
+            .filter(|t| self.entries.contains_key(t))
+            .collect()
+    }
+
+    pub fn parents(&self, txid: &Txid) -> BTreeSet<Txid> {
+        self.entries.get(txid).map(|e| self.parents_of(&e.tx)).unwrap_or_default()
+    }
+
+    pub fn children(&self, txid: &Txid) -> BTreeSet<Txid> {
+        let Some(entry) = self.entries.get(txid) else {
+            return BTreeSet::new();
+        };
+        (0..entry.tx.output.len() as u32)
+            .filter_map(|vout| self.spenders.get(&OutPoint { txid: *txid, vout }).copied())
+            .collect()
+    }
+
+    fn closure(&self, start: impl IntoIterator<Item = Txid>, step: impl Fn(&Txid) -> BTreeSet<Txid>) -> HashSet<Txid> {
+        let mut seen = HashSet::new();
+        let mut todo: Vec<Txid> = start.into_iter().collect();
+        while let Some(txid) = todo.pop() {
+            if seen.insert(txid) {
+                todo.extend(step(&txid));
+            }
+        }
+        seen
+    }
+
+    /// In-mempool ancestors, `txid` excluded.
+    pub fn ancestors(&self, txid: &Txid) -> HashSet<Txid> {
+        let mut set = self.closure(self.parents(txid), |t| self.parents(t));
+        set.remove(txid);
+        set
+    }
+
+    /// In-mempool descendants, `txid` excluded.
+    pub fn descendants(&self, txid: &Txid) -> HashSet<Txid> {
+        let mut set = self.closure(self.children(txid), |t| self.children(t));
+        set.remove(txid);
+        set
+    }
+
+    /// The connected component of `txid` (itself included).
+    pub fn cluster(&self, txid: &Txid) -> HashSet<Txid> {
+        self.closure([*txid], |t| {
+            let mut next = self.parents(t);
+            next.extend(self.children(t));
+            next
+        })
+    }
+
+    /// Sum of fees and weights of `set`.
+    pub fn fee_weight<'a>(&self, set: impl IntoIterator<Item = &'a Txid>) -> FeeWeight {
+        set.into_iter()
+            .filter_map(|t| self.entries.get(t))
+            .fold(FeeWeight::default(), |acc, e| FeeWeight {
+                fee: acc.fee + e.fee,
+                weight: acc.weight + e.weight,
+            })
+    }
+
+    /// Sum of vsizes of `set`.
+    pub fn vsize_of<'a>(&self, set: impl IntoIterator<Item = &'a Txid>) -> u64 {
+        set.into_iter().filter_map(|t| self.entries.get(t)).map(|e| e.vsize).sum()
+    }
+
+    /// An approximation of the cluster-mempool "chunk" of `txid`: the highest-feerate
+    /// ancestor package (of the transaction or of one of its descendants) that contains it
+    /// and beats the transaction alone.
+    pub fn chunk(&self, txid: &Txid) -> FeeWeight {
+        let own = self.fee_weight([txid]);
+        let mut best = own;
+        let mut candidates = self.descendants(txid);
+        candidates.insert(*txid);
+        for candidate in candidates {
+            let mut package = self.ancestors(&candidate);
+            package.insert(candidate);
+            if !package.contains(txid) {
+                continue;
+            }
+            let fw = self.fee_weight(&package);
+            if fw.beats(&best) {
+                best = fw;
+            }
+        }
+        best
+    }
+
+    /// BIP125 signalling of the transaction or one of its mempool ancestors (Core's
+    /// `IsRBFOptIn`).
+    pub fn signals_rbf(&self, txid: &Txid) -> bool {
+        let signals = |t: &Txid| {
+            self.entries
+                .get(t)
+                .is_some_and(|e| e.tx.input.iter().any(|i| i.sequence.0 <= 0xffff_fffd))
+        };
+        signals(txid) || self.ancestors(txid).iter().any(signals)
+    }
+
+    pub fn total_fee(&self) -> u64 {
+        self.entries.values().map(|e| e.fee).sum()
+    }
+
+    pub fn total_vsize(&self) -> u64 {
+        self.entries.values().map(|e| e.vsize).sum()
+    }
+
+    /// A rough stand-in for Core's `DynamicMemoryUsage` (64 bytes when empty, like Core).
+    pub fn usage(&self) -> u64 {
+        64 + self
+            .entries
+            .values()
+            .map(|e| e.tx.total_size() as u64 * 2 + 512)
+            .sum::<u64>()
+    }
+
+    pub fn unbroadcast_count(&self) -> usize {
+        self.entries.values().filter(|e| e.unbroadcast).count()
+    }
+
+    fn insert(&mut self, entry: Entry) {
+        for input in &entry.tx.input {
+            self.spenders.insert(input.previous_output, entry.txid);
+        }
+        self.by_wtxid.insert(entry.wtxid, entry.txid);
+        self.entries.insert(entry.txid, entry);
+        self.sequence += 1;
+    }
+
+    fn remove(&mut self, txid: &Txid) -> Option<Entry> {
+        let entry = self.entries.remove(txid)?;
+        for input in &entry.tx.input {
+            if self.spenders.get(&input.previous_output) == Some(txid) {
+                self.spenders.remove(&input.previous_output);
+            }
+        }
+        self.by_wtxid.remove(&entry.wtxid);
+        self.sequence += 1;
+        Some(entry)
+    }
+
+    /// Removes `txid` and everything spending it.
+    pub fn remove_with_descendants(&mut self, txid: &Txid) -> Vec<Txid> {
+        let mut set = self.descendants(txid);
+        set.insert(*txid);
+        let mut removed: Vec<Txid> = set.into_iter().filter(|t| self.remove(t).is_some()).collect();
+        removed.sort();
+        removed
+    }
+
+    /// Drops what `block` confirmed and what now conflicts with it. Returns (confirmed,
+    /// conflicting) txids.
+    pub fn remove_for_block(&mut self, block: &Block) -> (Vec<Txid>, Vec<Txid>) {
+        let mut confirmed = Vec::new();
+        let mut conflicts = Vec::new();
+        for tx in block.txdata.iter().skip(1) {
+            let txid = tx.compute_txid();
+            if self.remove(&txid).is_some() {
+                confirmed.push(txid);
+            }
+        }
+        for tx in block.txdata.iter().skip(1) {
+            for input in &tx.input {
+                if let Some(spender) = self.spender(&input.previous_output) {
+                    conflicts.extend(self.remove_with_descendants(&spender));
+                }
+            }
+        }
+        (confirmed, conflicts)
+    }
+
+    /// Core's `AcceptToMemoryPool` for a single transaction (without script checks).
+    pub fn accept(&mut self, chain: &Chain, tx: Transaction, opts: &AcceptOptions) -> Result<Accepted, Reject> {
+        let policy = opts.policy;
+        let txid = tx.compute_txid();
+        let wtxid = tx.compute_wtxid();
+        let tip = chain.tip();
+        let next_height = tip.height + 1;
+        let tip_mtp = tip.median_time;
+
+        policy::check_transaction(&tx)?;
+        if tx.is_coinbase() {
+            return Err(Reject::new("coinbase"));
+        }
+        if policy.require_standard {
+            policy::is_standard_tx(&tx, policy)?;
+        }
+        if tx.base_size() < policy::MIN_STANDARD_TX_NONWITNESS_SIZE {
+            return Err(Reject::new("tx-size-small"));
+        }
+        if !is_final_tx(&tx, next_height, tip_mtp) {
+            return Err(Reject::new("non-final"));
+        }
+        if self.by_wtxid.contains_key(&wtxid) {
+            return Err(Reject::new("txn-already-in-mempool"));
+        }
+        if self.entries.contains_key(&txid) {
+            return Err(Reject::new("txn-same-nonwitness-data-in-mempool"));
+        }
+
+        let direct_conflicts: BTreeSet<Txid> = tx
+            .input
+            .iter()
+            .filter_map(|i| self.spender(&i.previous_output))
+            .collect();
+
+        let mut coins = Vec::with_capacity(tx.input.len());
+        for input in &tx.input {
+            let outpoint = &input.previous_output;
+            let coin = if let Some(coin) = chain.coin(outpoint) {
+                ViewCoin {
+                    output: coin.output.clone(),
+                    height: Some(coin.height),
+                    coinbase: coin.coinbase,
+                }
+            } else if let Some(output) = self.output(outpoint) {
+                ViewCoin {
+                    output: output.clone(),
+                    height: None,
+                    coinbase: false,
+                }
+            } else {
+                if chain.has_unspent_output_of(&tx, txid) {
+                    return Err(Reject::new("txn-already-known"));
+                }
+                return Err(Reject {
+                    kind: RejectKind::MissingInputs,
+                    reason: "bad-txns-inputs-missingorspent".into(),
+                    debug: String::new(),
+                });
+            };
+            coins.push(coin);
+        }
+
+        if !sequence_locks_ok(chain, &tx, &coins) {
+            return Err(Reject::new("non-BIP68-final"));
+        }
+
+        // Core's Consensus::CheckTxInputs at the next block's height.
+        let mut value_in: u64 = 0;
+        for coin in &coins {
+            if coin.coinbase {
+                let depth = next_height - coin.height.unwrap_or(next_height);
+                if depth < COINBASE_MATURITY {
+                    return Err(Reject::with_debug(
+                        "bad-txns-premature-spend-of-coinbase",
+                        format!("tried to spend coinbase at depth {depth}"),
+                    ));
+                }
+            }
+            value_in += coin.output.value.to_sat();
+            if value_in > policy::MAX_MONEY {
+                return Err(Reject::new("bad-txns-inputvalues-outofrange"));
+            }
+        }
+        let value_out: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
+        if value_in < value_out {
+            return Err(Reject::with_debug(
+                "bad-txns-in-belowout",
+                format!(
+                    "value in ({}) < value out ({})",
+                    format_money(value_in as i64),
+                    format_money(value_out as i64)
+                ),
+            ));
+        }
+        let fee = value_in - value_out;
+        let vsize = policy::vsize(&tx);
+        let weight = tx.weight().to_wu();
+
+        if policy.require_standard && fee != 0 && policy::dust_count(&tx, policy.dust_relay_feerate) > 0 {
+            return Err(Reject::with_debug("dust", "tx with dust output must be 0-fee"));
+        }
+        let min_fee = policy::fee_at(policy.min_relay_feerate, vsize);
+        if fee < min_fee {
+            return Err(Reject::with_debug("min relay fee not met", format!("{fee} < {min_fee}")));
+        }
+
+        // Parents in the mempool (ancestors of the new transaction).
+        let parents: BTreeSet<Txid> = self.parents_of(&tx);
+        let ancestors: HashSet<Txid> = self.closure(parents.iter().copied(), |t| self.parents(t));
+
+        // Replacement (full RBF: signalling is not required).
+        let mut all_conflicts: HashSet<Txid> = HashSet::new();
+        if !direct_conflicts.is_empty() {
+            let clusters: HashSet<BTreeSet<Txid>> = direct_conflicts
+                .iter()
+                .map(|t| self.cluster(t).into_iter().collect())
+                .collect();
+            if clusters.len() > MAX_REPLACEMENT_CANDIDATES {
+                return Err(Reject::with_debug(
+                    "too many potential replacements",
+                    format!(
+                        "rejecting replacement {txid}; too many conflicting clusters ({} > {MAX_REPLACEMENT_CANDIDATES})",
+                        clusters.len()
+                    ),
+                ));
+            }
+            if let Some(conflicting) = direct_conflicts.iter().find(|c| ancestors.contains(*c)) {
+                return Err(Reject::with_debug(
+                    "bad-txns-spends-conflicting-tx",
+                    format!("{txid} spends conflicting transaction {conflicting}"),
+                ));
+            }
+            for conflict in &direct_conflicts {
+                all_conflicts.insert(*conflict);
+                all_conflicts.extend(self.descendants(conflict));
+            }
+            let old_fees: u64 = all_conflicts.iter().filter_map(|t| self.entries.get(t)).map(|e| e.fee).sum();
+            if fee < old_fees {
+                return Err(Reject::with_debug(
+                    "insufficient fee",
+                    format!(
+                        "rejecting replacement {txid}, less fees than conflicting txs; {} < {}",
+                        format_money(fee as i64),
+                        format_money(old_fees as i64)
+                    ),
+                ));
+            }
+            let additional = fee - old_fees;
+            let relay = policy::fee_at(policy.incremental_relay_feerate, vsize);
+            if additional < relay {
+                return Err(Reject::with_debug(
+                    "insufficient fee",
+                    format!(
+                        "rejecting replacement {txid}, not enough additional fees to relay; {} < {}",
+                        format_money(additional as i64),
+                        format_money(relay as i64)
+                    ),
+                ));
+            }
+            // Stand-in for Core's feerate-diagram check: the replacement (with its
+            // ancestors) must pay a higher feerate than each chunk it evicts.
+            let ancestors_fw = self.fee_weight(&ancestors);
+            let new_fw = FeeWeight {
+                fee: fee + ancestors_fw.fee,
+                weight: weight + ancestors_fw.weight,
+            };
+            for conflict in &direct_conflicts {
+                if !new_fw.beats(&self.chunk(conflict)) {
+                    return Err(Reject::with_debug(
+                        "replacement-failed",
+                        "insufficient feerate: does not improve feerate diagram",
+                    ));
+                }
+            }
+        }
+
+        // Cluster limits, counting what the replacement evicts as gone.
+        let mut cluster: HashSet<Txid> = HashSet::new();
+        for parent in &parents {
+            cluster.extend(self.cluster(parent));
+        }
+        cluster.retain(|t| !all_conflicts.contains(t));
+        if cluster.len() + 1 > CLUSTER_COUNT_LIMIT || self.vsize_of(&cluster) + vsize > CLUSTER_SIZE_LIMIT {
+            return Err(Reject::new("too-large-cluster"));
+        }
+
+        if opts.test_only {
+            return Ok(Accepted { fee, vsize });
+        }
+
+        let mut replaced: Vec<Txid> = all_conflicts.into_iter().collect();
+        replaced.sort();
+        for t in &replaced {
+            self.remove(t);
+        }
+        let order = self.next_order;
+        self.next_order += 1;
+        self.insert(Entry {
+            tx,
+            txid,
+            wtxid,
+            fee,
+            vsize,
+            weight,
+            time: opts.now,
+            height: tip.height,
+            order,
+            unbroadcast: opts.unbroadcast,
+        });
+        Ok(Accepted { fee, vsize })
+    }
+}
+
+/// BIP68 relative lock times for inclusion in the next block (Core's
+/// `CalculateSequenceLocks` + `CheckSequenceLocksAtTip`; mempool parents count as
+/// confirmed in the next block).
+fn sequence_locks_ok(chain: &Chain, tx: &Transaction, coins: &[ViewCoin]) -> bool {
+    const DISABLE_FLAG: u32 = 1 << 31;
+    const TYPE_FLAG: u32 = 1 << 22;
+    const MASK: u32 = 0x0000_ffff;
+    if tx.version.0 < 2 {
+        return true;
+    }
+    let next_height = i64::from(chain.height()) + 1;
+    let mut min_height: i64 = -1;
+    let mut min_time: i64 = -1;
+    for (input, coin) in tx.input.iter().zip(coins) {
+        let sequence = input.sequence.0;
+        if sequence & DISABLE_FLAG != 0 {
+            continue;
+        }
+        let coin_height = coin.height.map_or(next_height, i64::from);
+        if sequence & TYPE_FLAG != 0 {
+            let ancestor = (coin_height - 1).max(0) as u32;
+            let coin_time = i64::from(chain.median_time_past(ancestor));
+            min_time = min_time.max(coin_time + (i64::from(sequence & MASK) << 9) - 1);
+        } else {
+            min_height = min_height.max(coin_height + i64::from(sequence & MASK) - 1);
+        }
+    }
+    let block_time = i64::from(chain.tip().median_time);
+    !(min_height >= next_height || min_time >= block_time)
+}
