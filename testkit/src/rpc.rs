@@ -34,7 +34,11 @@ pub enum RpcCallError {
     Http { status: u16, body: String },
     /// The server answered with a JSON-RPC error.
     #[error("RPC error {code} (HTTP {status}): {message}")]
-    Rpc { status: u16, code: i64, message: String },
+    Rpc {
+        status: u16,
+        code: i64,
+        message: String,
+    },
     #[error("invalid JSON-RPC answer: {0}")]
     InvalidResponse(String),
 }
@@ -125,7 +129,10 @@ impl RpcClient {
             None => (rest, "/".to_string()),
         };
         let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) => (h.trim_matches(['[', ']']).to_string(), p.parse().unwrap_or(18443)),
+            Some((h, p)) => (
+                h.trim_matches(['[', ']']).to_string(),
+                p.parse().unwrap_or(18443),
+            ),
             None => (authority.to_string(), 18443),
         };
         RpcClient {
@@ -204,10 +211,9 @@ impl RpcClient {
                 code: error["code"].as_i64().unwrap_or(0),
                 message: error["message"].as_str().unwrap_or("").to_string(),
             }),
-            _ => parsed
-                .get("result")
-                .cloned()
-                .ok_or_else(|| RpcCallError::InvalidResponse(format!("no result in {}", reply.body))),
+            _ => parsed.get("result").cloned().ok_or_else(|| {
+                RpcCallError::InvalidResponse(format!("no result in {}", reply.body))
+            }),
         }
     }
 
@@ -221,7 +227,13 @@ impl RpcClient {
     }
 
     /// Sends one raw HTTP/1.1 request (adds `Host`, `Content-Length`, `Connection: close`).
-    pub fn request(&self, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> std::io::Result<HttpReply> {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> std::io::Result<HttpReply> {
         let addr = (self.host.as_str(), self.port)
             .to_socket_addrs()?
             .next()
@@ -249,7 +261,8 @@ impl RpcClient {
 }
 
 fn parse_reply(raw: &[u8]) -> std::io::Result<HttpReply> {
-    let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

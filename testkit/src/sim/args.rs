@@ -310,7 +310,12 @@ fn interpret_key(key: &str) -> (String, String, bool) {
 }
 
 /// Core's `InterpretValue` for options without special flags.
-fn interpret_value(negated: bool, value: Option<&str>, log: &mut Vec<String>, name: &str) -> Setting {
+fn interpret_value(
+    negated: bool,
+    value: Option<&str>,
+    log: &mut Vec<String>,
+    name: &str,
+) -> Setting {
     if negated {
         if let Some(v) = value {
             if !interpret_bool(v) {
@@ -410,7 +415,10 @@ impl Args {
                     "parse error on line {line_number}: {line}, options in configuration file must be specified without leading -"
                 ));
             } else if let Some(eq) = line.find('=') {
-                let name = format!("{prefix}{}", line[..eq].trim_matches([' ', '\t', '\r', '\n']));
+                let name = format!(
+                    "{prefix}{}",
+                    line[..eq].trim_matches([' ', '\t', '\r', '\n'])
+                );
                 let value = line[eq + 1..].trim_matches([' ', '\t', '\r', '\n']);
                 if used_hash && name.contains("rpcpassword") {
                     return Err(format!(
@@ -463,9 +471,15 @@ impl Args {
             return Ok(());
         }
         let conf_arg = self.get("conf").filter(|c| !c.is_empty());
-        let path = abs_path_for_config_val(datadir, Path::new(conf_arg.as_deref().unwrap_or(CONF_FILENAME)));
+        let path = abs_path_for_config_val(
+            datadir,
+            Path::new(conf_arg.as_deref().unwrap_or(CONF_FILENAME)),
+        );
         if path.is_dir() {
-            return Err(format!("Config file \"{}\" is a directory.", path.display()));
+            return Err(format!(
+                "Config file \"{}\" is a directory.",
+                path.display()
+            ));
         }
         match std::fs::read(&path) {
             Ok(bytes) => {
@@ -562,7 +576,13 @@ impl Args {
     }
 
     /// Core's `common::GetSetting`.
-    fn setting(&self, section: &str, name: &str, ignore_default_section: bool, get_chain_type: bool) -> Option<Setting> {
+    fn setting(
+        &self,
+        section: &str,
+        name: &str,
+        ignore_default_section: bool,
+        get_chain_type: bool,
+    ) -> Option<Setting> {
         let mut result = None;
         let mut done = false;
         self.merge(section, name, |values, source| {
@@ -570,7 +590,10 @@ impl Args {
                 return;
             }
             let (live, last_negated) = span(values);
-            let from_config = matches!(source, Source::ConfigNetworkSection | Source::ConfigDefaultSection);
+            let from_config = matches!(
+                source,
+                Source::ConfigNetworkSection | Source::ConfigDefaultSection
+            );
             let reverse_precedence = from_config && !get_chain_type;
             if ignore_default_section && source == Source::ConfigDefaultSection && !last_negated {
                 return;
@@ -594,7 +617,12 @@ impl Args {
     }
 
     fn get_setting(&self, name: &str) -> Option<Setting> {
-        self.setting(&self.network, name, self.ignores_default_section(name), false)
+        self.setting(
+            &self.network,
+            name,
+            self.ignores_default_section(name),
+            false,
+        )
     }
 
     /// Core's `GetArg`: the value, "0" for a negated option, `None` when unset.
@@ -640,7 +668,10 @@ impl Args {
         let mut done = false;
         let mut prev_negated_empty = false;
         self.merge(&self.network, name, |values, source| {
-            let from_config = matches!(source, Source::ConfigNetworkSection | Source::ConfigDefaultSection);
+            let from_config = matches!(
+                source,
+                Source::ConfigNetworkSection | Source::ConfigDefaultSection
+            );
             let add_zombie = from_config && !prev_negated_empty;
             if ignore_default && source == Source::ConfigDefaultSection {
                 return;
@@ -695,7 +726,12 @@ impl Args {
         self.sections
             .iter()
             .filter(|s| !CHAINS.contains(&s.name.as_str()))
-            .map(|s| format!("{}:{} Section [{}] is not recognized.", s.file, s.line, s.name))
+            .map(|s| {
+                format!(
+                    "{}:{} Section [{}] is not recognized.",
+                    s.file, s.line, s.name
+                )
+            })
             .collect()
     }
 
@@ -705,16 +741,26 @@ impl Args {
         let sensitive = |name: &str| matches!(name, "rpcpassword" | "rpcauth" | "torpassword");
         let mut lines = Vec::new();
         for (section, values) in &self.config {
-            let section_str = if section.is_empty() { String::new() } else { format!("[{section}] ") };
+            let section_str = if section.is_empty() {
+                String::new()
+            } else {
+                format!("[{section}] ")
+            };
             for (name, list) in values {
                 for value in list {
-                    lines.push(format!("Config file arg: {section_str}{name}={}", show(name, value, sensitive(name))));
+                    lines.push(format!(
+                        "Config file arg: {section_str}{name}={}",
+                        show(name, value, sensitive(name))
+                    ));
                 }
             }
         }
         for (name, list) in &self.command_line {
             for value in list {
-                lines.push(format!("Command-line arg: {name}={}", show(name, value, sensitive(name))));
+                lines.push(format!(
+                    "Command-line arg: {name}={}",
+                    show(name, value, sensitive(name))
+                ));
             }
         }
         lines
@@ -759,7 +805,13 @@ mod tests {
 
     #[test]
     fn double_dash_negation_and_last_value_wins_on_the_command_line() {
-        let mut args = cli(&["--regtest", "-rpcport=1", "-rpcport=2", "-nolisten", "-server"]);
+        let mut args = cli(&[
+            "--regtest",
+            "-rpcport=1",
+            "-rpcport=2",
+            "-nolisten",
+            "-server",
+        ]);
         args.select_network("regtest");
         assert_eq!(args.get("rpcport").as_deref(), Some("2"));
         assert!(!args.get_bool("listen", true));
@@ -788,7 +840,8 @@ mod tests {
     #[test]
     fn first_value_wins_in_the_config_file_and_command_line_beats_it() {
         let mut args = cli(&["-dbcache=7"]);
-        args.read_config_text("regtest=1\ndbcache=1\ndbcache=2\nprune=5\nprune=6\n", "c").unwrap();
+        args.read_config_text("regtest=1\ndbcache=1\ndbcache=2\nprune=5\nprune=6\n", "c")
+            .unwrap();
         args.select_network("regtest");
         assert_eq!(args.get_int("dbcache", 0), 7);
         assert_eq!(args.get_int("prune", 0), 5);
@@ -805,7 +858,10 @@ mod tests {
             args.read_config_text("-server=1\n", "c").unwrap_err(),
             "parse error on line 1: -server=1, options in configuration file must be specified without leading -"
         );
-        assert!(args.read_config_text("rpcpassword=a#b\n", "c").unwrap_err().contains("using # in rpcpassword"));
+        assert!(args
+            .read_config_text("rpcpassword=a#b\n", "c")
+            .unwrap_err()
+            .contains("using # in rpcpassword"));
     }
 
     #[test]
@@ -817,9 +873,16 @@ mod tests {
     #[test]
     fn unknown_sections_and_keys_are_reported() {
         let mut args = cli(&[]);
-        args.read_config_text("[regtest]\nfoo=1\n[bogus]\n", "c").unwrap();
-        assert_eq!(args.unrecognized_sections(), vec!["c:3 Section [bogus] is not recognized."]);
-        assert!(args.log_lines.iter().any(|l| l == "Ignoring unknown configuration value regtest.foo"));
+        args.read_config_text("[regtest]\nfoo=1\n[bogus]\n", "c")
+            .unwrap();
+        assert_eq!(
+            args.unrecognized_sections(),
+            vec!["c:3 Section [bogus] is not recognized."]
+        );
+        assert!(args
+            .log_lines
+            .iter()
+            .any(|l| l == "Ignoring unknown configuration value regtest.foo"));
     }
 
     #[test]

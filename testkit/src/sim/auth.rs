@@ -42,7 +42,8 @@ pub struct Authenticator {
 }
 
 fn hmac_hex(salt: &str, password: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(salt.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(salt.as_bytes()).expect("HMAC takes any key length");
     mac.update(password.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
@@ -92,7 +93,10 @@ impl Authenticator {
                         source,
                     })?;
                     log("Using random cookie authentication.".into());
-                    log(format!("Generated RPC authentication cookie {}", path.display()));
+                    log(format!(
+                        "Generated RPC authentication cookie {}",
+                        path.display()
+                    ));
                     auth.cookie_path = Some(path.to_path_buf());
                     plain = Some((COOKIE_USER.into(), password));
                 }
@@ -133,7 +137,9 @@ impl Authenticator {
     /// Checks an `Authorization` header value; the user name when it is accepted.
     pub fn check(&self, header: &str) -> Option<String> {
         let encoded = header.strip_prefix("Basic ")?.trim();
-        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()?;
         let text = String::from_utf8_lossy(&decoded);
         let (user, password) = text.split_once(':')?;
         let ok = self.entries.iter().any(|e| {
@@ -190,7 +196,13 @@ mod tests {
             Some("rt".into())
         );
         assert_eq!(auth.check(&basic("rt", "wrong")), None);
-        assert_eq!(auth.check(&basic("other", "cA773lm788buwYe4g4WT+05pKyNruVKjQ25x3n0DQcM=")), None);
+        assert_eq!(
+            auth.check(&basic(
+                "other",
+                "cA773lm788buwYe4g4WT+05pKyNruVKjQ25x3n0DQcM="
+            )),
+            None
+        );
         assert_eq!(auth.check("Bearer x"), None);
     }
 
@@ -204,7 +216,10 @@ mod tests {
     #[test]
     fn malformed_rpcauth_is_refused() {
         for bad in ["nouser", "a:b", "a:b:c$d", "a:b$c$d"] {
-            assert!(Authenticator::init(None, None, &[bad.to_string()], None, &|_| {}).is_err(), "{bad}");
+            assert!(
+                Authenticator::init(None, None, &[bad.to_string()], None, &|_| {}).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -219,7 +234,10 @@ mod tests {
         assert_eq!(user, COOKIE_USER);
         assert_eq!(password.len(), 64);
         assert!(auth.check(&basic(user, password)).is_some());
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         auth.delete_cookie();
         assert!(!path.exists());
     }

@@ -121,7 +121,11 @@ pub fn is_final_tx(tx: &Transaction, height: u32, time: u32) -> bool {
     if lock_time == 0 {
         return true;
     }
-    let limit = if lock_time < LOCKTIME_THRESHOLD { height } else { time };
+    let limit = if lock_time < LOCKTIME_THRESHOLD {
+        height
+    } else {
+        time
+    };
     if lock_time < limit {
         return true;
     }
@@ -154,7 +158,9 @@ impl Chain {
     }
 
     pub fn tip(&self) -> &BlockEntry {
-        self.entries.last().expect("the genesis block is always there")
+        self.entries
+            .last()
+            .expect("the genesis block is always there")
     }
 
     pub fn height(&self) -> u32 {
@@ -199,7 +205,10 @@ impl Chain {
 
     fn median_of_last_11(&self, extra_time: u32) -> u32 {
         let start = self.entries.len().saturating_sub(10);
-        let mut times: Vec<u32> = self.entries[start..].iter().map(|e| e.block.header.time).collect();
+        let mut times: Vec<u32> = self.entries[start..]
+            .iter()
+            .map(|e| e.block.header.time)
+            .collect();
         times.push(extra_time);
         times.sort_unstable();
         times[times.len() / 2]
@@ -256,7 +265,9 @@ impl Chain {
             },
             txdata,
         };
-        let witness_root = block.witness_root().expect("a block with a coinbase has a root");
+        let witness_root = block
+            .witness_root()
+            .expect("a block with a coinbase has a root");
         let commitment = Block::compute_witness_commitment(&witness_root, &[0u8; 32]);
         let mut commitment_script = vec![0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
         commitment_script.extend_from_slice(commitment.as_byte_array());
@@ -362,7 +373,10 @@ impl Chain {
                 if super::script::is_unspendable(output.script_pubkey.as_bytes()) {
                     continue;
                 }
-                let outpoint = OutPoint { txid, vout: vout as u32 };
+                let outpoint = OutPoint {
+                    txid,
+                    vout: vout as u32,
+                };
                 if self.utxos.contains_key(&outpoint) {
                     result = Err(BlockError::Bip30);
                     break 'txs;
@@ -431,8 +445,12 @@ impl Chain {
                 index.remove(&txid);
             }
         }
-        let created: std::collections::HashSet<Txid> =
-            entry.block.txdata.iter().map(|tx| tx.compute_txid()).collect();
+        let created: std::collections::HashSet<Txid> = entry
+            .block
+            .txdata
+            .iter()
+            .map(|tx| tx.compute_txid())
+            .collect();
         for (tx, spent) in entry.block.txdata.iter().skip(1).zip(entry.undo) {
             for (input, coin) in tx.input.iter().zip(spent) {
                 // Coins created and spent inside this block never were in the UTXO set.
@@ -481,7 +499,10 @@ mod tests {
             chain.tip().hash.to_string(),
             "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
         );
-        assert_eq!(hex::encode(chain.tip().chainwork.to_be_bytes()), format!("{:064x}", 2));
+        assert_eq!(
+            hex::encode(chain.tip().chainwork.to_be_bytes()),
+            format!("{:064x}", 2)
+        );
     }
 
     #[test]
@@ -496,8 +517,15 @@ mod tests {
         );
         let entry = chain.connect(block, Some(1_795_521_094)).unwrap();
         assert_eq!(entry.height, 1);
-        assert_eq!(hex::encode(entry.chainwork.to_be_bytes()), format!("{:064x}", 4));
-        assert_eq!(chain.utxo_count(), 1, "the commitment output is unspendable");
+        assert_eq!(
+            hex::encode(entry.chainwork.to_be_bytes()),
+            format!("{:064x}", 4)
+        );
+        assert_eq!(
+            chain.utxo_count(),
+            1,
+            "the commitment output is unspendable"
+        );
     }
 
     #[test]
@@ -528,11 +556,17 @@ mod tests {
             greedy.header.nonce += 1;
         }
         // The witness commitment no longer matches only if witness data changed; it did not.
-        assert_eq!(chain.connect(greedy, None).unwrap_err(), BlockError::BadCoinbaseAmount);
+        assert_eq!(
+            chain.connect(greedy, None).unwrap_err(),
+            BlockError::BadCoinbaseAmount
+        );
         assert_eq!(chain.height(), 0);
         assert_eq!(chain.utxo_count(), 0);
         chain.connect(good.clone(), None).unwrap();
-        assert_eq!(chain.connect(good, None).unwrap_err(), BlockError::Duplicate);
+        assert_eq!(
+            chain.connect(good, None).unwrap_err(),
+            BlockError::Duplicate
+        );
     }
 
     #[test]

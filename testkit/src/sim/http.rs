@@ -130,7 +130,10 @@ pub async fn serve(node: Arc<Node>, config: Arc<ServerConfig>, listeners: Vec<Tc
 
 fn client_allowed(peer: IpAddr, allow: &[Subnet]) -> bool {
     let peer = match peer {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
         v4 => v4,
     };
     peer.is_loopback() || allow.iter().any(|s| s.contains(peer))
@@ -205,7 +208,9 @@ fn body_framing(head: &[u8]) -> Result<(BodyFraming, bool), u16> {
                 return Err(413);
             }
             framing = BodyFraming::Length(len);
-        } else if h.name.eq_ignore_ascii_case("expect") && value.eq_ignore_ascii_case("100-continue") {
+        } else if h.name.eq_ignore_ascii_case("expect")
+            && value.eq_ignore_ascii_case("100-continue")
+        {
             expect_continue = true;
         }
     }
@@ -266,7 +271,12 @@ async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>, timeout: Duration)
     }
 }
 
-async fn write_response(stream: &mut TcpStream, minor_version: u8, response: Response, close: bool) -> std::io::Result<()> {
+async fn write_response(
+    stream: &mut TcpStream,
+    minor_version: u8,
+    response: Response,
+    close: bool,
+) -> std::io::Result<()> {
     let mut head = format!(
         "HTTP/1.{minor_version} {} {}\r\n",
         response.status,
@@ -292,7 +302,12 @@ async fn write_response(stream: &mut TcpStream, minor_version: u8, response: Res
     stream.flush().await
 }
 
-async fn connection(node: Arc<Node>, config: Arc<ServerConfig>, mut stream: TcpStream, peer: SocketAddr) {
+async fn connection(
+    node: Arc<Node>,
+    config: Arc<ServerConfig>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+) {
     let _ = stream.set_nodelay(true);
     let allowed = client_allowed(peer.ip(), &config.allow);
     let mut shutdown = node.shutdown_signal();
@@ -325,7 +340,13 @@ async fn connection(node: Arc<Node>, config: Arc<ServerConfig>, mut stream: TcpS
         let (framing, expect_continue) = match body_framing(&buf[..head_len]) {
             Ok(f) => f,
             Err(status) => {
-                let _ = write_response(&mut stream, request.minor_version, Response::empty(status), true).await;
+                let _ = write_response(
+                    &mut stream,
+                    request.minor_version,
+                    Response::empty(status),
+                    true,
+                )
+                .await;
                 return;
             }
         };
@@ -335,7 +356,12 @@ async fn connection(node: Arc<Node>, config: Arc<ServerConfig>, mut stream: TcpS
                 BodyFraming::Length(len) => buf.len() < len,
                 BodyFraming::Chunked => true,
             };
-            if needs_more && stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
+            if needs_more
+                && stream
+                    .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    .await
+                    .is_err()
+            {
                 return;
             }
         }
@@ -361,7 +387,13 @@ async fn connection(node: Arc<Node>, config: Arc<ServerConfig>, mut stream: TcpS
                         }
                     }
                     Err(()) => {
-                        let _ = write_response(&mut stream, request.minor_version, Response::empty(400), true).await;
+                        let _ = write_response(
+                            &mut stream,
+                            request.minor_version,
+                            Response::empty(400),
+                            true,
+                        )
+                        .await;
                         return;
                     }
                 }
@@ -380,7 +412,11 @@ async fn connection(node: Arc<Node>, config: Arc<ServerConfig>, mut stream: TcpS
             Response::empty(403)
         };
         let close = !keep_alive || !allowed || node.shutdown_requested();
-        if write_response(&mut stream, minor, response, close).await.is_err() || close {
+        if write_response(&mut stream, minor, response, close)
+            .await
+            .is_err()
+            || close
+        {
             return;
         }
     }
@@ -388,8 +424,14 @@ async fn connection(node: Arc<Node>, config: Arc<ServerConfig>, mut stream: TcpS
 
 /// Routing, method, authentication, then JSON-RPC (Core's `http_request_cb` and
 /// `HTTPReq_JSONRPC`).
-async fn respond(node: &Arc<Node>, config: &ServerConfig, request: Request, peer: SocketAddr) -> Response {
-    let routed = request.path == "/" || (config.wallet_paths && request.path.starts_with("/wallet/"));
+async fn respond(
+    node: &Arc<Node>,
+    config: &ServerConfig,
+    request: Request,
+    peer: SocketAddr,
+) -> Response {
+    let routed =
+        request.path == "/" || (config.wallet_paths && request.path.starts_with("/wallet/"));
     if !routed {
         return Response::empty(404);
     }
@@ -400,14 +442,18 @@ async fn respond(node: &Arc<Node>, config: &ServerConfig, request: Request, peer
     }
     let unauthorized = || {
         let mut response = Response::empty(401);
-        response.extra_headers.push(("WWW-Authenticate", "Basic realm=\"jsonrpc\""));
+        response
+            .extra_headers
+            .push(("WWW-Authenticate", "Basic realm=\"jsonrpc\""));
         response
     };
     let Some(header) = request.authorization.as_deref() else {
         return unauthorized();
     };
     if config.auth.check(header).is_none() {
-        node.log.log(format!("ThreadRPCServer incorrect password attempt from {peer}"));
+        node.log.log(format!(
+            "ThreadRPCServer incorrect password attempt from {peer}"
+        ));
         // Deter brute-forcing, like Core.
         tokio::time::sleep(Duration::from_millis(250)).await;
         return unauthorized();
@@ -446,6 +492,9 @@ mod tests {
         assert!(client_allowed("::1".parse().unwrap(), &[]));
         assert!(client_allowed("::ffff:127.0.0.1".parse().unwrap(), &[]));
         assert!(!client_allowed("10.1.2.3".parse().unwrap(), &[]));
-        assert!(client_allowed("10.1.2.3".parse().unwrap(), &[Subnet::parse("10.0.0.0/8").unwrap()]));
+        assert!(client_allowed(
+            "10.1.2.3".parse().unwrap(),
+            &[Subnet::parse("10.0.0.0/8").unwrap()]
+        ));
     }
 }

@@ -43,7 +43,10 @@ impl RequestMeta {
 /// Core's `JSONRPCRequest::parse`: (method, params).
 fn parse(value: &Value, meta: &mut RequestMeta) -> Result<(String, Value), RpcError> {
     let Value::Object(request) = value else {
-        return Err(RpcError::new(codes::INVALID_REQUEST, "Invalid Request object"));
+        return Err(RpcError::new(
+            codes::INVALID_REQUEST,
+            "Invalid Request object",
+        ));
     };
     meta.id = request.get("id").cloned();
     meta.v2 = false;
@@ -52,19 +55,39 @@ fn parse(value: &Value, meta: &mut RequestMeta) -> Result<(String, Value), RpcEr
         Some(Value::String(v)) if v == "1.0" => {}
         Some(Value::String(v)) if v == "2.0" => meta.v2 = true,
         Some(Value::String(_)) => {
-            return Err(RpcError::new(codes::INVALID_REQUEST, "JSON-RPC version not supported"));
+            return Err(RpcError::new(
+                codes::INVALID_REQUEST,
+                "JSON-RPC version not supported",
+            ));
         }
-        Some(_) => return Err(RpcError::new(codes::INVALID_REQUEST, "jsonrpc field must be a string")),
+        Some(_) => {
+            return Err(RpcError::new(
+                codes::INVALID_REQUEST,
+                "jsonrpc field must be a string",
+            ))
+        }
     }
     let method = match request.get("method") {
-        None | Some(Value::Null) => return Err(RpcError::new(codes::INVALID_REQUEST, "Missing method")),
+        None | Some(Value::Null) => {
+            return Err(RpcError::new(codes::INVALID_REQUEST, "Missing method"))
+        }
         Some(Value::String(m)) => m.clone(),
-        Some(_) => return Err(RpcError::new(codes::INVALID_REQUEST, "Method must be a string")),
+        Some(_) => {
+            return Err(RpcError::new(
+                codes::INVALID_REQUEST,
+                "Method must be a string",
+            ))
+        }
     };
     let params = match request.get("params") {
         None | Some(Value::Null) => Value::Array(Vec::new()),
         Some(p @ (Value::Array(_) | Value::Object(_))) => p.clone(),
-        Some(_) => return Err(RpcError::new(codes::INVALID_REQUEST, "Params must be an array or object")),
+        Some(_) => {
+            return Err(RpcError::new(
+                codes::INVALID_REQUEST,
+                "Params must be an array or object",
+            ))
+        }
     };
     Ok((method, params))
 }
@@ -118,7 +141,10 @@ fn error_reply(error: RpcError, meta: &RequestMeta) -> Reply {
 /// Handles an authenticated request body.
 pub fn handle(node: &Node, body: &[u8]) -> Reply {
     let Ok(request) = serde_json::from_slice::<Value>(body) else {
-        return error_reply(RpcError::new(codes::PARSE_ERROR, "Parse error"), &RequestMeta::new());
+        return error_reply(
+            RpcError::new(codes::PARSE_ERROR, "Parse error"),
+            &RequestMeta::new(),
+        );
     };
     match &request {
         Value::Object(_) => {
@@ -146,7 +172,8 @@ pub fn handle(node: &Node, body: &[u8]) -> Reply {
             let mut replies = Vec::new();
             for item in batch {
                 let mut meta = RequestMeta::new();
-                let result = parse(item, &mut meta).and_then(|(method, params)| rpc::execute(node, &method, &params));
+                let result = parse(item, &mut meta)
+                    .and_then(|(method, params)| rpc::execute(node, &method, &params));
                 if !meta.is_notification() {
                     replies.push(reply_object(result, &meta));
                 }

@@ -83,7 +83,8 @@ pub struct FeeWeight {
 impl FeeWeight {
     /// Whether `self` pays a strictly higher feerate than `other`.
     fn beats(&self, other: &FeeWeight) -> bool {
-        u128::from(self.fee) * u128::from(other.weight.max(1)) > u128::from(other.fee) * u128::from(self.weight.max(1))
+        u128::from(self.fee) * u128::from(other.weight.max(1))
+            > u128::from(other.fee) * u128::from(self.weight.max(1))
     }
 }
 
@@ -125,7 +126,10 @@ impl Mempool {
     }
 
     pub fn parents(&self, txid: &Txid) -> BTreeSet<Txid> {
-        self.entries.get(txid).map(|e| self.parents_of(&e.tx)).unwrap_or_default()
+        self.entries
+            .get(txid)
+            .map(|e| self.parents_of(&e.tx))
+            .unwrap_or_default()
     }
 
     pub fn children(&self, txid: &Txid) -> BTreeSet<Txid> {
@@ -137,7 +141,11 @@ impl Mempool {
             .collect()
     }
 
-    fn closure(&self, start: impl IntoIterator<Item = Txid>, step: impl Fn(&Txid) -> BTreeSet<Txid>) -> HashSet<Txid> {
+    fn closure(
+        &self,
+        start: impl IntoIterator<Item = Txid>,
+        step: impl Fn(&Txid) -> BTreeSet<Txid>,
+    ) -> HashSet<Txid> {
         let mut seen = HashSet::new();
         let mut todo: Vec<Txid> = start.into_iter().collect();
         while let Some(txid) = todo.pop() {
@@ -183,7 +191,10 @@ impl Mempool {
 
     /// Sum of vsizes of `set`.
     pub fn vsize_of<'a>(&self, set: impl IntoIterator<Item = &'a Txid>) -> u64 {
-        set.into_iter().filter_map(|t| self.entries.get(t)).map(|e| e.vsize).sum()
+        set.into_iter()
+            .filter_map(|t| self.entries.get(t))
+            .map(|e| e.vsize)
+            .sum()
     }
 
     /// An approximation of the cluster-mempool "chunk" of `txid`: the highest-feerate
@@ -265,7 +276,10 @@ impl Mempool {
     pub fn remove_with_descendants(&mut self, txid: &Txid) -> Vec<Txid> {
         let mut set = self.descendants(txid);
         set.insert(*txid);
-        let mut removed: Vec<Txid> = set.into_iter().filter(|t| self.remove(t).is_some()).collect();
+        let mut removed: Vec<Txid> = set
+            .into_iter()
+            .filter(|t| self.remove(t).is_some())
+            .collect();
         removed.sort();
         removed
     }
@@ -292,7 +306,12 @@ impl Mempool {
     }
 
     /// Core's `AcceptToMemoryPool` for a single transaction (without script checks).
-    pub fn accept(&mut self, chain: &Chain, tx: Transaction, opts: &AcceptOptions) -> Result<Accepted, Reject> {
+    pub fn accept(
+        &mut self,
+        chain: &Chain,
+        tx: Transaction,
+        opts: &AcceptOptions,
+    ) -> Result<Accepted, Reject> {
         let policy = opts.policy;
         let txid = tx.compute_txid();
         let wtxid = tx.compute_wtxid();
@@ -390,12 +409,21 @@ impl Mempool {
         let vsize = policy::vsize(&tx);
         let weight = tx.weight().to_wu();
 
-        if policy.require_standard && fee != 0 && policy::dust_count(&tx, policy.dust_relay_feerate) > 0 {
-            return Err(Reject::with_debug("dust", "tx with dust output must be 0-fee"));
+        if policy.require_standard
+            && fee != 0
+            && policy::dust_count(&tx, policy.dust_relay_feerate) > 0
+        {
+            return Err(Reject::with_debug(
+                "dust",
+                "tx with dust output must be 0-fee",
+            ));
         }
         let min_fee = policy::fee_at(policy.min_relay_feerate, vsize);
         if fee < min_fee {
-            return Err(Reject::with_debug("min relay fee not met", format!("{fee} < {min_fee}")));
+            return Err(Reject::with_debug(
+                "min relay fee not met",
+                format!("{fee} < {min_fee}"),
+            ));
         }
 
         // Parents in the mempool (ancestors of the new transaction).
@@ -428,7 +456,11 @@ impl Mempool {
                 all_conflicts.insert(*conflict);
                 all_conflicts.extend(self.descendants(conflict));
             }
-            let old_fees: u64 = all_conflicts.iter().filter_map(|t| self.entries.get(t)).map(|e| e.fee).sum();
+            let old_fees: u64 = all_conflicts
+                .iter()
+                .filter_map(|t| self.entries.get(t))
+                .map(|e| e.fee)
+                .sum();
             if fee < old_fees {
                 return Err(Reject::with_debug(
                     "insufficient fee",
@@ -474,7 +506,9 @@ impl Mempool {
             cluster.extend(self.cluster(parent));
         }
         cluster.retain(|t| !all_conflicts.contains(t));
-        if cluster.len() + 1 > CLUSTER_COUNT_LIMIT || self.vsize_of(&cluster) + vsize > CLUSTER_SIZE_LIMIT {
+        if cluster.len() + 1 > CLUSTER_COUNT_LIMIT
+            || self.vsize_of(&cluster) + vsize > CLUSTER_SIZE_LIMIT
+        {
             return Err(Reject::new("too-large-cluster"));
         }
 

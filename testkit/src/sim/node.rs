@@ -141,7 +141,13 @@ impl NodeState {
     }
 
     /// Connects `block`, appends it to the block file and updates the mempool.
-    fn connect_and_store(&mut self, block: Block, now: Option<u32>, ibd: bool, log: &Logger) -> Result<(), NodeError> {
+    fn connect_and_store(
+        &mut self,
+        block: Block,
+        now: Option<u32>,
+        ibd: bool,
+        log: &Logger,
+    ) -> Result<(), NodeError> {
         let entry: &BlockEntry = self.chain.connect(block, now)?;
         let height = entry.height;
         if let Err(err) = self.store.append(&entry.block) {
@@ -154,7 +160,9 @@ impl NodeState {
             self.fee_first_recorded = Some(height);
         }
         for txid in conflicts {
-            log.log(format!("regtest-sim: removed {txid} from the mempool: it conflicts with block {height}"));
+            log.log(format!(
+                "regtest-sim: removed {txid} from the mempool: it conflicts with block {height}"
+            ));
         }
         self.log_update_tip(log);
         Ok(())
@@ -162,14 +170,22 @@ impl NodeState {
 
     /// Mines `count` blocks paying to `script`, taking mempool transactions parents-first.
     /// Returns once the blocks are durable on disk.
-    pub fn mine(&mut self, count: u32, script: &Script, max_tip_age: u64, log: &Logger) -> Result<Vec<BlockHash>, NodeError> {
+    pub fn mine(
+        &mut self,
+        count: u32,
+        script: &Script,
+        max_tip_age: u64,
+        log: &Logger,
+    ) -> Result<Vec<BlockHash>, NodeError> {
         let mut hashes = Vec::with_capacity(count as usize);
         let result = (|| {
             for _ in 0..count {
                 let now = unix_now();
                 let ibd = self.is_initial_block_download(now, max_tip_age, log);
                 let (transactions, fees) = self.block_template_transactions();
-                let block = self.chain.assemble_block(script, transactions, fees, now as u32);
+                let block = self
+                    .chain
+                    .assemble_block(script, transactions, fees, now as u32);
                 hashes.push(block.block_hash());
                 self.connect_and_store(block, None, ibd, log)?;
             }
@@ -192,7 +208,11 @@ impl NodeState {
         let mut transactions = Vec::new();
         let tip = self.chain.tip();
         for entry in self.mempool.entries_in_order() {
-            let parents_in = self.mempool.parents(&entry.txid).iter().all(|p| included.contains(p));
+            let parents_in = self
+                .mempool
+                .parents(&entry.txid)
+                .iter()
+                .all(|p| included.contains(p));
             if !parents_in
                 || weight + entry.weight > super::chain::MAX_BLOCK_WEIGHT
                 || !super::chain::is_final_tx(&entry.tx, tip.height + 1, tip.median_time)
@@ -208,7 +228,12 @@ impl NodeState {
     }
 
     /// `submitblock`: a block built elsewhere.
-    pub fn submit_block(&mut self, block: Block, max_tip_age: u64, log: &Logger) -> Result<(), NodeError> {
+    pub fn submit_block(
+        &mut self,
+        block: Block,
+        max_tip_age: u64,
+        log: &Logger,
+    ) -> Result<(), NodeError> {
         let now = unix_now();
         let ibd = self.is_initial_block_download(now, max_tip_age, log);
         self.connect_and_store(block, Some(now as u32), ibd, log)?;
@@ -217,7 +242,12 @@ impl NodeState {
     }
 
     /// Core's `BroadcastTransaction` as `sendrawtransaction` uses it.
-    pub fn send_transaction(&mut self, tx: Transaction, max_fee: Option<u64>, settings: &Settings) -> Result<Txid, SendError> {
+    pub fn send_transaction(
+        &mut self,
+        tx: Transaction,
+        max_fee: Option<u64>,
+        settings: &Settings,
+    ) -> Result<Txid, SendError> {
         let txid = tx.compute_txid();
         if self.chain.has_unspent_output_of(&tx, txid) {
             return Err(SendError::AlreadyInUtxoSet);
@@ -228,17 +258,27 @@ impl NodeState {
         }
         let now = unix_now();
         if let Some(max_fee) = max_fee {
-            let tested = self.accept(tx.clone(), settings, now, true, true).map_err(SendError::Rejected)?;
+            let tested = self
+                .accept(tx.clone(), settings, now, true, true)
+                .map_err(SendError::Rejected)?;
             if tested.fee > max_fee {
                 return Err(SendError::MaxFeeExceeded);
             }
         }
-        self.accept(tx, settings, now, false, true).map_err(SendError::Rejected)?;
+        self.accept(tx, settings, now, false, true)
+            .map_err(SendError::Rejected)?;
         Ok(txid)
     }
 
     /// Runs mempool acceptance.
-    pub fn accept(&mut self, tx: Transaction, settings: &Settings, now: u64, test_only: bool, unbroadcast: bool) -> Result<Accepted, Reject> {
+    pub fn accept(
+        &mut self,
+        tx: Transaction,
+        settings: &Settings,
+        now: u64,
+        test_only: bool,
+        unbroadcast: bool,
+    ) -> Result<Accepted, Reject> {
         let opts = AcceptOptions {
             policy: &settings.policy,
             now,
@@ -274,7 +314,11 @@ impl NodeState {
         let mut failed = 0;
         if let Ok(bytes) = std::fs::read(path) {
             let parsed: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            for item in parsed["transactions"].as_array().cloned().unwrap_or_default() {
+            for item in parsed["transactions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
                 let tx = item["hex"]
                     .as_str()
                     .and_then(|h| encode::deserialize_hex::<Transaction>(h).ok());
@@ -356,7 +400,10 @@ impl Node {
 
     /// The warm-up message while starting, `None` once RPC is fully up.
     pub fn warmup_status(&self) -> Option<String> {
-        self.warmup.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.warmup
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Sets the warm-up message, logging it like Core's "init message: …".

@@ -86,7 +86,8 @@ pub fn format_money(sats: i64) -> String {
     let negative = sats < 0;
     let abs = sats.unsigned_abs();
     let mut text = format!("{}.{:08}", abs / 100_000_000, abs % 100_000_000);
-    while text.ends_with('0') && text.len() >= 3 && text.as_bytes()[text.len() - 3].is_ascii_digit() {
+    while text.ends_with('0') && text.len() >= 3 && text.as_bytes()[text.len() - 3].is_ascii_digit()
+    {
         text.pop();
     }
     if negative {
@@ -225,10 +226,22 @@ mod tests {
             value: Amount::ZERO,
             script_pubkey: ScriptBuf::from_bytes(hex::decode(hex_spk).unwrap()),
         };
-        assert_eq!(dust_threshold(&out("0014b8a9685444e57073800130141c6182856a43a363"), 3000), 294);
-        assert_eq!(dust_threshold(&out("76a914000102030405060708090a0b0c0d0e0f1011121388ac"), 3000), 546);
         assert_eq!(
-            dust_threshold(&out("00204a475eb36a083845ae7883a47b6ede9cfef8571188a9ed598061c8dea56cb750"), 3000),
+            dust_threshold(&out("0014b8a9685444e57073800130141c6182856a43a363"), 3000),
+            294
+        );
+        assert_eq!(
+            dust_threshold(
+                &out("76a914000102030405060708090a0b0c0d0e0f1011121388ac"),
+                3000
+            ),
+            546
+        );
+        assert_eq!(
+            dust_threshold(
+                &out("00204a475eb36a083845ae7883a47b6ede9cfef8571188a9ed598061c8dea56cb750"),
+                3000
+            ),
             330
         );
         assert_eq!(dust_threshold(&out("6a0100"), 3000), 0);

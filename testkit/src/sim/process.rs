@@ -46,6 +46,8 @@ pub struct SimNodeBuilder {
     port_flags: bool,
     warmup: Duration,
     credentials: Option<(String, String)>,
+    /// Whether `credentials` are passed as `-rpcauth` (else the config file has them).
+    pass_rpcauth: bool,
     extra_args: Vec<String>,
     ready_timeout: Option<Duration>,
 }
@@ -62,6 +64,7 @@ impl SimNodeBuilder {
             port_flags: true,
             warmup: Duration::ZERO,
             credentials: None,
+            pass_rpcauth: false,
             extra_args: Vec::new(),
             ready_timeout: Some(Duration::from_secs(60)),
         }
@@ -101,6 +104,15 @@ impl SimNodeBuilder {
     /// Authenticate with these credentials (passed as `-rpcauth`) instead of the cookie.
     pub fn credentials(mut self, user: &str, password: &str) -> Self {
         self.credentials = Some((user.to_string(), password.to_string()));
+        self.pass_rpcauth = true;
+        self
+    }
+
+    /// Authenticate with these credentials, which the config file already grants (an
+    /// `rpcauth=` line in the `bitcoin.conf` given with [`SimNodeBuilder::arg`]).
+    pub fn client_credentials(mut self, user: &str, password: &str) -> Self {
+        self.credentials = Some((user.to_string(), password.to_string()));
+        self.pass_rpcauth = false;
         self
     }
 
@@ -133,7 +145,7 @@ impl SimNodeBuilder {
         }
         args.push("-printtoconsole".into());
         args.push(format!("-simwarmup={}", self.warmup.as_millis()));
-        if let Some((user, password)) = &self.credentials {
+        if let (Some((user, password)), true) = (&self.credentials, self.pass_rpcauth) {
             args.push(format!("-rpcauth={}", rpcauth_line(user, password)));
         }
         args.extend(self.extra_args.iter().cloned());
@@ -173,7 +185,10 @@ pub struct SimNode {
 
 impl SimNode {
     /// Starts regtest-sim with default options and waits until its RPC answers.
-    pub fn start(exe: impl AsRef<Path>, datadir: impl AsRef<Path>) -> Result<SimNode, SimNodeError> {
+    pub fn start(
+        exe: impl AsRef<Path>,
+        datadir: impl AsRef<Path>,
+    ) -> Result<SimNode, SimNodeError> {
         SimNodeBuilder::new(exe, datadir).spawn()
     }
 
@@ -236,7 +251,11 @@ impl SimNode {
         let rpc = self.rpc().with_timeout(Duration::from_secs(10));
         let mut exited = None;
         let ready = wait_until(timeout, || {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 exited = Some(status);
                 return true;
             }
@@ -299,26 +318,39 @@ impl SimNode {
         let hashes = self.rpc().call("generatetoaddress", json!([n, address]))?;
         Ok(hashes
             .as_array()
-            .map(|a| a.iter().filter_map(|h| h.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|h| h.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
     /// A regtest address nobody needs a key for: P2WSH of `OP_TRUE` (spend it with the
     /// witness `[51]`; the sim does not check scripts anyway).
     pub fn anyone_can_spend_address() -> String {
-        bitcoin::Address::from_script(&super::settings::default_mining_script(), bitcoin::Network::Regtest)
-            .expect("P2WSH has an address")
-            .to_string()
+        bitcoin::Address::from_script(
+            &super::settings::default_mining_script(),
+            bitcoin::Network::Regtest,
+        )
+        .expect("P2WSH has an address")
+        .to_string()
     }
 
     /// Lines the process printed on stdout so far.
     pub fn stdout_lines(&self) -> Vec<String> {
-        self.stdout.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.stdout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// What the process printed on stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Whether the process is still running.
@@ -354,7 +386,10 @@ impl SimNode {
     /// Sends SIGTERM and waits (up to 60 s) for the process to exit.
     pub fn terminate(&mut self) -> Result<ExitStatus, SimNodeError> {
         let pid = self.pid().ok_or(SimNodeError::NotRunning)?;
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         self.wait_for_exit(Duration::from_secs(60))
     }
 
@@ -370,8 +405,14 @@ impl SimNode {
     /// `kill`) and waits until RPC answers.
     pub fn restart(&mut self) -> Result<(), SimNodeError> {
         self.kill();
-        self.stdout.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.stdout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         self.launch()
     }
 }

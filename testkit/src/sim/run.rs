@@ -41,7 +41,12 @@ fn lock_directory(dir: &Path) -> Result<Flock<File>, String> {
         .create(true)
         .append(true)
         .open(dir.join(".lock"))
-        .map_err(|_| format!("Cannot write to directory '{}'; check permissions.", dir.display()))?;
+        .map_err(|_| {
+            format!(
+                "Cannot write to directory '{}'; check permissions.",
+                dir.display()
+            )
+        })?;
     Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
         format!(
             "Cannot obtain a lock on directory {}. {CLIENT_NAME} is probably already running.",
@@ -54,7 +59,11 @@ async fn bind(settings: &Settings, log: &Logger) -> Vec<TcpListener> {
     let mut listeners = Vec::new();
     for (host, port) in &settings.rpc_bind {
         log.log(format!("Binding RPC on address {host} port {port}"));
-        let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        let addr = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
         match TcpListener::bind(&addr).await {
             Ok(listener) => listeners.push(listener),
             Err(_) => log.log(format!("Binding RPC on address {host} port {port} failed.")),
@@ -73,7 +82,10 @@ pub async fn run(settings: Settings) -> i32 {
     if let Err(err) = std::fs::create_dir_all(&settings.net_dir) {
         return init_error(
             None,
-            &format!("Cannot write to directory '{}'; check permissions. ({err})", settings.net_dir.display()),
+            &format!(
+                "Cannot write to directory '{}'; check permissions. ({err})",
+                settings.net_dir.display()
+            ),
         );
     }
     let lock = match lock_directory(&settings.net_dir) {
@@ -82,7 +94,9 @@ pub async fn run(settings: Settings) -> i32 {
     };
 
     let log = Logger::new(settings.print_to_console, settings.debug_log.as_deref());
-    log.log(format!("{CLIENT_NAME} version v{CLIENT_VERSION_STRING} (release build)"));
+    log.log(format!(
+        "{CLIENT_NAME} version v{CLIENT_VERSION_STRING} (release build)"
+    ));
     log.log(format!(
         "regtest-sim {}: a simulated regtest node for tests and demos. It checks no scripts and no signatures and has no P2P network.",
         env!("CARGO_PKG_VERSION")
@@ -90,7 +104,10 @@ pub async fn run(settings: Settings) -> i32 {
     for line in &settings.parse_log {
         log.log(line);
     }
-    log.log(format!("Using data directory {}", settings.net_dir.display()));
+    log.log(format!(
+        "Using data directory {}",
+        settings.net_dir.display()
+    ));
     log.log(format!(
         "regtest-sim: RPC port {}; P2P port {} is not opened (the sim has no P2P network)",
         settings.rpc_port, settings.p2p_port
@@ -143,14 +160,20 @@ pub async fn run(settings: Settings) -> i32 {
         Err(err) => {
             log.log(err.to_string());
             cleanup(&settings, None);
-            return init_error(Some(log), "Unable to start HTTP server. See debug log for details.");
+            return init_error(
+                Some(log),
+                "Unable to start HTTP server. See debug log for details.",
+            );
         }
     };
     let listeners = bind(&settings, log).await;
     if listeners.is_empty() {
         auth.delete_cookie();
         cleanup(&settings, None);
-        return init_error(Some(log), "Unable to start HTTP server. See debug log for details.");
+        return init_error(
+            Some(log),
+            "Unable to start HTTP server. See debug log for details.",
+        );
     }
     let config = Arc::new(ServerConfig {
         auth: auth.clone(),
@@ -244,8 +267,15 @@ async fn mine_periodically(node: Arc<Node>, interval: Duration) {
         let miner = Arc::clone(&node);
         let _ = tokio::task::spawn_blocking(move || {
             if let Some(mut state) = miner.state() {
-                if let Err(err) = state.mine(1, &miner.settings.mining_script, miner.max_tip_age(), &miner.log) {
-                    miner.log.log(format!("regtest-sim: interval mining failed: {err}"));
+                if let Err(err) = state.mine(
+                    1,
+                    &miner.settings.mining_script,
+                    miner.max_tip_age(),
+                    &miner.log,
+                ) {
+                    miner
+                        .log
+                        .log(format!("regtest-sim: interval mining failed: {err}"));
                 }
             }
         })
@@ -261,12 +291,19 @@ fn flush(node: &Node) {
     if node.settings.persist_mempool {
         let path = node.settings.net_path(MEMPOOL_FILE);
         match state.save_mempool(&path) {
-            Ok(count) => node.log.log(format!("Dumped mempool: {count} transactions to {}", path.display())),
-            Err(err) => node.log.log(format!("Failed to dump mempool: {err}. Continuing anyway.")),
+            Ok(count) => node.log.log(format!(
+                "Dumped mempool: {count} transactions to {}",
+                path.display()
+            )),
+            Err(err) => node
+                .log
+                .log(format!("Failed to dump mempool: {err}. Continuing anyway.")),
         }
     }
     if let Err(err) = state.flush() {
-        node.log.log(format!("regtest-sim: flushing the block file failed: {err}"));
+        node.log.log(format!(
+            "regtest-sim: flushing the block file failed: {err}"
+        ));
     }
 }
 
@@ -275,7 +312,10 @@ fn cleanup(settings: &Settings, log: Option<&Logger>) {
         if let Err(err) = std::fs::remove_file(pid) {
             if err.kind() != std::io::ErrorKind::NotFound {
                 if let Some(log) = log {
-                    log.log(format!("Unable to remove PID file ({}): {err}", pid.display()));
+                    log.log(format!(
+                        "Unable to remove PID file ({}): {err}",
+                        pid.display()
+                    ));
                 }
             }
         }

@@ -176,7 +176,8 @@ pub fn classify(script: &[u8]) -> TxoutType {
     if script == [0x51, 0x02, 0x4e, 0x73] {
         return TxoutType::Anchor;
     }
-    if script.len() == 23 && script[0] == OP_HASH160 && script[1] == 0x14 && script[22] == OP_EQUAL {
+    if script.len() == 23 && script[0] == OP_HASH160 && script[1] == 0x14 && script[22] == OP_EQUAL
+    {
         return TxoutType::ScriptHash;
     }
     if let Some((version, program)) = witness_program(script) {
@@ -222,7 +223,10 @@ fn match_multisig(script: &[u8]) -> Option<(u8, u8)> {
     }
     let required = small_int(ops[0].opcode).filter(|m| *m >= 1)?;
     let keys = &ops[1..ops.len() - 1];
-    if !keys.iter().all(|k| k.opcode <= OP_PUSHDATA4 && valid_pubkey_size(k.data)) {
+    if !keys
+        .iter()
+        .all(|k| k.opcode <= OP_PUSHDATA4 && valid_pubkey_size(k.data))
+    {
         return None;
     }
     let count = small_int(ops[ops.len() - 1].opcode)?;
@@ -236,7 +240,9 @@ fn match_multisig(script: &[u8]) -> Option<(u8, u8)> {
 pub fn is_standard_output(script: &[u8]) -> bool {
     match classify(script) {
         TxoutType::NonStandard => false,
-        TxoutType::Multisig { required, keys } => (1..=3).contains(&keys) && required >= 1 && required <= keys,
+        TxoutType::Multisig { required, keys } => {
+            (1..=3).contains(&keys) && required >= 1 && required <= keys
+        }
         _ => true,
     }
 }
@@ -261,26 +267,105 @@ pub fn address(script: &[u8]) -> Option<String> {
 /// Decodes a regtest address into its output script.
 pub fn parse_regtest_address(text: &str) -> Option<ScriptBuf> {
     let address = Address::from_str(text).ok()?;
-    address.require_network(Network::Regtest).ok().map(|a| a.script_pubkey())
+    address
+        .require_network(Network::Regtest)
+        .ok()
+        .map(|a| a.script_pubkey())
 }
 
 /// Core's `GetOpName`.
 fn op_name(op: u8) -> String {
     const NAMES: [&str; 90] = [
-        "OP_NOP", "OP_VER", "OP_IF", "OP_NOTIF", "OP_VERIF", "OP_VERNOTIF", "OP_ELSE", "OP_ENDIF",
-        "OP_VERIFY", "OP_RETURN", "OP_TOALTSTACK", "OP_FROMALTSTACK", "OP_2DROP", "OP_2DUP",
-        "OP_3DUP", "OP_2OVER", "OP_2ROT", "OP_2SWAP", "OP_IFDUP", "OP_DEPTH", "OP_DROP", "OP_DUP",
-        "OP_NIP", "OP_OVER", "OP_PICK", "OP_ROLL", "OP_ROT", "OP_SWAP", "OP_TUCK", "OP_CAT",
-        "OP_SUBSTR", "OP_LEFT", "OP_RIGHT", "OP_SIZE", "OP_INVERT", "OP_AND", "OP_OR", "OP_XOR",
-        "OP_EQUAL", "OP_EQUALVERIFY", "OP_RESERVED1", "OP_RESERVED2", "OP_1ADD", "OP_1SUB",
-        "OP_2MUL", "OP_2DIV", "OP_NEGATE", "OP_ABS", "OP_NOT", "OP_0NOTEQUAL", "OP_ADD", "OP_SUB",
-        "OP_MUL", "OP_DIV", "OP_MOD", "OP_LSHIFT", "OP_RSHIFT", "OP_BOOLAND", "OP_BOOLOR",
-        "OP_NUMEQUAL", "OP_NUMEQUALVERIFY", "OP_NUMNOTEQUAL", "OP_LESSTHAN", "OP_GREATERTHAN",
-        "OP_LESSTHANOREQUAL", "OP_GREATERTHANOREQUAL", "OP_MIN", "OP_MAX", "OP_WITHIN",
-        "OP_RIPEMD160", "OP_SHA1", "OP_SHA256", "OP_HASH160", "OP_HASH256", "OP_CODESEPARATOR",
-        "OP_CHECKSIG", "OP_CHECKSIGVERIFY", "OP_CHECKMULTISIG", "OP_CHECKMULTISIGVERIFY",
-        "OP_NOP1", "OP_CHECKLOCKTIMEVERIFY", "OP_CHECKSEQUENCEVERIFY", "OP_NOP4", "OP_NOP5",
-        "OP_NOP6", "OP_NOP7", "OP_NOP8", "OP_NOP9", "OP_NOP10", "OP_CHECKSIGADD",
+        "OP_NOP",
+        "OP_VER",
+        "OP_IF",
+        "OP_NOTIF",
+        "OP_VERIF",
+        "OP_VERNOTIF",
+        "OP_ELSE",
+        "OP_ENDIF",
+        "OP_VERIFY",
+        "OP_RETURN",
+        "OP_TOALTSTACK",
+        "OP_FROMALTSTACK",
+        "OP_2DROP",
+        "OP_2DUP",
+        "OP_3DUP",
+        "OP_2OVER",
+        "OP_2ROT",
+        "OP_2SWAP",
+        "OP_IFDUP",
+        "OP_DEPTH",
+        "OP_DROP",
+        "OP_DUP",
+        "OP_NIP",
+        "OP_OVER",
+        "OP_PICK",
+        "OP_ROLL",
+        "OP_ROT",
+        "OP_SWAP",
+        "OP_TUCK",
+        "OP_CAT",
+        "OP_SUBSTR",
+        "OP_LEFT",
+        "OP_RIGHT",
+        "OP_SIZE",
+        "OP_INVERT",
+        "OP_AND",
+        "OP_OR",
+        "OP_XOR",
+        "OP_EQUAL",
+        "OP_EQUALVERIFY",
+        "OP_RESERVED1",
+        "OP_RESERVED2",
+        "OP_1ADD",
+        "OP_1SUB",
+        "OP_2MUL",
+        "OP_2DIV",
+        "OP_NEGATE",
+        "OP_ABS",
+        "OP_NOT",
+        "OP_0NOTEQUAL",
+        "OP_ADD",
+        "OP_SUB",
+        "OP_MUL",
+        "OP_DIV",
+        "OP_MOD",
+        "OP_LSHIFT",
+        "OP_RSHIFT",
+        "OP_BOOLAND",
+        "OP_BOOLOR",
+        "OP_NUMEQUAL",
+        "OP_NUMEQUALVERIFY",
+        "OP_NUMNOTEQUAL",
+        "OP_LESSTHAN",
+        "OP_GREATERTHAN",
+        "OP_LESSTHANOREQUAL",
+        "OP_GREATERTHANOREQUAL",
+        "OP_MIN",
+        "OP_MAX",
+        "OP_WITHIN",
+        "OP_RIPEMD160",
+        "OP_SHA1",
+        "OP_SHA256",
+        "OP_HASH160",
+        "OP_HASH256",
+        "OP_CODESEPARATOR",
+        "OP_CHECKSIG",
+        "OP_CHECKSIGVERIFY",
+        "OP_CHECKMULTISIG",
+        "OP_CHECKMULTISIGVERIFY",
+        "OP_NOP1",
+        "OP_CHECKLOCKTIMEVERIFY",
+        "OP_CHECKSEQUENCEVERIFY",
+        "OP_NOP4",
+        "OP_NOP5",
+        "OP_NOP6",
+        "OP_NOP7",
+        "OP_NOP8",
+        "OP_NOP9",
+        "OP_NOP10",
+        "OP_CHECKSIGADD",
     ];
     match op {
         OP_0 => "0".into(),
@@ -364,7 +449,10 @@ pub fn to_asm(script: &[u8], sighash_decode: bool) -> String {
         if op.opcode <= OP_PUSHDATA4 {
             if op.data.len() <= 4 {
                 out.push_str(&script_num(op.data).to_string());
-            } else if sighash_decode && !is_unspendable(script) && is_valid_signature_encoding(op.data) {
+            } else if sighash_decode
+                && !is_unspendable(script)
+                && is_valid_signature_encoding(op.data)
+            {
                 match sighash_name(op.data[op.data.len() - 1]) {
                     Some(name) => {
                         out.push_str(&hex::encode(&op.data[..op.data.len() - 1]));
@@ -389,7 +477,13 @@ pub fn descriptor_checksum(descriptor: &str) -> Option<String> {
     fn poly_mod(mut c: u64, val: u64) -> u64 {
         let c0 = c >> 35;
         c = ((c & 0x7_ffff_ffff) << 5) ^ val;
-        const GEN: [u64; 5] = [0xf5dee51989, 0xa9fdca3312, 0x1bab10e32d, 0x3706b1677a, 0x644d626ffd];
+        const GEN: [u64; 5] = [
+            0xf5dee51989,
+            0xa9fdca3312,
+            0x1bab10e32d,
+            0x3706b1677a,
+            0x644d626ffd,
+        ];
         for (i, g) in GEN.iter().enumerate() {
             if c0 & (1 << i) != 0 {
                 c ^= g;
@@ -445,7 +539,10 @@ pub fn infer_descriptor(script: &[u8]) -> String {
         }
         TxoutType::Multisig { required, .. } => {
             let ops = ops(&script[..script.len() - 1]).unwrap_or_default();
-            let keys: Vec<&[u8]> = ops[1..ops.len().saturating_sub(1)].iter().map(|o| o.data).collect();
+            let keys: Vec<&[u8]> = ops[1..ops.len().saturating_sub(1)]
+                .iter()
+                .map(|o| o.data)
+                .collect();
             if keys.iter().all(|k| fully_valid_pubkey(k)) {
                 let list: Vec<String> = keys.iter().map(hex::encode).collect();
                 Some(format!("multi({required},{})", list.join(",")))
@@ -470,9 +567,13 @@ pub fn script_from_descriptor(text: &str) -> Result<ScriptBuf, String> {
     let body = match text.split_once('#') {
         Some((body, sum)) => {
             if sum.len() != 8 {
-                return Err(format!("Expected 8 character checksum, not {} characters", sum.len()));
+                return Err(format!(
+                    "Expected 8 character checksum, not {} characters",
+                    sum.len()
+                ));
             }
-            let computed = descriptor_checksum(body).ok_or_else(|| "Invalid characters in payload".to_string())?;
+            let computed = descriptor_checksum(body)
+                .ok_or_else(|| "Invalid characters in payload".to_string())?;
             if computed != sum {
                 return Err(format!(
                     "Provided checksum '{sum}' does not match computed checksum '{computed}'"
@@ -517,21 +618,44 @@ mod tests {
 
     #[test]
     fn classifies_like_core() {
-        assert_eq!(classify(&s("0014b8a9685444e57073800130141c6182856a43a363")), TxoutType::WitnessV0KeyHash);
-        assert_eq!(classify(&s("00204a475eb36a083845ae7883a47b6ede9cfef8571188a9ed598061c8dea56cb750")), TxoutType::WitnessV0ScriptHash);
+        assert_eq!(
+            classify(&s("0014b8a9685444e57073800130141c6182856a43a363")),
+            TxoutType::WitnessV0KeyHash
+        );
+        assert_eq!(
+            classify(&s(
+                "00204a475eb36a083845ae7883a47b6ede9cfef8571188a9ed598061c8dea56cb750"
+            )),
+            TxoutType::WitnessV0ScriptHash
+        );
         assert_eq!(classify(&s("51024e73")), TxoutType::Anchor);
         assert_eq!(classify(&s("6a24aa21a9ed00")), TxoutType::NonStandard);
         assert_eq!(classify(&s("6a0401020304")), TxoutType::NullData);
         assert_eq!(classify(&s("51")), TxoutType::NonStandard);
-        assert_eq!(classify(&s("5114000102030405060708090a0b0c0d0e0f10111213")), TxoutType::WitnessUnknown);
-        assert_eq!(classify(&s("76a914000102030405060708090a0b0c0d0e0f1011121388ac")), TxoutType::PubKeyHash);
+        assert_eq!(
+            classify(&s("5114000102030405060708090a0b0c0d0e0f10111213")),
+            TxoutType::WitnessUnknown
+        );
+        assert_eq!(
+            classify(&s("76a914000102030405060708090a0b0c0d0e0f1011121388ac")),
+            TxoutType::PubKeyHash
+        );
     }
 
     #[test]
     fn asm_matches_core() {
-        assert_eq!(to_asm(&s("0014b8a9685444e57073800130141c6182856a43a363"), false), "0 b8a9685444e57073800130141c6182856a43a363");
+        assert_eq!(
+            to_asm(&s("0014b8a9685444e57073800130141c6182856a43a363"), false),
+            "0 b8a9685444e57073800130141c6182856a43a363"
+        );
         assert_eq!(to_asm(&s("5100"), false), "1 0");
-        assert_eq!(to_asm(&s("76a914000102030405060708090a0b0c0d0e0f1011121388ac"), false), "OP_DUP OP_HASH160 000102030405060708090a0b0c0d0e0f10111213 OP_EQUALVERIFY OP_CHECKSIG");
+        assert_eq!(
+            to_asm(
+                &s("76a914000102030405060708090a0b0c0d0e0f1011121388ac"),
+                false
+            ),
+            "OP_DUP OP_HASH160 000102030405060708090a0b0c0d0e0f10111213 OP_EQUALVERIFY OP_CHECKSIG"
+        );
         assert_eq!(to_asm(&s("02d000"), false), "208");
         assert_eq!(to_asm(&s("0181"), false), "-1");
         assert_eq!(to_asm(&s("4c"), false), "[error]");
@@ -543,12 +667,11 @@ mod tests {
     fn descriptor_checksums_match_bip380() {
         // Test vectors from BIP 380.
         assert_eq!(descriptor_checksum("raw(deadbeef)").unwrap(), "89f8spxm");
-        assert_eq!(
-            infer_descriptor(&s("deadbeef")),
-            "raw(deadbeef)#89f8spxm"
-        );
+        assert_eq!(infer_descriptor(&s("deadbeef")), "raw(deadbeef)#89f8spxm");
         assert!(script_from_descriptor("raw(deadbeef)#89f8spxm").is_ok());
-        assert!(script_from_descriptor("raw(deadbeef)#89f8spxx").unwrap_err().contains("does not match"));
+        assert!(script_from_descriptor("raw(deadbeef)#89f8spxx")
+            .unwrap_err()
+            .contains("does not match"));
     }
 
     #[test]

@@ -140,11 +140,16 @@ impl Subnet {
     /// Whether `ip` lies in this subnet.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
             v4 => v4,
         };
         let (a, b, width) = match (self.network, ip) {
-            (IpAddr::V4(n), IpAddr::V4(i)) => (u128::from(u32::from(n)), u128::from(u32::from(i)), 32),
+            (IpAddr::V4(n), IpAddr::V4(i)) => {
+                (u128::from(u32::from(n)), u128::from(u32::from(i)), 32)
+            }
             (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
             _ => return false,
         };
@@ -188,16 +193,23 @@ pub fn from_args(argv: &[String]) -> Result<Invocation, String> {
     }
 
     // Data directory: -datadir or ~/.bitcoin, which must exist when given explicitly.
-    let datadir = match args.get("datadir").filter(|d| !d.is_empty() && !args.is_negated("datadir")) {
+    let datadir = match args
+        .get("datadir")
+        .filter(|d| !d.is_empty() && !args.is_negated("datadir"))
+    {
         Some(dir) => {
             let path = PathBuf::from(&dir);
             if !path.is_dir() {
-                return Err(format!("Specified data directory \"{dir}\" does not exist."));
+                return Err(format!(
+                    "Specified data directory \"{dir}\" does not exist."
+                ));
             }
             std::fs::canonicalize(&path).unwrap_or(path)
         }
         None => {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."));
             home.join(".bitcoin")
         }
     };
@@ -209,7 +221,9 @@ pub fn from_args(argv: &[String]) -> Result<Invocation, String> {
     if let Some(dir) = args.get("datadir") {
         let path = PathBuf::from(&dir);
         if !path.is_dir() {
-            return Err(format!("specified data directory \"{dir}\" does not exist."));
+            return Err(format!(
+                "specified data directory \"{dir}\" does not exist."
+            ));
         }
     }
 
@@ -315,9 +329,10 @@ pub fn from_args(argv: &[String]) -> Result<Invocation, String> {
         }
     } else {
         for bind in &bind_args {
-            rpc_bind.push(split_host_port(bind, rpc_port).ok_or_else(|| {
-                format!("Invalid port specified in -rpcbind: '{bind}'")
-            })?);
+            rpc_bind.push(
+                split_host_port(bind, rpc_port)
+                    .ok_or_else(|| format!("Invalid port specified in -rpcbind: '{bind}'"))?,
+            );
         }
     }
 
@@ -327,24 +342,45 @@ pub fn from_args(argv: &[String]) -> Result<Invocation, String> {
     let cookie_file = if args.is_negated("rpccookiefile") {
         None
     } else {
-        let name = args.get("rpccookiefile").filter(|c| !c.is_empty()).unwrap_or_else(|| ".cookie".into());
+        let name = args
+            .get("rpccookiefile")
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| ".cookie".into());
         let path = PathBuf::from(name);
-        Some(if path.is_absolute() { path } else { net_dir.join(path) })
+        Some(if path.is_absolute() {
+            path
+        } else {
+            net_dir.join(path)
+        })
     };
 
     let debug_log = if args.is_negated("debuglogfile") {
         None
     } else {
-        let name = args.get("debuglogfile").filter(|c| !c.is_empty()).unwrap_or_else(|| "debug.log".into());
+        let name = args
+            .get("debuglogfile")
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "debug.log".into());
         let path = PathBuf::from(name);
-        Some(if path.is_absolute() { path } else { net_dir.join(path) })
+        Some(if path.is_absolute() {
+            path
+        } else {
+            net_dir.join(path)
+        })
     };
     let pid_file = if args.is_negated("pid") {
         None
     } else {
-        let name = args.get("pid").filter(|c| !c.is_empty()).unwrap_or_else(|| "bitcoind.pid".into());
+        let name = args
+            .get("pid")
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "bitcoind.pid".into());
         let path = PathBuf::from(name);
-        Some(if path.is_absolute() { path } else { net_dir.join(path) })
+        Some(if path.is_absolute() {
+            path
+        } else {
+            net_dir.join(path)
+        })
     };
 
     let fee_arg = |name: &str, default: u64| -> Result<u64, String> {
@@ -367,7 +403,8 @@ pub fn from_args(argv: &[String]) -> Result<Invocation, String> {
     if !args.get_bool("datacarrier", true) {
         policy.max_datacarrier_bytes = None;
     } else if args.is_set("datacarriersize") {
-        policy.max_datacarrier_bytes = Some(u64::try_from(args.get_int("datacarriersize", 100_000)).unwrap_or(0));
+        policy.max_datacarrier_bytes =
+            Some(u64::try_from(args.get_int("datacarriersize", 100_000)).unwrap_or(0));
     }
 
     let ms_arg = |name: &str, default: i64| -> Result<Duration, String> {
@@ -378,7 +415,9 @@ pub fn from_args(argv: &[String]) -> Result<Invocation, String> {
     };
     let interval = args.get_int("simblockinterval", 0);
     if interval < 0 {
-        return Err(format!("-simblockinterval must not be negative (got {interval})"));
+        return Err(format!(
+            "-simblockinterval must not be negative (got {interval})"
+        ));
     }
     let mining_script = match args.get("simminingaddress") {
         None => default_mining_script(),
@@ -401,7 +440,11 @@ pub fn from_args(argv: &[String]) -> Result<Invocation, String> {
         rpc_password,
         rpc_auth,
         cookie_file,
-        rpc_server_timeout: Duration::from_secs(u64::try_from(args.get_int("rpcservertimeout", 30)).unwrap_or(30).max(1)),
+        rpc_server_timeout: Duration::from_secs(
+            u64::try_from(args.get_int("rpcservertimeout", 30))
+                .unwrap_or(30)
+                .max(1),
+        ),
         p2p_port,
         print_to_console: args.get_bool("printtoconsole", !args.get_bool("daemon", false)),
         debug_log,
@@ -493,16 +536,26 @@ mod tests {
         assert!(!s.contains("127.0.0.2".parse().unwrap()));
         let s = Subnet::parse("10.0.0.0/255.0.0.0").unwrap();
         assert!(s.contains("10.9.8.7".parse().unwrap()));
-        assert!(Subnet::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(Subnet::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
         assert!(Subnet::parse("1.2.3.4/33").is_none());
         assert!(Subnet::parse("1.2.3.4/255.0.255.0").is_none());
-        assert!(Subnet::parse("::1").unwrap().contains("::1".parse().unwrap()));
+        assert!(Subnet::parse("::1")
+            .unwrap()
+            .contains("::1".parse().unwrap()));
     }
 
     #[test]
     fn bind_addresses_split_like_core() {
-        assert_eq!(split_host_port("127.0.0.1", 5), Some(("127.0.0.1".into(), 5)));
-        assert_eq!(split_host_port("127.0.0.1:7", 5), Some(("127.0.0.1".into(), 7)));
+        assert_eq!(
+            split_host_port("127.0.0.1", 5),
+            Some(("127.0.0.1".into(), 5))
+        );
+        assert_eq!(
+            split_host_port("127.0.0.1:7", 5),
+            Some(("127.0.0.1".into(), 7))
+        );
         assert_eq!(split_host_port("[::1]:7", 5), Some(("::1".into(), 7)));
         assert_eq!(split_host_port("::1", 5), Some(("::1".into(), 5)));
         assert_eq!(split_host_port("1.2.3.4:x", 5), None);
@@ -551,8 +604,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = format!("-datadir={}", dir.path().display());
         let err = run(&[&d, "-regtest", "-conf=nope.conf"]).unwrap_err();
-        assert!(err.starts_with("Error reading configuration file: specified config file"), "{err}");
-        assert!(err.contains(&dir.path().join("nope.conf").display().to_string()), "{err}");
+        assert!(
+            err.starts_with("Error reading configuration file: specified config file"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&dir.path().join("nope.conf").display().to_string()),
+            "{err}"
+        );
     }
 
     #[test]

@@ -100,7 +100,13 @@ impl BlockStore {
                 file,
                 len: FILE_MAGIC.len() as u64,
             };
-            return Ok((store, Loaded { blocks: Vec::new(), torn_bytes: 0 }));
+            return Ok((
+                store,
+                Loaded {
+                    blocks: Vec::new(),
+                    torn_bytes: 0,
+                },
+            ));
         }
         if &bytes[..FILE_MAGIC.len()] != FILE_MAGIC {
             return Err(StoreError::NotOurs {
@@ -198,7 +204,12 @@ mod tests {
         let mut chain = Chain::new(false);
         let mut out = Vec::new();
         for i in 0..n {
-            let block = chain.assemble_block(&ScriptBuf::from_bytes(vec![0x51]), Vec::new(), 0, 2_000_000_000 + i);
+            let block = chain.assemble_block(
+                &ScriptBuf::from_bytes(vec![0x51]),
+                Vec::new(),
+                0,
+                2_000_000_000 + i,
+            );
             out.push(block.clone());
             chain.connect(block, None).unwrap();
         }
@@ -221,7 +232,10 @@ mod tests {
         let (_, loaded) = BlockStore::open(&path).unwrap();
         assert_eq!(loaded.torn_bytes, 0);
         let hashes: Vec<_> = loaded.blocks.iter().map(|b| b.block.block_hash()).collect();
-        assert_eq!(hashes, written.iter().map(|b| b.block_hash()).collect::<Vec<_>>());
+        assert_eq!(
+            hashes,
+            written.iter().map(|b| b.block_hash()).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -276,6 +290,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.dat");
         std::fs::write(&path, b"something else entirely").unwrap();
-        assert!(matches!(BlockStore::open(&path), Err(StoreError::NotOurs { .. })));
+        assert!(matches!(
+            BlockStore::open(&path),
+            Err(StoreError::NotOurs { .. })
+        ));
     }
 }

@@ -1,7 +1,10 @@
 //! Chain queries (Core's `rpc/blockchain.cpp`).
 
 use super::json;
-use super::{codes, get_bool, get_int, get_str, parse_hash, parse_verbosity, state, Params, RpcError, RpcResult};
+use super::{
+    codes, get_bool, get_int, get_str, parse_hash, parse_verbosity, state, Params, RpcError,
+    RpcResult,
+};
 use crate::sim::chain::{difficulty, target_hex};
 use crate::sim::log::unix_now;
 use crate::sim::node::Node;
@@ -25,14 +28,26 @@ pub fn getblockhash(node: &Node, params: &Params) -> RpcResult {
     let height: i32 = get_int(params.get(0))?;
     let state = state(node)?;
     if height < 0 || height as u32 > state.chain.height() {
-        return Err(RpcError::new(codes::INVALID_PARAMETER, "Block height out of range"));
+        return Err(RpcError::new(
+            codes::INVALID_PARAMETER,
+            "Block height out of range",
+        ));
     }
-    Ok(json!(state.chain.at(height as u32).expect("in range").hash.to_string()))
+    Ok(json!(state
+        .chain
+        .at(height as u32)
+        .expect("in range")
+        .hash
+        .to_string()))
 }
 
 pub fn getblockheader(node: &Node, params: &Params) -> RpcResult {
     let hash: BlockHash = parse_hash(params.get(0), "hash")?;
-    let verbose = if params.is_null(1) { true } else { get_bool(params.get(1))? };
+    let verbose = if params.is_null(1) {
+        true
+    } else {
+        get_bool(params.get(1))?
+    };
     let state = state(node)?;
     let entry = state.chain.by_hash(&hash).ok_or_else(block_not_found)?;
     if !verbose {
@@ -70,7 +85,10 @@ pub fn getblockchaininfo(node: &Node, _: &Params) -> RpcResult {
     // Regtest has no chain statistics, so Core's GuessVerificationProgress is always 1.
     out.insert("verificationprogress".into(), json!(1.0));
     out.insert("initialblockdownload".into(), json!(ibd));
-    out.insert("chainwork".into(), json!(hex::encode(tip.chainwork.to_be_bytes())));
+    out.insert(
+        "chainwork".into(),
+        json!(hex::encode(tip.chainwork.to_be_bytes())),
+    );
     out.insert("size_on_disk".into(), json!(state.size_on_disk()));
     let prune = node.settings.prune_mib;
     out.insert("pruned".into(), json!(prune > 0));
@@ -89,29 +107,41 @@ pub fn getblockchaininfo(node: &Node, _: &Params) -> RpcResult {
 pub fn getchaintips(node: &Node, _: &Params) -> RpcResult {
     let state = state(node)?;
     let tip = state.chain.tip();
-    Ok(json!([{"height": tip.height, "hash": tip.hash.to_string(), "branchlen": 0, "status": "active"}]))
+    Ok(
+        json!([{"height": tip.height, "hash": tip.hash.to_string(), "branchlen": 0, "status": "active"}]),
+    )
 }
 
 pub fn getdifficulty(node: &Node, _: &Params) -> RpcResult {
     let state = state(node)?;
-    Ok(json!(difficulty(state.chain.tip().block.header.bits.to_consensus())))
+    Ok(json!(difficulty(
+        state.chain.tip().block.header.bits.to_consensus()
+    )))
 }
 
 pub fn gettxout(node: &Node, params: &Params) -> RpcResult {
     let txid: Txid = parse_hash(params.get(0), "txid")?;
     let vout: u32 = get_int(params.get(1))?;
-    let include_mempool = if params.is_null(2) { true } else { get_bool(params.get(2))? };
+    let include_mempool = if params.is_null(2) {
+        true
+    } else {
+        get_bool(params.get(2))?
+    };
     let state = state(node)?;
     let outpoint = OutPoint { txid, vout };
-    let (output, height, coinbase) = if include_mempool && state.mempool.spender(&outpoint).is_some() {
-        return Ok(Value::Null);
-    } else if let Some(coin) = state.chain.coin(&outpoint) {
-        (coin.output.clone(), Some(coin.height), coin.coinbase)
-    } else if let Some(output) = include_mempool.then(|| state.mempool.output(&outpoint)).flatten() {
-        (output.clone(), None, false)
-    } else {
-        return Ok(Value::Null);
-    };
+    let (output, height, coinbase) =
+        if include_mempool && state.mempool.spender(&outpoint).is_some() {
+            return Ok(Value::Null);
+        } else if let Some(coin) = state.chain.coin(&outpoint) {
+            (coin.output.clone(), Some(coin.height), coin.coinbase)
+        } else if let Some(output) = include_mempool
+            .then(|| state.mempool.output(&outpoint))
+            .flatten()
+        {
+            (output.clone(), None, false)
+        } else {
+            return Ok(Value::Null);
+        };
     let tip = state.chain.tip();
     Ok(json!({
         "bestblock": tip.hash.to_string(),
@@ -123,7 +153,11 @@ pub fn gettxout(node: &Node, params: &Params) -> RpcResult {
 }
 
 pub fn getindexinfo(node: &Node, params: &Params) -> RpcResult {
-    let name = if params.is_null(0) { None } else { Some(get_str(params.get(0))?.to_string()) };
+    let name = if params.is_null(0) {
+        None
+    } else {
+        Some(get_str(params.get(0))?.to_string())
+    };
     let state = state(node)?;
     let mut out = Map::new();
     if node.settings.txindex && name.as_deref().is_none_or(|n| n == "txindex") {

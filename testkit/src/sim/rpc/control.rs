@@ -45,7 +45,10 @@ pub fn getnetworkinfo(node: &Node, _: &Params) -> RpcResult {
     let (services, names): (u64, Vec<&str>) = if node.settings.prune_mib > 0 {
         (0x0c08, vec!["WITNESS", "NETWORK_LIMITED", "P2P_V2"])
     } else {
-        (0x0c09, vec!["NETWORK", "WITNESS", "NETWORK_LIMITED", "P2P_V2"])
+        (
+            0x0c09,
+            vec!["NETWORK", "WITNESS", "NETWORK_LIMITED", "P2P_V2"],
+        )
     };
     let network = |name: &str, reachable: bool| {
         json!({

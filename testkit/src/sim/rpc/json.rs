@@ -36,7 +36,12 @@ pub enum Details {
 }
 
 /// Core's `TxToUniv`. `undo` are the coins the transaction spent (for `fee`/`prevout`).
-pub fn tx(tx: &Transaction, undo: Option<&[Coin]>, details: Details, include_hex: bool) -> Map<String, Value> {
+pub fn tx(
+    tx: &Transaction,
+    undo: Option<&[Coin]>,
+    details: Details,
+    include_hex: bool,
+) -> Map<String, Value> {
     let mut entry = Map::new();
     let weight = tx.weight().to_wu();
     entry.insert("txid".into(), json!(tx.compute_txid().to_string()));
@@ -52,7 +57,10 @@ pub fn tx(tx: &Transaction, undo: Option<&[Coin]>, details: Details, include_hex
     for (i, input) in tx.input.iter().enumerate() {
         let mut item = Map::new();
         if coinbase {
-            item.insert("coinbase".into(), json!(hex::encode(input.script_sig.as_bytes())));
+            item.insert(
+                "coinbase".into(),
+                json!(hex::encode(input.script_sig.as_bytes())),
+            );
         } else {
             item.insert("txid".into(), json!(input.previous_output.txid.to_string()));
             item.insert("vout".into(), json!(input.previous_output.vout));
@@ -65,7 +73,11 @@ pub fn tx(tx: &Transaction, undo: Option<&[Coin]>, details: Details, include_hex
             );
         }
         if !input.witness.is_empty() {
-            let items: Vec<Value> = input.witness.iter().map(|w| json!(hex::encode(w))).collect();
+            let items: Vec<Value> = input
+                .witness
+                .iter()
+                .map(|w| json!(hex::encode(w)))
+                .collect();
             item.insert("txinwitness".into(), Value::Array(items));
         }
         if let Some(coin) = undo.and_then(|u| u.get(i)) {
@@ -118,18 +130,33 @@ pub fn header(chain: &Chain, entry: &BlockEntry) -> Map<String, Value> {
     out.insert("confirmations".into(), json!(tip_height - entry.height + 1));
     out.insert("height".into(), json!(entry.height));
     out.insert("version".into(), json!(h.version.to_consensus()));
-    out.insert("versionHex".into(), json!(format!("{:08x}", h.version.to_consensus())));
+    out.insert(
+        "versionHex".into(),
+        json!(format!("{:08x}", h.version.to_consensus())),
+    );
     out.insert("merkleroot".into(), json!(h.merkle_root.to_string()));
     out.insert("time".into(), json!(h.time));
     out.insert("mediantime".into(), json!(entry.median_time));
     out.insert("nonce".into(), json!(h.nonce));
-    out.insert("bits".into(), json!(format!("{:08x}", h.bits.to_consensus())));
+    out.insert(
+        "bits".into(),
+        json!(format!("{:08x}", h.bits.to_consensus())),
+    );
     out.insert("target".into(), json!(target_hex(h.bits.to_consensus())));
-    out.insert("difficulty".into(), json!(difficulty(h.bits.to_consensus())));
-    out.insert("chainwork".into(), json!(hex::encode(entry.chainwork.to_be_bytes())));
+    out.insert(
+        "difficulty".into(),
+        json!(difficulty(h.bits.to_consensus())),
+    );
+    out.insert(
+        "chainwork".into(),
+        json!(hex::encode(entry.chainwork.to_be_bytes())),
+    );
     out.insert("nTx".into(), json!(entry.block.txdata.len()));
     if entry.height > 0 {
-        out.insert("previousblockhash".into(), json!(h.prev_blockhash.to_string()));
+        out.insert(
+            "previousblockhash".into(),
+            json!(h.prev_blockhash.to_string()),
+        );
     }
     if let Some(next) = chain.at(entry.height + 1) {
         out.insert("nextblockhash".into(), json!(next.hash.to_string()));
@@ -148,16 +175,28 @@ pub fn block(chain: &Chain, entry: &BlockEntry, verbosity: i64) -> Value {
     out.insert("size".into(), json!(block.total_size()));
     out.insert("weight".into(), json!(block.weight().to_wu()));
     let txs: Vec<Value> = if verbosity <= 1 {
-        block.txdata.iter().map(|t| json!(t.compute_txid().to_string())).collect()
+        block
+            .txdata
+            .iter()
+            .map(|t| json!(t.compute_txid().to_string()))
+            .collect()
     } else {
-        let details = if verbosity >= 3 { Details::WithPrevout } else { Details::Plain };
+        let details = if verbosity >= 3 {
+            Details::WithPrevout
+        } else {
+            Details::Plain
+        };
         block
             .txdata
             .iter()
             .enumerate()
             .map(|(i, t)| {
                 // Genesis has no undo data; the coinbase never has any.
-                let undo = if i == 0 { None } else { entry.undo.get(i - 1).map(|u| u.as_slice()) };
+                let undo = if i == 0 {
+                    None
+                } else {
+                    entry.undo.get(i - 1).map(|u| u.as_slice())
+                };
                 Value::Object(tx(t, undo, details, true))
             })
             .collect()

@@ -2,8 +2,8 @@
 
 use super::json::amount;
 use super::{
-    amount_from_value, codes, get_bool, get_str, is_hex, parse_fee_rate, parse_hash, state, Params, RpcError,
-    RpcResult,
+    amount_from_value, codes, get_bool, get_str, is_hex, parse_fee_rate, parse_hash, state, Params,
+    RpcError, RpcResult,
 };
 use crate::sim::mempool::{Mempool, CLUSTER_COUNT_LIMIT, CLUSTER_SIZE_LIMIT};
 use crate::sim::node::{Node, SendError};
@@ -64,7 +64,10 @@ pub fn getmempoolentry(node: &Node, params: &Params) -> RpcResult {
     let txid: Txid = parse_hash(params.get(0), "txid")?;
     let state = state(node)?;
     if state.mempool.get(&txid).is_none() {
-        return Err(RpcError::new(codes::INVALID_ADDRESS_OR_KEY, "Transaction not in mempool"));
+        return Err(RpcError::new(
+            codes::INVALID_ADDRESS_OR_KEY,
+            "Transaction not in mempool",
+        ));
     }
     Ok(entry_json(&state.mempool, &txid))
 }
@@ -93,8 +96,16 @@ pub fn getmempoolinfo(node: &Node, _: &Params) -> RpcResult {
 }
 
 pub fn getrawmempool(node: &Node, params: &Params) -> RpcResult {
-    let verbose = if params.is_null(0) { false } else { get_bool(params.get(0))? };
-    let with_sequence = if params.is_null(1) { false } else { get_bool(params.get(1))? };
+    let verbose = if params.is_null(0) {
+        false
+    } else {
+        get_bool(params.get(0))?
+    };
+    let with_sequence = if params.is_null(1) {
+        false
+    } else {
+        get_bool(params.get(1))?
+    };
     let state = state(node)?;
     let pool = &state.mempool;
     if verbose {
@@ -111,7 +122,11 @@ pub fn getrawmempool(node: &Node, params: &Params) -> RpcResult {
             .collect();
         return Ok(Value::Object(map));
     }
-    let txids: Vec<String> = pool.entries_in_order().iter().map(|e| e.txid.to_string()).collect();
+    let txids: Vec<String> = pool
+        .entries_in_order()
+        .iter()
+        .map(|e| e.txid.to_string())
+        .collect();
     if with_sequence {
         return Ok(json!({"txids": txids, "mempool_sequence": pool.sequence}));
     }
@@ -119,7 +134,11 @@ pub fn getrawmempool(node: &Node, params: &Params) -> RpcResult {
 }
 
 pub fn sendrawtransaction(node: &Node, params: &Params) -> RpcResult {
-    let max_burn = if params.is_null(2) { 0 } else { amount_from_value(params.get(2))? };
+    let max_burn = if params.is_null(2) {
+        0
+    } else {
+        amount_from_value(params.get(2))?
+    };
     let tx = decode_tx(get_str(params.get(0))?).ok_or_else(|| {
         RpcError::new(
             codes::DESERIALIZATION_ERROR,
@@ -128,14 +147,20 @@ pub fn sendrawtransaction(node: &Node, params: &Params) -> RpcResult {
     })?;
     for output in &tx.output {
         let spk = output.script_pubkey.as_bytes();
-        if (script::is_unspendable(spk) || !script::has_valid_ops(spk)) && output.value.to_sat() > max_burn {
+        if (script::is_unspendable(spk) || !script::has_valid_ops(spk))
+            && output.value.to_sat() > max_burn
+        {
             return Err(RpcError::new(
                 codes::VERIFY_ERROR,
                 "Unspendable output exceeds maximum configured by user (maxburnamount)",
             ));
         }
     }
-    let rate = if params.is_null(1) { DEFAULT_MAX_RAW_TX_FEE_RATE } else { parse_fee_rate(params.get(1))? };
+    let rate = if params.is_null(1) {
+        DEFAULT_MAX_RAW_TX_FEE_RATE
+    } else {
+        parse_fee_rate(params.get(1))?
+    };
     let max_fee = Some(fee_at(rate, vsize(&tx))).filter(|f| *f > 0);
     let mut state = state(node)?;
     match state.send_transaction(tx, max_fee, &node.settings) {
@@ -166,7 +191,11 @@ pub fn testmempoolaccept(node: &Node, params: &Params) -> RpcResult {
             format!("Array must contain between 1 and {MAX_PACKAGE_COUNT} transactions."),
         ));
     }
-    let rate = if params.is_null(1) { DEFAULT_MAX_RAW_TX_FEE_RATE } else { parse_fee_rate(params.get(1))? };
+    let rate = if params.is_null(1) {
+        DEFAULT_MAX_RAW_TX_FEE_RATE
+    } else {
+        parse_fee_rate(params.get(1))?
+    };
     let mut txs = Vec::with_capacity(raw.len());
     for value in &raw {
         let text = get_str(value)?;

@@ -13,8 +13,14 @@ const MAX_CONF_TARGET: i64 = 1008;
 
 fn node_error(err: NodeError) -> RpcError {
     match err {
-        NodeError::Store(e) => RpcError::new(codes::INTERNAL_ERROR, format!("regtest-sim could not write the block: {e}")),
-        NodeError::Block(e) => RpcError::new(codes::INTERNAL_ERROR, format!("ProcessNewBlock, block not accepted: {e}")),
+        NodeError::Store(e) => RpcError::new(
+            codes::INTERNAL_ERROR,
+            format!("regtest-sim could not write the block: {e}"),
+        ),
+        NodeError::Block(e) => RpcError::new(
+            codes::INTERNAL_ERROR,
+            format!("ProcessNewBlock, block not accepted: {e}"),
+        ),
     }
 }
 
@@ -27,7 +33,9 @@ fn generate(node: &Node, count: i32, script: &ScriptBuf, max_tries: i64) -> RpcR
     let hashes = state
         .mine(count as u32, script, node.max_tip_age(), &node.log)
         .map_err(node_error)?;
-    Ok(Value::Array(hashes.iter().map(|h| json!(h.to_string())).collect()))
+    Ok(Value::Array(
+        hashes.iter().map(|h| json!(h.to_string())).collect(),
+    ))
 }
 
 fn max_tries(params: &Params, i: usize) -> Result<i64, RpcError> {
@@ -68,11 +76,13 @@ pub fn submitblock(node: &Node, params: &Params) -> RpcResult {
     }
     if block.header.prev_blockhash != state.chain.tip().hash {
         // The sim keeps a single chain: blocks off the tip are not stored.
-        return Ok(json!(if state.chain.by_hash(&block.header.prev_blockhash).is_some() {
-            "inconclusive"
-        } else {
-            "prev-blk-not-found"
-        }));
+        return Ok(json!(
+            if state.chain.by_hash(&block.header.prev_blockhash).is_some() {
+                "inconclusive"
+            } else {
+                "prev-blk-not-found"
+            }
+        ));
     }
     match state.submit_block(block, node.max_tip_age(), &node.log) {
         Ok(()) => Ok(Value::Null),
@@ -90,7 +100,11 @@ pub fn estimatesmartfee(node: &Node, params: &Params) -> RpcResult {
             format!("Invalid conf_target, must be between 1 and {MAX_CONF_TARGET}"),
         ));
     }
-    let mode = if params.is_null(1) { "economical".to_string() } else { get_str(params.get(1))?.to_string() };
+    let mode = if params.is_null(1) {
+        "economical".to_string()
+    } else {
+        get_str(params.get(1))?.to_string()
+    };
     if !["unset", "economical", "conservative"].contains(&mode.to_ascii_lowercase().as_str()) {
         return Err(RpcError::new(
             codes::INVALID_PARAMETER,

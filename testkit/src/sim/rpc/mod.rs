@@ -70,11 +70,19 @@ struct Arg {
 }
 
 const fn req(names: &'static str, ty: ArgType) -> Arg {
-    Arg { names, ty, required: true }
+    Arg {
+        names,
+        ty,
+        required: true,
+    }
 }
 
 const fn opt(names: &'static str, ty: ArgType) -> Arg {
-    Arg { names, ty, required: false }
+    Arg {
+        names,
+        ty,
+        required: false,
+    }
 }
 
 type Handler = fn(&Node, &Params) -> RpcResult;
@@ -139,7 +147,10 @@ fn matches(ty: ArgType, value: &Value) -> bool {
 pub fn type_mismatch(value: &Value, expected: &str) -> RpcError {
     RpcError::new(
         codes::TYPE_ERROR,
-        format!("JSON value of type {} is not of expected type {expected}", type_name(value)),
+        format!(
+            "JSON value of type {} is not of expected type {expected}",
+            type_name(value)
+        ),
     )
 }
 
@@ -170,7 +181,10 @@ pub fn parse_hash<T: std::str::FromStr>(value: &Value, name: &str) -> Result<T, 
     if text.len() != 64 {
         return Err(RpcError::new(
             codes::INVALID_PARAMETER,
-            format!("{name} must be of length 64 (not {}, for '{text}')", text.len()),
+            format!(
+                "{name} must be of length 64 (not {}, for '{text}')",
+                text.len()
+            ),
         ));
     }
     if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -180,7 +194,10 @@ pub fn parse_hash<T: std::str::FromStr>(value: &Value, name: &str) -> Result<T, 
         ));
     }
     text.parse::<T>().map_err(|_| {
-        RpcError::new(codes::INVALID_PARAMETER, format!("{name} must be hexadecimal string (not '{text}')"))
+        RpcError::new(
+            codes::INVALID_PARAMETER,
+            format!("{name} must be hexadecimal string (not '{text}')"),
+        )
     })
 }
 
@@ -203,7 +220,12 @@ pub fn amount_from_value(value: &Value) -> Result<u64, RpcError> {
     let text = match value {
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
-        _ => return Err(RpcError::new(codes::TYPE_ERROR, "Amount is not a number or string")),
+        _ => {
+            return Err(RpcError::new(
+                codes::TYPE_ERROR,
+                "Amount is not a number or string",
+            ))
+        }
     };
     let invalid = || RpcError::new(codes::TYPE_ERROR, "Invalid amount");
     let sats: i64 = if text.contains(['e', 'E']) {
@@ -216,7 +238,8 @@ pub fn amount_from_value(value: &Value) -> Result<u64, RpcError> {
     } else {
         let negative = text.starts_with('-');
         let digits = text.trim_start_matches('-');
-        let amount = bitcoin::Amount::from_str_in(digits, bitcoin::Denomination::Bitcoin).map_err(|_| invalid())?;
+        let amount = bitcoin::Amount::from_str_in(digits, bitcoin::Denomination::Bitcoin)
+            .map_err(|_| invalid())?;
         let sats = i64::try_from(amount.to_sat()).map_err(|_| invalid())?;
         if negative {
             -sats
@@ -293,7 +316,11 @@ fn help_text(method: &Method) -> String {
     let mut optional = Vec::new();
     for arg in method.args {
         let name = arg.names.split('|').next().unwrap_or(arg.names);
-        let shown = if arg.ty == ArgType::Str { format!("\"{name}\"") } else { name.to_string() };
+        let shown = if arg.ty == ArgType::Str {
+            format!("\"{name}\"")
+        } else {
+            name.to_string()
+        };
         if arg.required {
             usage.push(' ');
             usage.push_str(&shown);
@@ -346,7 +373,10 @@ fn positional(method: &Method, params: &Value) -> Result<Vec<Value>, RpcError> {
         }
     }
     if let Some(unknown) = remaining.first() {
-        return Err(RpcError::new(codes::INVALID_PARAMETER, format!("Unknown named parameter {unknown}")));
+        return Err(RpcError::new(
+            codes::INVALID_PARAMETER,
+            format!("Unknown named parameter {unknown}"),
+        ));
     }
     Ok(out)
 }
@@ -408,9 +438,20 @@ mod tests {
         assert_eq!(amount_from_value(&json!("0.00000001")).unwrap(), 1);
         assert_eq!(amount_from_value(&json!(1e-5)).unwrap(), 1000);
         assert_eq!(amount_from_value(&json!(0)).unwrap(), 0);
-        assert_eq!(amount_from_value(&json!("0.000000001")).unwrap_err().message, "Invalid amount");
-        assert_eq!(amount_from_value(&json!(-1)).unwrap_err().message, "Amount out of range");
-        assert_eq!(amount_from_value(&json!(true)).unwrap_err().message, "Amount is not a number or string");
+        assert_eq!(
+            amount_from_value(&json!("0.000000001"))
+                .unwrap_err()
+                .message,
+            "Invalid amount"
+        );
+        assert_eq!(
+            amount_from_value(&json!(-1)).unwrap_err().message,
+            "Amount out of range"
+        );
+        assert_eq!(
+            amount_from_value(&json!(true)).unwrap_err().message,
+            "Amount is not a number or string"
+        );
     }
 
     #[test]
@@ -419,7 +460,10 @@ mod tests {
         assert_eq!(err.message, "hash must be of length 64 (not 2, for 'zz')");
         let bad = "g".repeat(64);
         let err = parse_hash::<bitcoin::BlockHash>(&json!(bad), "blockhash").unwrap_err();
-        assert_eq!(err.message, format!("blockhash must be hexadecimal string (not '{bad}')"));
+        assert_eq!(
+            err.message,
+            format!("blockhash must be hexadecimal string (not '{bad}')")
+        );
     }
 
     #[test]
@@ -436,8 +480,17 @@ mod tests {
     #[test]
     fn integers_follow_univalue() {
         assert_eq!(get_int::<i32>(&json!(5)).unwrap(), 5);
-        assert_eq!(get_int::<i32>(&json!(1.5)).unwrap_err().message, "JSON integer out of range");
-        assert_eq!(get_int::<u32>(&json!(-1)).unwrap_err().code, codes::MISC_ERROR);
-        assert_eq!(get_int::<i32>(&json!("1")).unwrap_err().code, codes::TYPE_ERROR);
+        assert_eq!(
+            get_int::<i32>(&json!(1.5)).unwrap_err().message,
+            "JSON integer out of range"
+        );
+        assert_eq!(
+            get_int::<u32>(&json!(-1)).unwrap_err().code,
+            codes::MISC_ERROR
+        );
+        assert_eq!(
+            get_int::<i32>(&json!("1")).unwrap_err().code,
+            codes::TYPE_ERROR
+        );
     }
 }
