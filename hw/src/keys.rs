@@ -140,6 +140,19 @@ impl KeyDecoder {
         for key in Key::ALL {
             let timing = self.timing;
             let state = &mut self.keys[key.index()];
+            // A key held for the long-press time is a long press, even when its release
+            // is reported in the same instant.
+            if state.stable && !state.long_sent {
+                if let Some(at) = state.changed_at {
+                    if now >= at + timing.long_press {
+                        state.long_sent = true;
+                        events.push(KeyEvent {
+                            key,
+                            kind: KeyEventKind::LongPress,
+                        });
+                    }
+                }
+            }
             let settled = state
                 .changed_at
                 .is_none_or(|at| now >= at + timing.debounce);
@@ -159,17 +172,6 @@ impl KeyDecoder {
                             long: state.long_sent,
                         },
                     });
-                }
-            }
-            if state.stable && !state.long_sent {
-                if let Some(at) = state.changed_at {
-                    if now >= at + timing.long_press {
-                        state.long_sent = true;
-                        events.push(KeyEvent {
-                            key,
-                            kind: KeyEventKind::LongPress,
-                        });
-                    }
                 }
             }
         }
@@ -419,6 +421,30 @@ mod tests {
         );
         assert_eq!(events, vec![up(Key::Key4, true)]);
         assert!(!events[0].is_click());
+    }
+
+    #[test]
+    fn a_release_at_the_long_press_moment_is_still_a_long_press() {
+        let mut d = KeyDecoder::new(KeyTiming::default());
+        let key = Key::Key4;
+        d.edge(KeyEdge { key, pressed: true }, MS(0));
+        let events = d.edge(
+            KeyEdge {
+                key,
+                pressed: false,
+            },
+            MS(3000),
+        );
+        assert_eq!(
+            events,
+            vec![
+                KeyEvent {
+                    key,
+                    kind: KeyEventKind::LongPress
+                },
+                up(key, true)
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]

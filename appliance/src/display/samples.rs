@@ -273,3 +273,61 @@ pub fn gallery() -> Vec<Sample> {
     samples.extend([confirm, qr, seed1, seed4, mirror]);
     samples
 }
+
+/// A day in the life of a box, in tokio time (run it with the clock paused and it takes
+/// no time): a health check every 30 s (invisible on screen), a block every 10 minutes,
+/// three payments each followed by a backup write, a 5-minute undervoltage alert in the
+/// afternoon, and someone walking through the screens in the evening.
+pub async fn typical_day(status: &crate::status::StatusHandle, display: &super::DisplayHandle) {
+    use std::time::Duration;
+    const TICK: u64 = 30;
+    let payments = [8 * 3600, 12 * 3600 + 1800, 19 * 3600];
+    let alert = 14 * 3600..14 * 3600 + 300;
+    let walk = 20 * 3600;
+    let mut t = 0u64;
+    while t < 24 * 3600 {
+        status.update(|s| s.bitcoind.last_checked = Some(crate::status::unix_now()));
+        if t % 600 == 0 && t > 0 {
+            status.update(|s| {
+                if let Some(chain) = s.bitcoind.chain.as_mut() {
+                    chain.blocks += 1;
+                    chain.headers += 1;
+                }
+            });
+        }
+        if payments.contains(&t) {
+            status.update(|s| {
+                s.lightning.balances.lightning_spendable_sat -= 21_000;
+                s.backup.state = BackupState::Writing;
+            });
+        }
+        if payments.contains(&(t.saturating_sub(TICK))) && t >= TICK {
+            status.update(|s| {
+                s.backup.state = BackupState::Mirroring;
+                s.backup.last_success = Some(crate::status::unix_now());
+                s.backup.generation = s.backup.generation.map(|g| g + 1);
+            });
+        }
+        if t == alert.start || t == alert.end {
+            let on = t == alert.start;
+            status.update(|s| s.system.power.undervoltage_now = on);
+        }
+        if t == walk {
+            for key in [
+                plugnode_hw::Key::Key1,
+                plugnode_hw::Key::Key1,
+                plugnode_hw::Key::Key1,
+                plugnode_hw::Key::Key1,
+            ] {
+                let _ = display.press_key(key);
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            t += 20;
+            tokio::time::sleep(Duration::from_secs(TICK - 20)).await;
+            t += TICK - 20;
+            continue;
+        }
+        tokio::time::sleep(Duration::from_secs(TICK)).await;
+        t += TICK;
+    }
+}

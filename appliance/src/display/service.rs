@@ -316,7 +316,11 @@ impl Service {
                 _ = sleep => {
                     let now = Instant::now();
                     let outcome = self.ui.on_timer(&self.status, now);
-                    let urgency = outcome.urgency.unwrap_or(Urgency::Idle);
+                    let mut urgency = outcome.urgency.unwrap_or(Urgency::Idle);
+                    // A retry draws what was already due when the panel failed.
+                    if self.retry_at.is_some_and(|at| now >= at) {
+                        urgency = urgency.max(Urgency::Immediate);
+                    }
                     self.idle_wait = None;
                     self.retry_at = None;
                     // Also the idle wait, the retry and the daily full refresh end here.

@@ -473,6 +473,8 @@ impl Ui {
         let alerts = status.alerts();
         let kinds: Vec<AlertKind> = alerts.iter().map(|a| a.kind).collect();
         let new_alert = kinds.iter().any(|k| !self.alerts_seen.contains(k));
+        // The last alert went away: an alert screen left open goes home.
+        let had_alerts = !self.alerts_seen.is_empty();
         self.alerts_seen = kinds;
         if new_alert {
             urgency = Urgency::Immediate;
@@ -482,11 +484,11 @@ impl Ui {
                 self.base = Screen::Alerts { index: 0 };
             }
         }
-        // Alerts that went away: stay on a valid one, or go home when none are left.
+        // Alerts that went away: stay on a valid one, or go home when the last one went.
         let has_keys = self.has_keys;
         for screen in [&mut self.screen, &mut self.base] {
             if let Screen::Alerts { index } = *screen {
-                if alerts.is_empty() && !has_keys {
+                if alerts.is_empty() && (!has_keys || had_alerts) {
                     *screen = Screen::Home;
                 } else if index >= alerts.len() {
                     *screen = Screen::Alerts {
