@@ -1,0 +1,229 @@
+//! End-to-end: `plugnode run` supervising regtest-sim as its bitcoind, watched from outside
+//! through the web API and /proc.
+
+mod common;
+
+use common::*;
+use nix::sys::signal::Signal;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+#[test]
+fn reports_height_and_progress_and_follows_mined_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = TestConfig::new(dir.path());
+    // Long enough that the 1 s health checks see bitcoind's warm-up messages.
+    config.extra_args = vec!["-simwarmup=3000".into()];
+    let node = Plugnode::start(&config);
+
+    let warming = node.wait_status("the -28 warm-up to show as starting", |s| {
+        state(s) == "starting"
+            && s["bitcoind"]["state"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains('…') || m.contains("..."))
+    });
+    assert!(height(&warming).is_none(), "no chain facts before RPC is ready");
+
+    // A fresh regtest chain is in initial block download until a block is mined.
+    let syncing = node.wait_status("RPC ready", |s| state(s) == "syncing");
+    assert_eq!(height(&syncing), Some(0));
+    assert_eq!(syncing["bitcoind"]["network"], "regtest");
+
+    node.mine(5);
+    let ready = node.wait_status("height 5 and ready", |s| {
+        height(s) == Some(5) && state(s) == "ready"
+    });
+    let chain = &ready["bitcoind"]["chain"];
+    assert_eq!(chain["headers"], 5);
+    assert!(chain["verification_progress"].as_f64().unwrap() > 0.99);
+    assert_eq!(chain["initial_block_download"], false);
+    assert!(ready["alerts"].as_array().unwrap().is_empty());
+
+    node.mine(3);
+    node.wait_status("height 8", |s| height(s) == Some(8));
+}
+
+#[test]
+fn a_killed_bitcoind_is_restarted_and_its_chain_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Plugnode::start(&TestConfig::new(dir.path()));
+    node.wait_status("RPC ready", |s| state(s) == "syncing");
+    node.mine(7);
+    node.wait_status("height 7", |s| height(s) == Some(7) && state(s) == "ready");
+
+    let first = node.bitcoind_pid().expect("bitcoind runs as plugnode's child");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first), Signal::SIGKILL).unwrap();
+
+    let restarting = node.wait_status("the restart to be announced", |s| {
+        state(s) == "restarting"
+    });
+    assert_eq!(
+        restarting["bitcoind"]["state"]["last_exit"],
+        "killed by SIGKILL"
+    );
+    assert_eq!(restarting["bitcoind"]["state"]["retry_in_secs"], 1);
+    assert!(restarting["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["kind"] == "bitcoind_restarting"));
+
+    let back = node.wait_status("bitcoind back with its chain", |s| {
+        state(s) == "ready" && height(s) == Some(7)
+    });
+    assert_eq!(back["bitcoind"]["restarts"], 1);
+    let second = node.bitcoind_pid().unwrap();
+    assert_ne!(first, second);
+}
+
+#[test]
+fn a_bitcoind_that_always_exits_ends_in_a_crash_loop_alert_and_retry_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let starts = dir.path().join("starts");
+    let script = dir.path().join("bitcoind");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho start >> {starts:?}\necho 'Bitcoin Core starting'\n\
+             echo 'Error: Corrupted block database detected.' >&2\nexit 1\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut config = TestConfig::new(dir.path());
+    config.binary = script;
+    let node = Plugnode::start(&config);
+
+    // Backoff 1 + 2 + 4 + 8 s, then the fifth exit gives up.
+    let looped = node.wait_status_for("the crash-loop alert", Duration::from_secs(90), |s| {
+        state(s) == "crash_loop"
+    });
+    let crash = &looped["bitcoind"]["state"];
+    assert_eq!(crash["exits"], 5);
+    assert_eq!(crash["last_exit"], "exit code 1");
+    let lines: Vec<&str> = crash["last_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(lines.contains(&"Error: Corrupted block database detected."), "{lines:?}");
+    let alert = &looped["alerts"][0];
+    assert_eq!(alert["kind"], "bitcoind_crash_loop");
+    assert_eq!(alert["severity"], "critical");
+
+    // No more hammering.
+    std::thread::sleep(Duration::from_secs(3));
+    let count = || std::fs::read_to_string(&starts).unwrap().lines().count();
+    assert_eq!(count(), 5);
+
+    // The web page's Retry starts it again.
+    let (code, _) = http(node.web, "POST", "/api/bitcoind/retry", Some("{}")).unwrap();
+    assert_eq!(code, 202);
+    wait_for("a new start after retry", TIMEOUT, || (count() > 5).then_some(()));
+}
+
+#[test]
+fn sigterm_stops_bitcoind_gracefully_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = TestConfig::new(dir.path());
+    // A slow flush: the stop must wait for it, not kill.
+    config.extra_args = vec!["-simwarmup=300".into(), "-simstopdelay=3000".into()];
+    let mut node = Plugnode::start(&config);
+    node.wait_status("RPC ready", |s| state(s) == "syncing");
+    node.mine(2);
+    node.wait_status("ready", |s| state(s) == "ready");
+    let bitcoind = node.bitcoind_pid().unwrap();
+
+    node.signal(Signal::SIGTERM);
+    let exit = node.wait_exit(TIMEOUT);
+    assert_eq!(exit.code(), Some(0), "log:\n{}", node.log());
+    assert!(!is_running(bitcoind), "bitcoind must be gone when plugnode exits");
+    let log = node.log();
+    assert!(log.contains("bitcoind stopped (exit code 0)"), "{log}");
+    assert!(!log.contains("SIGKILL"), "{log}");
+
+    // The chain was flushed: a new run starts from it.
+    let node = Plugnode::start(&config);
+    node.wait_status("the same chain after restart", |s| height(s) == Some(2));
+}
+
+#[test]
+fn killing_plugnode_takes_bitcoind_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Plugnode::start(&TestConfig::new(dir.path()));
+    node.wait_status("RPC ready", |s| state(s) == "syncing");
+    let bitcoind = node.bitcoind_pid().unwrap();
+
+    node.signal(Signal::SIGKILL);
+    node.wait_exit(TIMEOUT);
+    // The parent-death signal asks the orphan to shut down (gracefully: it is SIGTERM).
+    wait_for("the orphaned bitcoind to exit", TIMEOUT, || {
+        (!is_running(bitcoind)).then_some(())
+    });
+}
+
+#[test]
+fn a_disk_too_small_for_the_prune_target_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = TestConfig::new(dir.path());
+    config.prune_mib = Some(1 << 40); // an exabyte
+    let node = Plugnode::start(&config);
+    let refused = node.wait_status("the refusal", |s| state(s) == "insufficient_disk");
+    assert!(node.bitcoind_pid().is_none(), "bitcoind must not start");
+    let alert = &refused["alerts"][0];
+    assert_eq!(alert["kind"], "insufficient_disk");
+    let message = alert["message"].as_str().unwrap();
+    assert!(message.contains("prune_mib") && message.contains("free"), "{message}");
+}
+
+#[test]
+fn bad_config_files_fail_precisely_without_touching_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TestConfig::new(dir.path());
+    config.write();
+    let good = std::fs::read_to_string(dir.path().join("plugnode.toml")).unwrap();
+
+    let cases = [
+        (
+            good.replace("network = \"regtest\"", "network = \"regtest\"\nprnue_mib = 600"),
+            vec!["line 7", "bitcoind.prnue_mib", "unknown key", "prune_mib"],
+        ),
+        (
+            good.replace(
+                &format!("listen = \"127.0.0.1:{}\"", config.web_port),
+                "listen = 8080",
+            ),
+            vec!["web.listen", "invalid type"],
+        ),
+        (
+            good.replace("network = \"regtest\"", "network = \"regtest\"\nprune_mib = -1"),
+            vec!["bitcoind.prune_mib", "-1", "\"auto\""],
+        ),
+        (
+            good.replace(
+                &format!("binary = {:?}", config.binary),
+                "binary = \"/opt/nowhere/bitcoind\"",
+            ),
+            vec!["bitcoind.binary", "/opt/nowhere/bitcoind", "no such file"],
+        ),
+    ];
+    for (text, expected) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, &text).unwrap();
+        let output = std::process::Command::new(PLUGNODE)
+            .args(["run", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        for needle in expected {
+            assert!(stderr.contains(needle), "{needle:?} missing from: {stderr}");
+        }
+        assert!(
+            !config.data_dir().exists(),
+            "a bad config must not create the data dir"
+        );
+    }
+}
