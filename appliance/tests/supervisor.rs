@@ -22,7 +22,10 @@ fn reports_height_and_progress_and_follows_mined_blocks() {
                 .as_str()
                 .is_some_and(|m| m.contains('…') || m.contains("..."))
     });
-    assert!(height(&warming).is_none(), "no chain facts before RPC is ready");
+    assert!(
+        height(&warming).is_none(),
+        "no chain facts before RPC is ready"
+    );
 
     // A fresh regtest chain is in initial block download until a block is mined.
     let syncing = node.wait_status("RPC ready", |s| state(s) == "syncing");
@@ -51,12 +54,12 @@ fn a_killed_bitcoind_is_restarted_and_its_chain_survives() {
     node.mine(7);
     node.wait_status("height 7", |s| height(s) == Some(7) && state(s) == "ready");
 
-    let first = node.bitcoind_pid().expect("bitcoind runs as plugnode's child");
+    let first = node
+        .bitcoind_pid()
+        .expect("bitcoind runs as plugnode's child");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(first), Signal::SIGKILL).unwrap();
 
-    let restarting = node.wait_status("the restart to be announced", |s| {
-        state(s) == "restarting"
-    });
+    let restarting = node.wait_status("the restart to be announced", |s| state(s) == "restarting");
     assert_eq!(
         restarting["bitcoind"]["state"]["last_exit"],
         "killed by SIGKILL"
@@ -107,7 +110,10 @@ fn a_bitcoind_that_always_exits_ends_in_a_crash_loop_alert_and_retry_works() {
         .iter()
         .map(|l| l.as_str().unwrap())
         .collect();
-    assert!(lines.contains(&"Error: Corrupted block database detected."), "{lines:?}");
+    assert!(
+        lines.contains(&"Error: Corrupted block database detected."),
+        "{lines:?}"
+    );
     let alert = &looped["alerts"][0];
     assert_eq!(alert["kind"], "bitcoind_crash_loop");
     assert_eq!(alert["severity"], "critical");
@@ -120,7 +126,9 @@ fn a_bitcoind_that_always_exits_ends_in_a_crash_loop_alert_and_retry_works() {
     // The web page's Retry starts it again.
     let (code, _) = http(node.web, "POST", "/api/bitcoind/retry", Some("{}")).unwrap();
     assert_eq!(code, 202);
-    wait_for("a new start after retry", TIMEOUT, || (count() > 5).then_some(()));
+    wait_for("a new start after retry", TIMEOUT, || {
+        (count() > 5).then_some(())
+    });
 }
 
 #[test]
@@ -138,7 +146,10 @@ fn sigterm_stops_bitcoind_gracefully_and_exits_0() {
     node.signal(Signal::SIGTERM);
     let exit = node.wait_exit(TIMEOUT);
     assert_eq!(exit.code(), Some(0), "log:\n{}", node.log());
-    assert!(!is_running(bitcoind), "bitcoind must be gone when plugnode exits");
+    assert!(
+        !is_running(bitcoind),
+        "bitcoind must be gone when plugnode exits"
+    );
     let log = node.log();
     assert!(log.contains("bitcoind stopped (exit code 0)"), "{log}");
     assert!(!log.contains("SIGKILL"), "{log}");
@@ -174,7 +185,10 @@ fn a_disk_too_small_for_the_prune_target_refuses_to_start() {
     let alert = &refused["alerts"][0];
     assert_eq!(alert["kind"], "insufficient_disk");
     let message = alert["message"].as_str().unwrap();
-    assert!(message.contains("prune_mib") && message.contains("free"), "{message}");
+    assert!(
+        message.contains("prune_mib") && message.contains("free"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -186,7 +200,10 @@ fn bad_config_files_fail_precisely_without_touching_the_data_dir() {
 
     let cases = [
         (
-            good.replace("network = \"regtest\"", "network = \"regtest\"\nprnue_mib = 600"),
+            good.replace(
+                "network = \"regtest\"",
+                "network = \"regtest\"\nprnue_mib = 600",
+            ),
             vec!["line 7", "bitcoind.prnue_mib", "unknown key", "prune_mib"],
         ),
         (
@@ -197,7 +214,10 @@ fn bad_config_files_fail_precisely_without_touching_the_data_dir() {
             vec!["web.listen", "invalid type"],
         ),
         (
-            good.replace("network = \"regtest\"", "network = \"regtest\"\nprune_mib = -1"),
+            good.replace(
+                "network = \"regtest\"",
+                "network = \"regtest\"\nprune_mib = -1",
+            ),
             vec!["bitcoind.prune_mib", "-1", "\"auto\""],
         ),
         (

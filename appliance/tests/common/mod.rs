@@ -49,9 +49,16 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
 }
 
 /// One HTTP/1.0 request; returns the status code and the body.
-pub fn http(address: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
+pub fn http(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
     let body = body.unwrap_or("");
     write!(
         stream,
@@ -232,7 +239,10 @@ impl Plugnode {
             .rpc()
             .call(
                 "generatetoaddress",
-                &[count.into(), "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into()],
+                &[
+                    count.into(),
+                    "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into(),
+                ],
             )
             .unwrap();
     }
@@ -262,7 +272,10 @@ pub fn children_of(pid: i32) -> Vec<i32> {
     };
     for task in tasks.flatten() {
         if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
-            children.extend(list.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+            children.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
         }
     }
     children
