@@ -82,7 +82,7 @@ fn ring_dots(view: &View, screen: Screen) -> Option<(usize, usize)> {
         Screen::Alerts { .. } => 3,
         _ => return None,
     };
-    Some((page, pages))
+    Some((page, pages.max(page + 1)))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -816,6 +816,16 @@ fn seed<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View, 
     for line in widgets::wrap(text, width, 2) {
         widgets::left(t, &line, m, y, th.small);
         y += th.small_line;
+    }
+    if !view.has_keys && pages > 1 {
+        let hint = format!("Page {}/{pages}: turn pages on the web page.", page + 1);
+        widgets::left(
+            t,
+            &widgets::ellipsize(&hint, width),
+            m,
+            th.height - th.small_line,
+            th.small,
+        );
     }
     if view.has_keys {
         let mut hints = Vec::new();

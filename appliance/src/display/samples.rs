@@ -254,6 +254,11 @@ pub fn gallery() -> Vec<Sample> {
             Screen::Alerts { index: 1 },
             with_alerts(),
         ),
+        Sample::new("alerts-disk-full", Screen::Alerts { index: 0 }, {
+            let mut s = running();
+            s.system.data_disk_free_bytes = Some(900_000_000);
+            s
+        }),
         Sample::new("alerts-none", Screen::Alerts { index: 0 }, running()),
         Sample::new("shutdown-confirm", Screen::ShutdownConfirm, running()),
         Sample::new("shutting-down", Screen::ShuttingDown, shutting_down()),
