@@ -27,12 +27,12 @@ pub mod service;
 pub mod ui;
 pub mod widgets;
 
+/// The keys, for [`DisplayHandle::press_key`].
+pub use plugnode_hw::Key;
 pub use policy::{Decision, RefreshPolicy, RefreshRules};
 pub use render::{render, View};
 pub use service::{spawn, DisplayError, DisplayHandle, DisplayState};
 pub use ui::{PairingCode, PairingDisplay, Screen, SeedWords, UiTiming};
-/// The keys, for [`DisplayHandle::press_key`].
-pub use plugnode_hw::Key;
 
 use crate::shutdown::Shutdown;
 use crate::status::Status;
