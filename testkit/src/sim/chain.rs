@@ -132,6 +132,41 @@ pub fn is_final_tx(tx: &Transaction, height: u32, time: u32) -> bool {
     tx.input.iter().all(|i| i.sequence == Sequence::MAX)
 }
 
+/// BIP68 relative lock times (Core's `CalculateSequenceLocks` + `EvaluateSequenceLocks`):
+/// whether `tx` may be in the block at `height` whose parent has median time past
+/// `prev_mtp`. `coin_heights` are the heights of the coins it spends (in input order) and
+/// `mtp_at(h)` is the median time past of block `h`.
+pub fn sequence_locks_ok(
+    tx: &Transaction,
+    coin_heights: &[u32],
+    height: u32,
+    prev_mtp: u32,
+    mtp_at: impl Fn(u32) -> u32,
+) -> bool {
+    const DISABLE_FLAG: u32 = 1 << 31;
+    const TYPE_FLAG: u32 = 1 << 22;
+    const MASK: u32 = 0x0000_ffff;
+    if tx.version.0 < 2 {
+        return true;
+    }
+    let mut min_height: i64 = -1;
+    let mut min_time: i64 = -1;
+    for (input, coin_height) in tx.input.iter().zip(coin_heights) {
+        let sequence = input.sequence.0;
+        if sequence & DISABLE_FLAG != 0 {
+            continue;
+        }
+        let coin_height = i64::from(*coin_height);
+        if sequence & TYPE_FLAG != 0 {
+            let coin_time = i64::from(mtp_at((coin_height - 1).max(0) as u32));
+            min_time = min_time.max(coin_time + (i64::from(sequence & MASK) << 9) - 1);
+        } else {
+            min_height = min_height.max(coin_height + i64::from(sequence & MASK) - 1);
+        }
+    }
+    !(min_height >= i64::from(height) || min_time >= i64::from(prev_mtp))
+}
+
 impl Chain {
     /// A chain holding only the regtest genesis block.
     pub fn new(txindex: bool) -> Chain {
@@ -343,6 +378,7 @@ impl Chain {
         let mut undo = Vec::with_capacity(block.txdata.len().saturating_sub(1));
         let mut fees: u64 = 0;
         let mut result = Ok(());
+        let entries = &self.entries;
         'txs: for (i, tx) in block.txdata.iter().enumerate() {
             let txid = tx.compute_txid();
             if i > 0 {
@@ -360,6 +396,12 @@ impl Chain {
                     }
                     value_in += coin.output.value.to_sat();
                     tx_undo.push(coin);
+                }
+                let coin_heights: Vec<u32> = tx_undo.iter().map(|c| c.height).collect();
+                let mtp_at = |h: u32| entries.get(h as usize).map_or(0, |e| e.median_time);
+                if !sequence_locks_ok(tx, &coin_heights, height, prev_mtp, mtp_at) {
+                    result = Err(BlockError::NonFinal);
+                    break 'txs;
                 }
                 let value_out: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
                 if value_in < value_out {

@@ -5,7 +5,7 @@
 //! **No script or signature is checked**: a transaction spending a coin it cannot sign for
 //! is accepted. Unconfirmed chains (spending mempool outputs) are allowed.
 
-use super::chain::{is_final_tx, Chain, COINBASE_MATURITY};
+use super::chain::{self, is_final_tx, Chain, COINBASE_MATURITY};
 use super::policy::{self, format_money, Reject, RejectKind};
 use super::settings::Policy;
 use bitcoin::{Block, OutPoint, Transaction, TxOut, Txid, Wtxid};
@@ -539,33 +539,15 @@ impl Mempool {
     }
 }
 
-/// BIP68 relative lock times for inclusion in the next block (Core's
-/// `CalculateSequenceLocks` + `CheckSequenceLocksAtTip`; mempool parents count as
-/// confirmed in the next block).
+/// BIP68 relative lock times for inclusion in the next block (mempool parents count as
+/// confirmed in the next block, like Core's `CalculateLockPointsAtTip`).
 fn sequence_locks_ok(chain: &Chain, tx: &Transaction, coins: &[ViewCoin]) -> bool {
-    const DISABLE_FLAG: u32 = 1 << 31;
-    const TYPE_FLAG: u32 = 1 << 22;
-    const MASK: u32 = 0x0000_ffff;
-    if tx.version.0 < 2 {
-        return true;
-    }
-    let next_height = i64::from(chain.height()) + 1;
-    let mut min_height: i64 = -1;
-    let mut min_time: i64 = -1;
-    for (input, coin) in tx.input.iter().zip(coins) {
-        let sequence = input.sequence.0;
-        if sequence & DISABLE_FLAG != 0 {
-            continue;
-        }
-        let coin_height = coin.height.map_or(next_height, i64::from);
-        if sequence & TYPE_FLAG != 0 {
-            let ancestor = (coin_height - 1).max(0) as u32;
-            let coin_time = i64::from(chain.median_time_past(ancestor));
-            min_time = min_time.max(coin_time + (i64::from(sequence & MASK) << 9) - 1);
-        } else {
-            min_height = min_height.max(coin_height + i64::from(sequence & MASK) - 1);
-        }
-    }
-    let block_time = i64::from(chain.tip().median_time);
-    !(min_height >= next_height || min_time >= block_time)
+    let next_height = chain.height() + 1;
+    let heights: Vec<u32> = coins
+        .iter()
+        .map(|c| c.height.unwrap_or(next_height))
+        .collect();
+    chain::sequence_locks_ok(tx, &heights, next_height, chain.tip().median_time, |h| {
+        chain.median_time_past(h)
+    })
 }

@@ -204,7 +204,7 @@ pub fn from_args(argv: &[String]) -> Result<Invocation, String> {
                     "Specified data directory \"{dir}\" does not exist."
                 ));
             }
-            std::fs::canonicalize(&path).unwrap_or(path)
+            std::path::absolute(&path).unwrap_or(path)
         }
         None => {
             let home = std::env::var_os("HOME")
