@@ -98,7 +98,7 @@ function renderAlerts(alerts, status) {
       retry.textContent = "Retry";
       retry.addEventListener("click", async () => {
         retry.disabled = true;
-        await fetch("/api/bitcoind/retry", { method: "POST" });
+        await api("POST", "/api/bitcoind/retry", {});
         refresh();
       });
       div.append(retry);
@@ -119,11 +119,121 @@ function render(status) {
   setText("version", status.version);
 }
 
+// --- talking to the box -----------------------------------------------------------------
+
+async function api(method, path, body) {
+  const options = { method, cache: "no-store", headers: {} };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  let data = null;
+  try { data = await response.json(); } catch (_) { /* not JSON */ }
+  return { ok: response.ok, status: response.status, data };
+}
+
+// --- log-in gate -------------------------------------------------------------------------
+
+function showGate(which) {
+  $("dashboard").hidden = true;
+  $("logout").hidden = true;
+  $("gate").hidden = false;
+  $("setup-form").hidden = which !== "setup";
+  $("login-form").hidden = which !== "login";
+  const first = which === "setup" ? $("setup-code") : $("login-password");
+  if (document.activeElement === document.body) first.focus();
+}
+
+function showDashboard() {
+  $("gate").hidden = true;
+  $("dashboard").hidden = false;
+  $("logout").hidden = false;
+}
+
+$("setup-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const password = $("setup-password").value;
+  if (password !== $("setup-repeat").value) {
+    $("setup-error").textContent = "The two passwords differ: type the same one twice.";
+    return;
+  }
+  const answer = await api("POST", "/api/setup/password",
+    { setup_code: $("setup-code").value, password });
+  if (!answer.ok) {
+    $("setup-error").textContent = (answer.data && answer.data.error) || `HTTP ${answer.status}`;
+    return;
+  }
+  $("setup-error").textContent = "";
+  refresh();
+});
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const answer = await api("POST", "/api/login", { password: $("login-password").value });
+  if (!answer.ok) {
+    $("login-error").textContent = (answer.data && answer.data.error) || `HTTP ${answer.status}`;
+    return;
+  }
+  $("login-error").textContent = "";
+  $("login-password").value = "";
+  refresh();
+});
+
+$("logout").addEventListener("click", async () => {
+  await api("POST", "/api/logout", {});
+  refresh();
+});
+
+// --- screen mirror and keys ----------------------------------------------------------------
+
+let lastScreen = null;
+
+function renderScreen(display) {
+  $("screen-card").hidden = !display;
+  if (!display) return;
+  $("keys").hidden = !display.has_keys;
+  // A new picture only when the screen state moved (the PNG is tiny either way).
+  const stamp = `${display.screen}-${Date.now() >> 11}`;
+  if (stamp !== lastScreen) {
+    lastScreen = stamp;
+    $("screen").src = `/api/display/frame.png?t=${Date.now()}`;
+  }
+}
+
+for (const button of document.querySelectorAll("#keys button")) {
+  button.addEventListener("click", async () => {
+    await api("POST", "/api/display/key",
+      { key: Number(button.dataset.key), long: button.dataset.long === "true" });
+    setTimeout(() => { lastScreen = null; refresh(); }, 300);
+  });
+}
+
+// --- shutting down -------------------------------------------------------------------------
+
+$("shutdown").addEventListener("click", async () => {
+  if (!confirm("Shut the box down? bitcoind and the Lightning node stop cleanly; " +
+               "unplug only when the screen says \"safe to unplug\".")) return;
+  const answer = await api("POST", "/api/system/shutdown", { power_off: true });
+  $("shutdown-note").textContent = answer.ok ? answer.data.message :
+    ((answer.data && answer.data.error) || `HTTP ${answer.status}`);
+  $("shutdown").disabled = answer.ok;
+});
+
+// --- the loop ------------------------------------------------------------------------------
+
 async function refresh() {
   try {
-    const response = await fetch("/api/status", { cache: "no-store" });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    render(await response.json());
+    const answer = await api("GET", "/api/status");
+    if (answer.status === 401) {
+      showGate(answer.data && answer.data.setup_required ? "setup" : "login");
+      $("connection").textContent = "";
+      return;
+    }
+    if (!answer.ok) throw new Error((answer.data && answer.data.error) || `HTTP ${answer.status}`);
+    showDashboard();
+    render(answer.data);
+    renderScreen(answer.data.display);
     $("connection").textContent = `Updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
     $("connection").textContent =

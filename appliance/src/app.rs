@@ -1,18 +1,22 @@
 //! The appliance as a whole: starts the services in order and stops them in the reverse,
 //! written-down order.
 //!
-//! Start: data dir → status → bitcoind supervisor → system monitor → web page.
-//! Stop (one [`Shutdown`] signal): web page → display → Lightning node → final backup flush
-//! → bitcoind (stop RPC, SIGTERM, wait). bitcoind goes last because everything else may
-//! still need it while it stops.
+//! Start: data dir → status → bitcoind supervisor → display → system and power monitors →
+//! web page.
+//! Stop (one [`Shutdown`] signal): web page → display clears secrets and says "shutting
+//! down" (on its own, at the signal) → Lightning node → final backup flush → bitcoind (stop
+//! RPC, SIGTERM, wait) → display says "safe to unplug". bitcoind goes last because
+//! everything else may still need it while it stops; the display's last words come after
+//! it, because only then is unplugging safe.
 
 use crate::bitcoind::{BitcoindHandle, BitcoindSettings, RpcCredentials};
 use crate::config::Config;
+use crate::display::{self, DisplayHandle, SimulatedDisplay};
 use crate::fsutil;
 use crate::shutdown::Shutdown;
 use crate::status::{Phase, StatusHandle};
 use crate::system::monitor::SystemMonitor;
-use crate::web::{WebContext, WebServer};
+use crate::web::{Auth, WebContext, WebServer};
 use anyhow::Context;
 use std::net::{SocketAddr, TcpListener};
 use tracing::info;
@@ -24,9 +28,14 @@ pub struct Appliance {
     pub bitcoind: BitcoindHandle,
     pub credentials: RpcCredentials,
     pub web_address: SocketAddr,
+    pub auth: Auth,
+    pub display: Option<DisplayHandle>,
+    /// The simulated panel's picture and keys (demo and tests).
+    pub simulated_display: Option<SimulatedDisplay>,
     rpc_port: u16,
     web: WebServer,
     monitor: SystemMonitor,
+    power: tokio::task::JoinHandle<()>,
 }
 
 impl Appliance {
@@ -59,7 +68,11 @@ impl Appliance {
         })?;
         let web_address = listener.local_addr()?;
 
+        let auth = Auth::load(&secrets_dir, config.web.initial_password_file.as_deref())
+            .context("cannot set up the web page's password store")?;
+
         let status = StatusHandle::new();
+        status.update(|s| s.setup.password_set = auth.is_claimed());
         let bitcoind = BitcoindHandle::spawn(
             BitcoindSettings {
                 bitcoind: config.bitcoind.clone(),
@@ -68,13 +81,39 @@ impl Appliance {
             },
             status.clone(),
         );
+        // A broken or missing panel must not stop the node: it runs without a screen and
+        // the web page says why.
+        let (display, simulated_display) =
+            match display::start(&config.display.settings(), status.subscribe(), shutdown.clone())
+            {
+                Ok(Some((handle, simulated))) => (Some(handle), simulated),
+                Ok(None) => (None, None),
+                Err(err) => {
+                    tracing::error!("the e-ink display does not work: {err}");
+                    status.update(|s| {
+                        s.system.display_error = Some(format!(
+                            "The e-ink display does not work: {err}. Check the HAT is seated \
+                             and SPI is enabled, then restart the box."
+                        ))
+                    });
+                    (None, None)
+                }
+            };
         let monitor = SystemMonitor::spawn(config.data.dir.clone(), web_address, status.clone());
+        let power = tokio::spawn(crate::system::power::watch(
+            "/sys".into(),
+            status.clone(),
+            shutdown.clone(),
+        ));
         let web = WebServer::start(
             listener,
             WebContext {
                 status: status.clone(),
                 bitcoind: bitcoind.clone(),
+                shutdown: shutdown.clone(),
+                display: display.clone(),
             },
+            auth.clone(),
         )
         .context("cannot start the web server")?;
         status.update(|s| s.phase = Phase::Running);
@@ -86,9 +125,13 @@ impl Appliance {
             bitcoind,
             credentials,
             web_address,
+            auth,
+            display,
+            simulated_display,
             rpc_port: config.bitcoind.rpc_port(),
             web,
             monitor,
+            power,
         })
     }
 
@@ -107,10 +150,19 @@ impl Appliance {
     pub async fn stop(self) {
         info!("shutting down");
         self.status.update(|s| s.phase = Phase::ShuttingDown);
+        // Views follow the shutdown signal on their own; make sure it is set even when
+        // `stop` is called directly.
+        self.shutdown.trigger();
         self.web.stop().await;
         self.monitor.stop().await;
         self.bitcoind.stop().await;
+        let _ = self.power.await;
         self.status.update(|s| s.phase = Phase::Stopped);
+        if let Some(display) = &self.display {
+            if let Err(err) = display.finish().await {
+                tracing::warn!("could not draw the last screen: {err}");
+            }
+        }
         info!("plugnode stopped; safe to unplug");
     }
 }

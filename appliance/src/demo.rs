@@ -5,7 +5,8 @@
 //! loopback. `--report` prints start-up figures and exits.
 
 use crate::app::Appliance;
-use crate::config::{Config, Network, PanelModel};
+use crate::config::{Config, Network};
+use crate::display::PanelKind;
 use crate::shutdown::Shutdown;
 use crate::status::{BitcoindState, StatusHandle};
 use anyhow::Context;
@@ -59,6 +60,14 @@ pub async fn run(args: DemoArgs, shutdown: Shutdown, started: Instant) -> anyhow
         appliance.web_address,
         dir.display()
     );
+    match appliance.auth.setup_code() {
+        Some(code) => println!(
+            "First visit: set a password with the setup code {} (a real box shows it on its \
+             screen).",
+            code.expose()
+        ),
+        None => println!("Log in with the password you set in an earlier demo in this directory."),
+    }
 
     // Measured side by side: the web page does not wait for bitcoind.
     let web_probe = args
@@ -105,7 +114,7 @@ fn demo_config(dir: &Path, args: &DemoArgs) -> anyhow::Result<Config> {
     config.bitcoind.extra_args = vec![format!("-simblockinterval={}", args.block_interval)];
     config.bitcoind.stop_timeout_secs = 60;
     config.web.listen = args.listen;
-    config.display.panel = PanelModel::Simulated;
+    config.display.panel = PanelKind::Simulated;
     Ok(config)
 }
 

@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use plugnode::config::{Config, DEFAULT_CONFIG_PATH};
-use plugnode::shutdown::Shutdown;
+use plugnode::shutdown::{Shutdown, ShutdownReason, EXIT_POWER_OFF};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -70,16 +70,16 @@ fn main() -> ExitCode {
                 Ok(config) => config,
                 Err(code) => return code,
             };
-            run_async(|shutdown| async move {
+            run_async(PowerOff::ExitCode, |shutdown| async move {
                 let appliance = plugnode::app::Appliance::start(&config, shutdown).await?;
                 appliance.run_until_shutdown().await;
                 Ok(())
             })
         }
         #[cfg(feature = "demo")]
-        Command::Demo(args) => {
-            run_async(|shutdown| async move { plugnode::demo::run(args, shutdown, started).await })
-        }
+        Command::Demo(args) => run_async(PowerOff::JustStop, |shutdown| async move {
+            plugnode::demo::run(args, shutdown, started).await
+        }),
     }
 }
 
@@ -92,9 +92,17 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
     })
 }
 
+/// What "power off" from the web page or the device means in a mode.
+enum PowerOff {
+    /// On the box: exit with EXIT_POWER_OFF so the service unit powers off.
+    ExitCode,
+    /// On a laptop (demo): stop, and say the box would be off now.
+    JustStop,
+}
+
 /// Sets up logging and the runtime, wires Ctrl-C and SIGTERM to the shutdown signal, and
 /// runs `body` to its end.
-fn run_async<F, Fut>(body: F) -> ExitCode
+fn run_async<F, Fut>(power_off: PowerOff, body: F) -> ExitCode
 where
     F: FnOnce(Shutdown) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -111,12 +119,19 @@ where
             return ExitCode::FAILURE;
         }
     };
+    let shutdown = Shutdown::new();
     let result = runtime.block_on(async {
-        let shutdown = Shutdown::new();
         tokio::spawn(stop_on_signals(shutdown.clone()));
-        body(shutdown).await
+        body(shutdown.clone()).await
     });
     match result {
+        Ok(()) if shutdown.reason() == Some(ShutdownReason::PowerOff) => match power_off {
+            PowerOff::ExitCode => ExitCode::from(EXIT_POWER_OFF),
+            PowerOff::JustStop => {
+                println!("The box would power off now.");
+                ExitCode::SUCCESS
+            }
+        },
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");

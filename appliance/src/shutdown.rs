@@ -7,16 +7,29 @@
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// A cloneable stop signal. Triggering is idempotent; waiting returns at once when it was
-/// already triggered.
+/// Why plugnode stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownReason {
+    /// Ctrl-C, SIGTERM (systemd stopping the service).
+    Stop,
+    /// The user asked to turn the box off (web page, or KEY4 on the device): after the
+    /// clean stop, plugnode exits with [`EXIT_POWER_OFF`] and the service unit powers off.
+    PowerOff,
+}
+
+/// Exit code that tells the service unit to power the box off.
+pub const EXIT_POWER_OFF: u8 = 100;
+
+/// A cloneable stop signal. Triggering is idempotent (the first reason wins); waiting
+/// returns at once when it was already triggered.
 #[derive(Clone, Debug)]
 pub struct Shutdown {
-    sender: Arc<watch::Sender<bool>>,
+    sender: Arc<watch::Sender<Option<ShutdownReason>>>,
 }
 
 impl Shutdown {
     pub fn new() -> Self {
-        let (sender, _) = watch::channel(false);
+        let (sender, _) = watch::channel(None);
         Shutdown {
             sender: Arc::new(sender),
         }
@@ -24,10 +37,31 @@ impl Shutdown {
 
     /// Asks everything to stop.
     pub fn trigger(&self) {
-        self.sender.send_replace(true);
+        self.trigger_with(ShutdownReason::Stop);
+    }
+
+    /// Asks everything to stop and the box to power off afterwards.
+    pub fn power_off(&self) {
+        self.trigger_with(ShutdownReason::PowerOff);
+    }
+
+    fn trigger_with(&self, reason: ShutdownReason) {
+        self.sender.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
     }
 
     pub fn is_triggered(&self) -> bool {
+        self.sender.borrow().is_some()
+    }
+
+    /// Why the shutdown was triggered, once it was.
+    pub fn reason(&self) -> Option<ShutdownReason> {
         *self.sender.borrow()
     }
 
@@ -35,7 +69,7 @@ impl Shutdown {
     pub async fn wait(&self) {
         let mut receiver = self.sender.subscribe();
         // The sender lives in `self`, so the channel cannot close while we wait.
-        let _ = receiver.wait_for(|stop| *stop).await;
+        let _ = receiver.wait_for(|reason| reason.is_some()).await;
     }
 }
 
@@ -66,5 +100,14 @@ mod tests {
             .await
             .unwrap();
         assert!(shutdown.is_triggered());
+    }
+
+    #[test]
+    fn the_first_reason_wins() {
+        let shutdown = Shutdown::new();
+        assert_eq!(shutdown.reason(), None);
+        shutdown.power_off();
+        shutdown.trigger();
+        assert_eq!(shutdown.reason(), Some(ShutdownReason::PowerOff));
     }
 }

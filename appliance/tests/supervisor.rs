@@ -124,7 +124,7 @@ fn a_bitcoind_that_always_exits_ends_in_a_crash_loop_alert_and_retry_works() {
     assert_eq!(count(), 5);
 
     // The web page's Retry starts it again.
-    let (code, _) = http(node.web, "POST", "/api/bitcoind/retry", Some("{}")).unwrap();
+    let (code, _) = node.api("POST", "/api/bitcoind/retry", Some("{}")).unwrap();
     assert_eq!(code, 202);
     wait_for("a new start after retry", TIMEOUT, || {
         (count() > 5).then_some(())

@@ -12,6 +12,8 @@ mod values;
 pub use error::ConfigError;
 pub use values::{Network, SizeSetting};
 
+use crate::display::{DisplaySettings, PanelKind};
+
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -140,12 +142,16 @@ impl Default for LightningConfig {
 pub struct WebConfig {
     /// Address and port the web page answers on.
     pub listen: SocketAddr,
+    /// A file with the web password for a headless first boot (e.g. on the SD card's boot
+    /// partition). Used only while the box has no password; plugnode deletes it after use.
+    pub initial_password_file: Option<PathBuf>,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 80)),
+            initial_password_file: None,
         }
     }
 }
@@ -155,33 +161,39 @@ impl Default for WebConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct DisplayConfig {
     /// "none", "simulated", "waveshare-2in7-v2" or "waveshare-2in13-v4".
-    pub panel: PanelModel,
+    pub panel: PanelKind,
     pub spi_device: PathBuf,
     pub gpio_chip: PathBuf,
     /// BCM numbers of KEY1..KEY4 (2.7" HAT only).
     pub key_pins: [u32; 4],
+    /// The HAT is mounted upside down (turns the picture).
+    pub upside_down: bool,
 }
 
 impl Default for DisplayConfig {
     fn default() -> Self {
         DisplayConfig {
-            panel: PanelModel::Waveshare2in7V2,
+            panel: PanelKind::Waveshare2in7V2,
             spi_device: PathBuf::from("/dev/spidev0.0"),
             gpio_chip: PathBuf::from("/dev/gpiochip0"),
             key_pins: [5, 6, 13, 19],
+            upside_down: false,
         }
     }
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum PanelModel {
-    None,
-    Simulated,
-    #[serde(rename = "waveshare-2in7-v2")]
-    Waveshare2in7V2,
-    #[serde(rename = "waveshare-2in13-v4")]
-    Waveshare2in13V4,
+impl DisplayConfig {
+    /// The display service's settings for this config.
+    pub fn settings(&self) -> DisplaySettings {
+        DisplaySettings {
+            panel: self.panel,
+            spi_device: self.spi_device.clone(),
+            gpio_chip: self.gpio_chip.clone(),
+            key_pins: self.key_pins,
+            upside_down: self.upside_down,
+            ..DisplaySettings::default()
+        }
+    }
 }
 
 /// `[backup]`: the USB backup stick.

@@ -21,6 +21,7 @@ fn the_example_documents_every_key() {
     everything.bitcoind.rpc_port = Some(1);
     everything.bitcoind.p2p_port = Some(1);
     everything.lightning.alias = Some("x".into());
+    everything.web.initial_password_file = Some("/x".into());
     let known: toml::Table = toml::from_str(&toml::to_string(&everything).unwrap()).unwrap();
 
     let mut documented = BTreeSet::new();
@@ -137,7 +138,8 @@ fn a_missing_binary_is_named_with_what_to_do() {
 fn value_checks_name_the_key() {
     assert!(valid_config().validate().is_ok());
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut Config)>)> = vec![
+    type Change = Box<dyn Fn(&mut Config)>;
+    let cases: Vec<(&str, Change)> = vec![
         (
             "bitcoind.prune_mib",
             Box::new(|c| c.bitcoind.prune_mib = SizeSetting::Mib(100)),

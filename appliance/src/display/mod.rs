@@ -46,15 +46,19 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Which panel the box has (`[display] panel` in the config).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub enum PanelKind {
     /// No display.
+    #[serde(rename = "none")]
     None,
     /// A panel in memory (and a PNG file): the demo, tests, the web mirror.
+    #[serde(rename = "simulated")]
     Simulated,
     /// Waveshare 2.7" e-Paper HAT V2: 264×176, four keys.
+    #[serde(rename = "waveshare-2in7-v2")]
     Waveshare2in7V2,
     /// Waveshare 2.13" e-Paper HAT V4: 250×122, no keys.
+    #[serde(rename = "waveshare-2in13-v4")]
     Waveshare2in13V4,
 }
 

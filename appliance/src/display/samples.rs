@@ -6,7 +6,7 @@ use super::render::View;
 use super::ui::{PairingCode, Screen, SeedWords};
 use crate::status::{
     BackupState, BackupStatus, Balances, BitcoindState, BitcoindStatus, ChainInfo, ChannelSummary,
-    LightningState, LightningStatus, Phase, PowerStatus, Status, SystemStatus, UnixTime,
+    LightningState, LightningStatus, Phase, PowerStatus, SetupStatus, Status, SystemStatus, UnixTime,
 };
 
 /// 2026-03-03 12:00:00 UTC.
@@ -80,6 +80,10 @@ pub fn running() -> Status {
             data_disk_free_bytes: Some(400_000_000_000),
             data_disk_total_bytes: Some(1_000_000_000_000),
             power: PowerStatus::default(),
+            display_error: None,
+        },
+        setup: SetupStatus {
+            password_set: true,
         },
     }
 }

@@ -386,7 +386,7 @@ impl Service {
             match effect {
                 Effect::TriggerShutdown => {
                     tracing::info!("shutdown confirmed on the device");
-                    self.shutdown.trigger();
+                    self.shutdown.power_off();
                 }
             }
         }

@@ -20,6 +20,7 @@ pub enum AlertKind {
     Undervoltage,
     BackupFailed,
     LightningFailed,
+    DisplayFailed,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -64,8 +65,8 @@ impl Status {
                 "bitcoind keeps crashing",
                 format!(
                     "bitcoind exited {exits} times within {} minutes (last: {last_exit}). \
-                     plugnode stopped restarting it. Read its last lines below, fix the cause \
-                     (disk, memory, corrupted data), then press Retry.",
+                     plugnode stopped restarting it. The web page shows its last lines: fix \
+                     the cause (disk, memory, corrupted data), then press Retry there.",
                     window_secs / 60
                 ),
             ),
@@ -151,6 +152,15 @@ impl Status {
             );
         }
 
+        if let Some(message) = &self.system.display_error {
+            push(
+                AlertKind::DisplayFailed,
+                Severity::Warning,
+                "Screen not working",
+                message.clone(),
+            );
+        }
+
         if let LightningState::Failed { message } = &self.lightning.state {
             push(
                 AlertKind::LightningFailed,
@@ -160,7 +170,7 @@ impl Status {
             );
         }
 
-        alerts.sort_by(|a, b| b.severity.cmp(&a.severity));
+        alerts.sort_by_key(|alert| std::cmp::Reverse(alert.severity));
         alerts
     }
 }

@@ -33,6 +33,21 @@ pub struct Status {
     pub lightning: LightningStatus,
     pub backup: BackupStatus,
     pub system: SystemStatus,
+    pub setup: SetupStatus,
+}
+
+/// What the first setup still needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SetupStatus {
+    /// The web page has an admin password (the box is claimed).
+    pub password_set: bool,
+}
+
+impl SetupStatus {
+    /// Whether the user still has to open the web page to set the box up.
+    pub fn needed(&self) -> bool {
+        !self.password_set
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -233,6 +248,8 @@ pub struct SystemStatus {
     pub data_disk_free_bytes: Option<u64>,
     pub data_disk_total_bytes: Option<u64>,
     pub power: PowerStatus,
+    /// Why the e-ink display is not working, when it is not.
+    pub display_error: Option<String>,
 }
 
 /// The Raspberry Pi's power flags (`get_throttled`), when the firmware exposes them.

@@ -5,8 +5,13 @@
 
 mod api;
 mod assets;
+pub mod auth;
+
+pub use auth::Auth;
 
 use crate::bitcoind::BitcoindHandle;
+use crate::display::DisplayHandle;
+use crate::shutdown::Shutdown;
 use crate::status::StatusHandle;
 use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
@@ -17,6 +22,8 @@ use tracing::info;
 pub struct WebContext {
     pub status: StatusHandle,
     pub bitcoind: BitcoindHandle,
+    pub shutdown: Shutdown,
+    pub display: Option<DisplayHandle>,
 }
 
 /// A running web server.
@@ -27,12 +34,18 @@ pub struct WebServer {
 
 impl WebServer {
     /// Serves the web page on `listener` until [`WebServer::stop`].
-    pub fn start(listener: TcpListener, context: WebContext) -> std::io::Result<WebServer> {
+    pub fn start(
+        listener: TcpListener,
+        context: WebContext,
+        auth: Auth,
+    ) -> std::io::Result<WebServer> {
         let address = listener.local_addr()?;
         let data = web::Data::new(context);
+        let auth = web::Data::new(auth);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(auth.clone())
                 .configure(api::routes)
                 .configure(assets::routes)
         })

@@ -3,6 +3,8 @@
 //! API, /proc, RPC) as a user or an operator would.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod browser;
+
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -48,6 +50,9 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
     }
 }
 
+/// The web password the test configs give their boxes (through the first-boot file).
+pub const PASSWORD: &str = "correct horse battery";
+
 /// One HTTP/1.0 request; returns the status code and the body.
 pub fn http(
     address: SocketAddr,
@@ -55,19 +60,34 @@ pub fn http(
     path: &str,
     body: Option<&str>,
 ) -> Option<(u16, String)> {
+    http_with_token(address, method, path, body, None)
+}
+
+/// One HTTP/1.0 request, with `Authorization: Bearer <token>` when given.
+pub fn http_with_token(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .ok()?;
     let body = body.unwrap_or("");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
-        "{method} {path} HTTP/1.0\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.0\r\nHost: test\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let response = String::from_utf8_lossy(&response);
     let (head, body) = response.split_once("\r\n\r\n")?;
     let code = head.split_whitespace().nth(1)?.parse().ok()?;
     Some((code, body.to_string()))
@@ -82,6 +102,10 @@ pub struct TestConfig {
     pub extra_args: Vec<String>,
     pub prune_mib: Option<u64>,
     pub stop_timeout_secs: u64,
+    /// Give the box its web password through the first-boot file (else it is unclaimed).
+    pub first_boot_password: bool,
+    /// `[display] panel`: "none" or "simulated".
+    pub panel: &'static str,
 }
 
 impl TestConfig {
@@ -94,6 +118,8 @@ impl TestConfig {
             extra_args: vec!["-simwarmup=300".into()],
             prune_mib: None,
             stop_timeout_secs: 60,
+            first_boot_password: true,
+            panel: "none",
         }
     }
 
@@ -101,7 +127,15 @@ impl TestConfig {
         self.dir.join("data")
     }
 
+    /// The first-boot password file; plugnode deletes it once it has taken the password.
+    pub fn password_file(&self) -> PathBuf {
+        self.dir.join("initial-password")
+    }
+
     pub fn write(&self) -> PathBuf {
+        if self.first_boot_password && !self.data_dir().join("secrets/web-admin.toml").exists() {
+            std::fs::write(self.password_file(), PASSWORD).unwrap();
+        }
         let prune = self
             .prune_mib
             .map(|mib| format!("prune_mib = {mib}\n"))
@@ -109,7 +143,8 @@ impl TestConfig {
         let text = format!(
             "[data]\ndir = {data:?}\n\n[bitcoind]\nbinary = {binary:?}\nnetwork = \"regtest\"\n\
              rpc_port = {rpc}\np2p_port = {p2p}\nextra_args = {args:?}\nstop_timeout_secs = {stop}\n{prune}\n\
-             [lightning]\nenabled = false\n\n[web]\nlisten = \"127.0.0.1:{web}\"\n\n[display]\npanel = \"none\"\n",
+             [lightning]\nenabled = false\n\n[web]\nlisten = \"127.0.0.1:{web}\"\ninitial_password_file = {password:?}\n\n\
+             [display]\npanel = {panel:?}\n",
             data = self.data_dir(),
             binary = self.binary,
             rpc = self.rpc_port,
@@ -117,6 +152,8 @@ impl TestConfig {
             args = self.extra_args,
             stop = self.stop_timeout_secs,
             web = self.web_port,
+            password = self.password_file(),
+            panel = self.panel,
         );
         let path = self.dir.join("plugnode.toml");
         std::fs::write(&path, text).unwrap();
@@ -131,6 +168,8 @@ pub struct Plugnode {
     pub rpc_port: u16,
     pub data_dir: PathBuf,
     log: PathBuf,
+    password: std::sync::Mutex<String>,
+    token: std::sync::Mutex<Option<String>>,
 }
 
 impl Plugnode {
@@ -151,7 +190,37 @@ impl Plugnode {
             rpc_port: config.rpc_port,
             data_dir: config.data_dir(),
             log,
+            password: std::sync::Mutex::new(PASSWORD.to_string()),
+            token: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The web password the API helpers log in with (when a test set another one).
+    pub fn set_password(&self, password: &str) {
+        *self.password.lock().unwrap() = password.to_string();
+        *self.token.lock().unwrap() = None;
+    }
+
+    /// A session token (logs in on first use).
+    pub fn token(&self) -> Option<String> {
+        let mut token = self.token.lock().unwrap();
+        if token.is_none() {
+            let password = self.password.lock().unwrap().clone();
+            let body = serde_json::json!({ "password": password }).to_string();
+            let (code, body) = http(self.web, "POST", "/api/login", Some(&body))?;
+            if code != 200 {
+                return None;
+            }
+            let answer: Value = serde_json::from_str(&body).ok()?;
+            *token = Some(answer["token"].as_str()?.to_string());
+        }
+        token.clone()
+    }
+
+    /// An API call as the logged-in admin.
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
+        let token = self.token()?;
+        http_with_token(self.web, method, path, body, Some(&token))
     }
 
     pub fn pid(&self) -> i32 {
@@ -160,7 +229,7 @@ impl Plugnode {
 
     /// `GET /api/status`, once the web page answers.
     pub fn status(&self) -> Option<Value> {
-        let (code, body) = http(self.web, "GET", "/api/status", None)?;
+        let (code, body) = self.api("GET", "/api/status", None)?;
         (code == 200).then(|| serde_json::from_str(&body).ok())?
     }
 

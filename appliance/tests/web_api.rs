@@ -1,0 +1,111 @@
+//! End-to-end: the web API's login, first-time setup and shutdown, against a running
+//! `plugnode run`.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn body(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+#[test]
+fn an_unclaimed_box_is_claimed_with_the_setup_code_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = TestConfig::new(dir.path());
+    config.first_boot_password = false;
+    let node = Plugnode::start(&config);
+
+    let health = wait_for("the health check", TIMEOUT, || {
+        http(node.web, "GET", "/api/health", None).filter(|(code, _)| *code == 200)
+    });
+    assert_eq!(body(&health.1)["phase"], "running");
+
+    let (code, answer) = http(node.web, "GET", "/api/status", None).unwrap();
+    assert_eq!(code, 401);
+    assert_eq!(body(&answer)["setup_required"], true);
+
+    // The code is on the screen and in a private file; nothing else lets you in.
+    let code_file = node.data_dir.join("secrets/setup-code");
+    let setup_code = std::fs::read_to_string(&code_file).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&code_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let wrong = json!({"setup_code": "AAAAAAAA", "password": "a long password"}).to_string();
+    let (code, answer) = http(node.web, "POST", "/api/setup/password", Some(&wrong)).unwrap();
+    assert_eq!(code, 401, "{answer}");
+    assert!(body(&answer)["error"]
+        .as_str()
+        .unwrap()
+        .contains("setup code"));
+
+    // The wrong attempt slows the next one down; wait it out.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let claim = json!({"setup_code": setup_code.trim(), "password": "a long password"}).to_string();
+    let (code, answer) = http(node.web, "POST", "/api/setup/password", Some(&claim)).unwrap();
+    assert_eq!(code, 200, "{answer}");
+    let token = body(&answer)["token"].as_str().unwrap().to_string();
+    assert!(!code_file.exists(), "the setup code is gone once used");
+
+    let (code, _) = http_with_token(node.web, "GET", "/api/status", None, Some(&token)).unwrap();
+    assert_eq!(code, 200);
+    // A second claim is refused.
+    let (code, _) = http(node.web, "POST", "/api/setup/password", Some(&claim)).unwrap();
+    assert_eq!(code, 409);
+    assert!(!node.log().contains("a long password"), "passwords never reach the log");
+}
+
+#[test]
+fn login_logout_and_bad_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Plugnode::start(&TestConfig::new(dir.path()));
+    wait_for("the web page", TIMEOUT, || {
+        http(node.web, "GET", "/api/health", None)
+    });
+
+    let wrong = json!({"password": "not the password"}).to_string();
+    let (code, answer) = http(node.web, "POST", "/api/login", Some(&wrong)).unwrap();
+    assert_eq!(code, 401, "{answer}");
+    let (code, answer) = http(node.web, "POST", "/api/login", Some("not json")).unwrap();
+    assert!(code == 400 || code == 429, "{code} {answer}");
+    assert!(body(&answer)["error"].is_string());
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let token = node.token().expect("the right password logs in");
+    let (code, _) = node.api("GET", "/api/status", None).unwrap();
+    assert_eq!(code, 200);
+
+    let (code, answer) = node.api("POST", "/api/display/key", Some("{\"key\": 9}")).unwrap();
+    assert_eq!(code, 404, "no display configured: {answer}");
+    let (code, answer) = node.api("GET", "/api/nothing-here", None).unwrap();
+    assert_eq!(code, 404);
+    assert!(body(&answer)["error"].as_str().unwrap().contains("/api/nothing-here"));
+
+    let (code, _) = http_with_token(node.web, "POST", "/api/logout", Some("{}"), Some(&token))
+        .unwrap();
+    assert_eq!(code, 200);
+    let (code, _) = http_with_token(node.web, "GET", "/api/status", None, Some(&token)).unwrap();
+    assert_eq!(code, 401, "a logged-out token no longer works");
+}
+
+#[test]
+fn the_shutdown_api_stops_cleanly_and_asks_for_power_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Plugnode::start(&TestConfig::new(dir.path()));
+    node.wait_status("bitcoind RPC ready", |s| state(s) == "syncing");
+    let bitcoind = node.bitcoind_pid().unwrap();
+
+    let (code, answer) = http(node.web, "POST", "/api/system/shutdown", Some("{}")).unwrap();
+    assert_eq!(code, 401, "shutting down needs a login: {answer}");
+
+    let (code, answer) = node
+        .api("POST", "/api/system/shutdown", Some("{\"power_off\": true}"))
+        .unwrap();
+    assert_eq!(code, 202, "{answer}");
+    let exit = node.wait_exit(TIMEOUT);
+    assert_eq!(exit.code(), Some(100), "exit code 100 = power off; log:\n{}", node.log());
+    assert!(!is_running(bitcoind));
+    assert!(node.log().contains("bitcoind stopped (exit code 0)"));
+}
