@@ -56,6 +56,51 @@ fn generatetoaddress_pays_the_address_and_fresh_chains_leave_ibd() {
         .unwrap_err();
     assert_eq!(err.code(), Some(-5));
     assert_eq!(err.message(), Some("Error: Invalid address"));
+
+    // generatetodescriptor with a raw script (checksum optional, checked when given).
+    let hashes = rpc
+        .call("generatetodescriptor", json!([1, "raw(51)"]))
+        .unwrap();
+    let block = rpc.call("getblock", json!([hashes[0], 2])).unwrap();
+    assert_eq!(block["tx"][0]["vout"][0]["scriptPubKey"]["hex"], "51");
+    assert_eq!(
+        block["tx"][0]["vout"][0]["scriptPubKey"]["type"],
+        "nonstandard"
+    );
+    let err = rpc
+        .call("generatetodescriptor", json!([1, "raw(51)#00000000"]))
+        .unwrap_err();
+    assert_eq!(err.code(), Some(-5));
+}
+
+#[test]
+fn txindex_finds_confirmed_transactions_without_a_block_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = builder(dir.path()).arg("-txindex").spawn().unwrap();
+    mine(&node, 101);
+    let rpc = node.rpc();
+    let tx = spend_one(coinbase_utxo(&rpc, 1), 1_000, 1);
+    send(&rpc, &tx).unwrap();
+    let hash = mine(&node, 1).remove(0);
+    let found = rpc
+        .call(
+            "getrawtransaction",
+            json!([tx.compute_txid().to_string(), true]),
+        )
+        .unwrap();
+    assert_eq!(found["blockhash"], hash);
+    assert_eq!(found["confirmations"], 1);
+    let err = rpc
+        .call("getrawtransaction", json!(["11".repeat(32)]))
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        Some("No such mempool or blockchain transaction. Use gettransaction for wallet transactions.")
+    );
+    assert_eq!(
+        rpc.call("getindexinfo", json!([])).unwrap()["txindex"]["synced"],
+        true
+    );
 }
 
 #[test]
