@@ -99,6 +99,9 @@ impl Appliance {
                     (None, None)
                 }
             };
+        if let (Some(display), Some(code)) = (&display, auth.setup_code()) {
+            let _ = display.show_setup_code(Some(code));
+        }
         let monitor = SystemMonitor::spawn(config.data.dir.clone(), web_address, status.clone());
         let power = tokio::spawn(crate::system::power::watch(
             "/sys".into(),

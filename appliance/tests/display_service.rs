@@ -638,3 +638,32 @@ async fn the_mirror_png_is_the_panel_picture() {
         .unwrap();
     assert_eq!(rig.screen(), Screen::Lightning);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_setup_code_shows_until_the_box_is_claimed() {
+    let mut unclaimed = samples::running();
+    unclaimed.setup.password_set = false;
+    let rig = rig(WaveshareModel::Epd2in7V2, unclaimed.clone());
+    settle().await;
+    rig.display
+        .show_setup_code(Some(plugnode::secret::Secret::new("K7PX3MWD")))
+        .unwrap();
+    settle().await;
+    let with_code = {
+        let mut frame = Frame::new(rig.model.size());
+        let view = View {
+            setup_code: Some("K7PX3MWD"),
+            utc_offset_secs: 0,
+            ..View::new(Screen::Home, &unclaimed, plugnode::status::unix_now())
+        };
+        render(&view, &mut frame);
+        frame
+    };
+    assert_eq!(rig.monitor.frame(), with_code);
+
+    // Claimed on the web page: the code leaves the screen with the next refresh.
+    rig.status.update(|s| s.setup.password_set = true);
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    let claimed = rig.status.snapshot();
+    assert_eq!(rig.monitor.frame(), rig.expected(Screen::Home, &claimed));
+}

@@ -22,6 +22,9 @@ pub struct View<'a> {
     pub has_keys: bool,
     /// Show a "secret on the device" placeholder instead of secrets (the web mirror).
     pub redact_secrets: bool,
+    /// The one-time code that claims an unclaimed box on the web page (home screen only,
+    /// until the box has a password).
+    pub setup_code: Option<&'a str>,
     pub now: UnixTime,
     pub utc_offset_secs: i32,
 }
@@ -37,6 +40,7 @@ impl<'a> View<'a> {
             seed: None,
             has_keys: true,
             redact_secrets: false,
+            setup_code: None,
             now,
             utc_offset_secs: 0,
         }
@@ -305,6 +309,32 @@ fn boot<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View) 
     );
 }
 
+/// Instead of the Lightning and backup rows while the box is unclaimed: where to go and
+/// the code to type there.
+fn setup_rows<D: DrawTarget<Color = BinaryColor>>(
+    t: &mut D,
+    th: &Theme,
+    view: &View,
+    code: &str,
+    top: i32,
+    bottom: i32,
+) {
+    let cx = th.width / 2;
+    let big_h = th.headline.character_size.height as i32;
+    let block = th.line + 2 + big_h;
+    let y = top + ((bottom - 3 - top - block) / 2).max(0);
+    let width = th.chars_across(th.body, th.inner_width());
+    let invite = format!("Set up at {}", web_name(view.status));
+    widgets::centre(t, &widgets::ellipsize(&invite, width), cx, y, th.body);
+    // Grouped in fours so it is easy to read out and type.
+    let spaced = if code.len() == 8 {
+        format!("{} {}", &code[..4], &code[4..])
+    } else {
+        code.to_string()
+    };
+    widgets::centre(t, &format!("code {spaced}"), cx, y + th.line + 2, th.headline);
+}
+
 fn home<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View) {
     let status = view.status;
     widgets::header(t, th, "plugnode", ring_dots(view, Screen::Home));
@@ -382,33 +412,37 @@ fn home<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View) 
     };
     let addr_y = th.height - banner_h - th.line - if th.large { 2 } else { 0 };
 
-    // Lightning and backup rows, spread evenly between sync line and address.
-    let free = (addr_y - 3 - rows_top - 2 * th.line).max(0);
-    let gap = free / 3;
-    let y = rows_top + gap;
     let text_x = m + 17;
     let icon_dy = (th.body.character_size.height as i32 - 12) / 2;
-    widgets::icon(t, &icons::BOLT, m, y + icon_dy, 1);
-    widgets::left(t, &lightning_line(status), text_x, y, th.body);
-    if status.lightning.state == LightningState::Running {
-        widgets::right(
+    if let Some(code) = view.setup_code {
+        setup_rows(t, th, view, code, rows_top, addr_y);
+    } else {
+        // Lightning and backup rows, spread evenly between sync line and address.
+        let free = (addr_y - 3 - rows_top - 2 * th.line).max(0);
+        let gap = free / 3;
+        let y = rows_top + gap;
+        widgets::icon(t, &icons::BOLT, m, y + icon_dy, 1);
+        widgets::left(t, &lightning_line(status), text_x, y, th.body);
+        if status.lightning.state == LightningState::Running {
+            widgets::right(
+                t,
+                &widgets::sats(status.lightning.balances.lightning_spendable_sat),
+                right,
+                y,
+                th.body,
+            );
+        }
+        let y = y + th.line + gap;
+        widgets::icon(t, &icons::STICK, m, y + icon_dy, 1);
+        let width = th.chars_across(th.body, th.inner_width() - 17);
+        widgets::left(
             t,
-            &widgets::sats(status.lightning.balances.lightning_spendable_sat),
-            right,
+            &widgets::ellipsize(&backup_line(view), width),
+            text_x,
             y,
             th.body,
         );
     }
-    let y = y + th.line + gap;
-    widgets::icon(t, &icons::STICK, m, y + icon_dy, 1);
-    let width = th.chars_across(th.body, th.inner_width() - 17);
-    widgets::left(
-        t,
-        &widgets::ellipsize(&backup_line(view), width),
-        text_x,
-        y,
-        th.body,
-    );
 
     widgets::rule(t, th, addr_y - 3);
     widgets::icon(t, &icons::HOUSE, m, addr_y + icon_dy, 1);

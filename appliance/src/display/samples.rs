@@ -193,6 +193,7 @@ pub struct Sample {
     pub pairing: Option<PairingCode>,
     pub seed: Option<SeedWords>,
     pub redact: bool,
+    pub setup_code: Option<&'static str>,
 }
 
 impl Sample {
@@ -204,6 +205,7 @@ impl Sample {
             pairing: None,
             seed: None,
             redact: false,
+            setup_code: None,
         }
     }
 
@@ -216,6 +218,7 @@ impl Sample {
             seed: self.seed.as_ref(),
             has_keys,
             redact_secrets: self.redact,
+            setup_code: self.setup_code,
             now: NOW,
             utc_offset_secs: 0,
         }
@@ -279,7 +282,15 @@ pub fn gallery() -> Vec<Sample> {
     let mut mirror = Sample::new("mirror-redacted", Screen::Seed { page: 0 }, booting());
     mirror.seed = Some(seed());
     mirror.redact = true;
-    samples.extend([confirm, qr, seed1, seed4, mirror]);
+    let mut unclaimed = Sample::new("home-setup", Screen::Home, {
+        let mut s = syncing();
+        s.setup.password_set = false;
+        s.lightning = LightningStatus::default();
+        s.backup = BackupStatus::default();
+        s
+    });
+    unclaimed.setup_code = Some("K7PX3MWD");
+    samples.extend([confirm, qr, seed1, seed4, mirror, unclaimed]);
     samples
 }
 

@@ -7,6 +7,7 @@ use super::ui::{
     Action, Effect, Outcome, PairingCode, PairingDisplay, Screen, SeedWords, Ui, Urgency,
 };
 use super::DisplaySettings;
+use crate::secret::Secret;
 use crate::shutdown::Shutdown;
 use crate::status::{unix_now, Status};
 use plugnode_hw::{
@@ -43,6 +44,7 @@ enum Command {
     ClearSecrets {
         reply: oneshot::Sender<()>,
     },
+    SetupCode(Option<Secret>),
     Action(Action),
     Finish {
         reply: oneshot::Sender<Result<(), PanelError>>,
@@ -113,6 +115,14 @@ impl DisplayHandle {
     /// ghost stays). Returns once the panel was drawn.
     pub async fn clear_secrets(&self) -> Result<(), DisplayError> {
         self.ask(|reply| Command::ClearSecrets { reply }).await
+    }
+
+    /// Shows the one-time setup code on the home screen while the box has no web password
+    /// (`status.setup.password_set` false); `None` takes it away.
+    pub fn show_setup_code(&self, code: Option<Secret>) -> Result<(), DisplayError> {
+        self.commands
+            .send(Command::SetupCode(code))
+            .map_err(|_| DisplayError::Stopped)
     }
 
     /// A short key press, as if on the device (the demo's clickable keys, and the web
@@ -226,6 +236,7 @@ pub fn spawn(
         frames: frames_tx,
         state: state_tx,
         shutdown: shutdown.clone(),
+        setup_code: None,
     };
     tokio::spawn(service.run(status, keys, command_rx, shutdown));
     DisplayHandle {
@@ -252,6 +263,8 @@ struct Service {
     frames: watch::Sender<Option<Arc<Frame>>>,
     state: watch::Sender<DisplayState>,
     shutdown: Shutdown,
+    /// Shown on the home screen while the box is unclaimed.
+    setup_code: Option<Secret>,
 }
 
 impl Service {
@@ -367,6 +380,10 @@ impl Service {
                 self.redraw(outcome, Urgency::ImmediateFull).await;
                 let _ = reply.send(());
             }
+            Command::SetupCode(code) => {
+                self.setup_code = code;
+                self.redraw(Outcome::default(), Urgency::Immediate).await;
+            }
             Command::Action(action) => {
                 let outcome = self.ui.on_action(action, &self.status, now);
                 self.redraw(outcome, Urgency::Immediate).await;
@@ -405,6 +422,11 @@ impl Service {
             seed: self.ui.seed(),
             has_keys: self.ui.has_keys(),
             redact_secrets: redact,
+            setup_code: self
+                .setup_code
+                .as_ref()
+                .filter(|_| !self.status.setup.password_set)
+                .map(Secret::expose),
             now,
             utc_offset_secs: self
                 .settings

@@ -75,10 +75,13 @@ struct ClaimRequest {
 
 async fn claim(
     auth: web::Data<Auth>,
+    context: web::Data<WebContext>,
     body: Result<web::Json<ClaimRequest>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let body = json_body(body, "{\"setup_code\": \"…\", \"password\": \"…\"}")?;
     let token = auth.claim(&body.setup_code, body.password).await?;
+    // The screen stops showing the setup code.
+    context.status.update(|s| s.setup.password_set = true);
     Ok(logged_in(&token))
 }
 
