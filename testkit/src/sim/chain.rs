@@ -612,6 +612,36 @@ mod tests {
     }
 
     #[test]
+    fn relative_locks_follow_bip68() {
+        let mut tx = Transaction {
+            version: transaction::Version::TWO,
+            lock_time: absolute::LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: OutPoint::null(),
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::from_height(10),
+                witness: Witness::new(),
+            }],
+            output: Vec::new(),
+        };
+        let mtp = |h: u32| 1_000 + h * 600;
+        // A coin confirmed at height 100 with a 10-block lock: first allowed in block 110.
+        assert!(!sequence_locks_ok(&tx, &[100], 109, 0, mtp));
+        assert!(sequence_locks_ok(&tx, &[100], 110, 0, mtp));
+        // Time locks count from the median time past of the block before the coin's.
+        tx.input[0].sequence = Sequence::from_512_second_intervals(2);
+        let start = mtp(99);
+        assert!(!sequence_locks_ok(&tx, &[100], 200, start + 1023, mtp));
+        assert!(sequence_locks_ok(&tx, &[100], 200, start + 1024, mtp));
+        // Version 1 transactions and the disable flag opt out.
+        tx.input[0].sequence = Sequence(Sequence::from_height(10).0 | (1 << 31));
+        assert!(sequence_locks_ok(&tx, &[100], 101, 0, mtp));
+        tx.input[0].sequence = Sequence::from_height(10);
+        tx.version = transaction::Version::ONE;
+        assert!(sequence_locks_ok(&tx, &[100], 101, 0, mtp));
+    }
+
+    #[test]
     fn mining_a_thousand_blocks_is_quick() {
         let mut chain = Chain::new(false);
         for i in 0..1000 {

@@ -197,26 +197,52 @@ impl Mempool {
             .sum()
     }
 
-    /// An approximation of the cluster-mempool "chunk" of `txid`: the highest-feerate
-    /// ancestor package (of the transaction or of one of its descendants) that contains it
-    /// and beats the transaction alone.
+    /// The cluster-mempool "chunk" of `txid`: the cluster is linearized by repeatedly taking
+    /// the best-feerate ancestor set (Core's older mining order; clusters here are tiny),
+    /// then cut into chunks of non-increasing feerate. Close to Core's result, not exact.
     pub fn chunk(&self, txid: &Txid) -> FeeWeight {
-        let own = self.fee_weight([txid]);
-        let mut best = own;
-        let mut candidates = self.descendants(txid);
-        candidates.insert(*txid);
-        for candidate in candidates {
-            let mut package = self.ancestors(&candidate);
-            package.insert(candidate);
-            if !package.contains(txid) {
-                continue;
+        let mut remaining: BTreeSet<Txid> = self.cluster(txid).into_iter().collect();
+        let mut order: Vec<Txid> = Vec::with_capacity(remaining.len());
+        while !remaining.is_empty() {
+            let mut best: Option<(FeeWeight, Vec<Txid>)> = None;
+            for candidate in &remaining {
+                let mut set: Vec<Txid> = self
+                    .ancestors(candidate)
+                    .into_iter()
+                    .filter(|a| remaining.contains(a))
+                    .collect();
+                set.push(*candidate);
+                let fw = self.fee_weight(&set);
+                if best.as_ref().is_none_or(|(b, _)| fw.beats(b)) {
+                    best = Some((fw, set));
+                }
             }
-            let fw = self.fee_weight(&package);
-            if fw.beats(&best) {
-                best = fw;
+            let (_, mut set) = best.expect("remaining is not empty");
+            set.sort_by_key(|t| self.entries.get(t).map_or(0, |e| e.order));
+            for t in set {
+                remaining.remove(&t);
+                order.push(t);
             }
         }
-        best
+        let mut chunks: Vec<(FeeWeight, Vec<Txid>)> = Vec::new();
+        for t in order {
+            chunks.push((self.fee_weight([&t]), vec![t]));
+            while chunks.len() >= 2
+                && chunks[chunks.len() - 1]
+                    .0
+                    .beats(&chunks[chunks.len() - 2].0)
+            {
+                let (fw, txs) = chunks.pop().expect("two chunks");
+                let last = chunks.last_mut().expect("one chunk");
+                last.0.fee += fw.fee;
+                last.0.weight += fw.weight;
+                last.1.extend(txs);
+            }
+        }
+        chunks
+            .into_iter()
+            .find(|(_, txs)| txs.contains(txid))
+            .map_or_else(|| self.fee_weight([txid]), |(fw, _)| fw)
     }
 
     /// BIP125 signalling of the transaction or one of its mempool ancestors (Core's
@@ -550,4 +576,139 @@ fn sequence_locks_ok(chain: &Chain, tx: &Transaction, coins: &[ViewCoin]) -> boo
     chain::sequence_locks_ok(tx, &heights, next_height, chain.tip().median_time, |h| {
         chain.median_time_past(h)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::chain::Chain;
+    use bitcoin::{absolute, transaction, Amount, ScriptBuf, Sequence, TxIn, Witness};
+
+    fn spk(tag: u8) -> ScriptBuf {
+        let mut bytes = vec![0x00, 0x14];
+        bytes.extend([tag; 20]);
+        ScriptBuf::from_bytes(bytes)
+    }
+
+    /// A chain with `n` blocks paying 50 BTC coinbases to `spk(0)`.
+    fn chain(n: u32) -> Chain {
+        let mut chain = Chain::new(false);
+        for i in 0..n {
+            let block = chain.assemble_block(&spk(0), Vec::new(), 0, 2_000_000_000 + i);
+            chain.connect(block, None).unwrap();
+        }
+        chain
+    }
+
+    fn coinbase(chain: &Chain, height: u32) -> OutPoint {
+        OutPoint {
+            txid: chain.at(height).unwrap().block.txdata[0].compute_txid(),
+            vout: 0,
+        }
+    }
+
+    fn tx(inputs: &[(OutPoint, u64)], fee: u64, tag: u8) -> Transaction {
+        let value: u64 = inputs.iter().map(|(_, v)| v).sum::<u64>() - fee;
+        Transaction {
+            version: transaction::Version::TWO,
+            lock_time: absolute::LockTime::ZERO,
+            input: inputs
+                .iter()
+                .map(|(o, _)| TxIn {
+                    previous_output: *o,
+                    script_sig: ScriptBuf::new(),
+                    sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                    witness: Witness::from_slice(&[[0x51u8]]),
+                })
+                .collect(),
+            output: vec![TxOut {
+                value: Amount::from_sat(value),
+                script_pubkey: spk(tag),
+            }],
+        }
+    }
+
+    fn accept(pool: &mut Mempool, chain: &Chain, tx: &Transaction) -> Result<Accepted, Reject> {
+        let policy = Policy::default();
+        let opts = AcceptOptions {
+            policy: &policy,
+            now: 1,
+            test_only: false,
+            unbroadcast: true,
+        };
+        pool.accept(chain, tx.clone(), &opts)
+    }
+
+    #[test]
+    fn chains_of_unconfirmed_transactions_track_ancestors_descendants_and_chunks() {
+        let chain = chain(101);
+        let mut pool = Mempool::default();
+        let parent = tx(&[(coinbase(&chain, 1), 5_000_000_000)], 200, 1);
+        let parent_out = OutPoint {
+            txid: parent.compute_txid(),
+            vout: 0,
+        };
+        let child = tx(&[(parent_out, 5_000_000_000 - 200)], 50_000, 2);
+        accept(&mut pool, &chain, &parent).unwrap();
+        accept(&mut pool, &chain, &child).unwrap();
+        let (p, c) = (parent.compute_txid(), child.compute_txid());
+        assert_eq!(pool.ancestors(&c), HashSet::from([p]));
+        assert_eq!(pool.descendants(&p), HashSet::from([c]));
+        assert_eq!(pool.cluster(&p).len(), 2);
+        // The child pays for its parent: both share the chunk of the pair.
+        assert_eq!(pool.chunk(&p).fee, 50_200);
+        assert_eq!(pool.chunk(&c), pool.chunk(&p));
+        assert!(pool.signals_rbf(&c));
+        // A parent paying more than its child is a chunk of its own.
+        let rich = tx(&[(coinbase(&chain, 2), 5_000_000_000)], 90_000, 3);
+        let rich_out = OutPoint {
+            txid: rich.compute_txid(),
+            vout: 0,
+        };
+        let poor = tx(&[(rich_out, 5_000_000_000 - 90_000)], 100, 4);
+        accept(&mut pool, &chain, &rich).unwrap();
+        accept(&mut pool, &chain, &poor).unwrap();
+        assert_eq!(pool.chunk(&rich.compute_txid()).fee, 90_000);
+        assert_eq!(pool.chunk(&poor.compute_txid()).fee, 100);
+        let order: Vec<Txid> = pool.entries_in_order().iter().map(|e| e.txid).collect();
+        assert_eq!(order[..2], [p, c]);
+    }
+
+    #[test]
+    fn a_replacement_must_pay_more_and_for_its_own_relay() {
+        let chain = chain(101);
+        let mut pool = Mempool::default();
+        let coin = (coinbase(&chain, 1), 5_000_000_000);
+        accept(&mut pool, &chain, &tx(&[coin], 1_000, 1)).unwrap();
+        let same_fee = tx(&[coin], 1_000, 2);
+        let err = accept(&mut pool, &chain, &same_fee).unwrap_err();
+        assert_eq!(err.reason, "insufficient fee");
+        assert!(
+            err.debug
+                .contains("not enough additional fees to relay; 0.00 < 0.00000009"),
+            "{}",
+            err.debug
+        );
+        let better = tx(&[coin], 2_000, 3);
+        let accepted = accept(&mut pool, &chain, &better).unwrap();
+        assert_eq!(accepted.fee, 2_000);
+        assert_eq!(pool.len(), 1);
+        assert!(pool.get(&better.compute_txid()).is_some());
+    }
+
+    #[test]
+    fn a_block_clears_what_it_confirmed_and_what_conflicts_with_it() {
+        let mut chain = chain(101);
+        let mut pool = Mempool::default();
+        let coin = (coinbase(&chain, 1), 5_000_000_000);
+        let in_pool = tx(&[coin], 1_000, 1);
+        accept(&mut pool, &chain, &in_pool).unwrap();
+        let mined = tx(&[coin], 3_000, 2);
+        let block = chain.assemble_block(&spk(0), vec![mined.clone()], 3_000, 2_100_000_000);
+        chain.connect(block, None).unwrap();
+        let (confirmed, conflicts) = pool.remove_for_block(&chain.tip().block);
+        assert!(confirmed.is_empty());
+        assert_eq!(conflicts, vec![in_pool.compute_txid()]);
+        assert_eq!(pool.len(), 0);
+    }
 }
