@@ -18,6 +18,11 @@ use std::time::Duration;
 /// Why a regtest-sim process could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SimNodeError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot start {exe}: {source}")]
     Spawn {
         exe: PathBuf,
@@ -154,8 +159,8 @@ impl SimNodeBuilder {
 
     /// Starts the process and (unless `ready_timeout(None)`) waits until RPC answers.
     pub fn spawn(mut self) -> Result<SimNode, SimNodeError> {
-        std::fs::create_dir_all(&self.datadir).map_err(|source| SimNodeError::Spawn {
-            exe: self.datadir.clone(),
+        std::fs::create_dir_all(&self.datadir).map_err(|source| SimNodeError::DataDir {
+            path: self.datadir.clone(),
             source,
         })?;
         if self.rpc_port.is_none() {

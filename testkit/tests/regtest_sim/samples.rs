@@ -204,7 +204,7 @@ fn warm_up_answers_match_bitcoin_core() {
 
     let dir = tempfile::tempdir().unwrap();
     let node = builder(dir.path())
-        .warmup(Duration::from_millis(4200))
+        .warmup(Duration::from_millis(6000))
         .ready_timeout(None)
         .spawn()
         .unwrap();
@@ -260,10 +260,17 @@ fn warm_up_answers_match_bitcoin_core() {
         positions.windows(2).all(|w| w[0] < w[1]),
         "messages in Core's order: {seen:?}"
     );
-    assert!(seen.len() >= 3, "several warm-up steps seen: {seen:?}");
-    assert!(seen.iter().any(|m| m == "Loading block index…"), "{seen:?}");
+    assert!(seen.len() >= 2, "several warm-up steps seen: {seen:?}");
+    // The log shows every step, in order.
     let log = node.stdout_lines().join("\n");
-    assert!(log.contains("init message: Loading block index…"), "{log}");
+    let mut at = 0;
+    for message in &order[1..] {
+        let line = format!("init message: {message}");
+        let found = log[at..]
+            .find(&line)
+            .unwrap_or_else(|| panic!("{line:?} after byte {at} in\n{log}"));
+        at += found + line.len();
+    }
 }
 
 #[test]
