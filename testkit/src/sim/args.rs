@@ -214,6 +214,9 @@ const KNOWN_ARGS: &[(&str, bool)] = &[
     ("simwarmup", false),
     ("simstopdelay", false),
     ("simminingaddress", false),
+    ("simupstream", false),
+    ("simupstreamcookie", false),
+    ("simupstreamauth", false),
 ];
 
 /// Name of the default configuration file, like Core's `BITCOIN_CONF_FILENAME`.
@@ -738,7 +741,12 @@ impl Args {
     /// Every option given on the command line or in the config file, for the log (Core's
     /// `LogArgs`), with secrets masked.
     pub fn describe(&self) -> Vec<String> {
-        let sensitive = |name: &str| matches!(name, "rpcpassword" | "rpcauth" | "torpassword");
+        let sensitive = |name: &str| {
+            matches!(
+                name,
+                "rpcpassword" | "rpcauth" | "torpassword" | "simupstreamauth"
+            )
+        };
         let mut lines = Vec::new();
         for (section, values) in &self.config {
             let section_str = if section.is_empty() {

@@ -13,6 +13,7 @@ use super::jsonrpc;
 use super::log::{http_date, unix_now};
 use super::node::Node;
 use super::settings::Subnet;
+use super::upstream::Upstream;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub struct ServerConfig {
     pub allow: Vec<Subnet>,
     pub idle_timeout: Duration,
     pub wallet_paths: bool,
+    /// Upstream mode: authenticated requests are forwarded there.
+    pub upstream: Option<Upstream>,
 }
 
 /// A parsed request.
@@ -218,7 +221,7 @@ fn body_framing(head: &[u8]) -> Result<(BodyFraming, bool), u16> {
 }
 
 /// Decodes a complete chunked body at the start of `data`: (body, bytes consumed).
-fn decode_chunked(data: &[u8]) -> Result<Option<(Vec<u8>, usize)>, ()> {
+pub(super) fn decode_chunked(data: &[u8]) -> Result<Option<(Vec<u8>, usize)>, ()> {
     let mut body = Vec::new();
     let mut pos = 0;
     loop {
@@ -457,6 +460,15 @@ async fn respond(
         // Deter brute-forcing, like Core.
         tokio::time::sleep(Duration::from_millis(250)).await;
         return unauthorized();
+    }
+    if let Some(upstream) = &config.upstream {
+        let answer = upstream.respond(node, &request.path, request.body).await;
+        let mut response = Response::empty(answer.status);
+        if answer.json {
+            response.content_type = "application/json";
+        }
+        response.body = answer.body;
+        return response;
     }
     let worker_node = Arc::clone(node);
     let body = request.body;

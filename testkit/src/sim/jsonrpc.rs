@@ -9,7 +9,7 @@
 //! - A batch (JSON array) is always HTTP 200 (204 if it held only notifications).
 
 use super::node::Node;
-use super::rpc::{self, codes, RpcError};
+use super::rpc::{self, codes, RpcError, RpcResult};
 use serde_json::Value;
 
 /// The HTTP status and body for a JSON-RPC request body.
@@ -140,6 +140,19 @@ fn error_reply(error: RpcError, meta: &RequestMeta) -> Reply {
 
 /// Handles an authenticated request body.
 pub fn handle(node: &Node, body: &[u8]) -> Reply {
+    handle_with(body, |method, params| rpc::execute(node, method, params))
+}
+
+/// Whether Core answers this batch item: everything but a JSON-RPC 2.0 notification.
+pub fn expects_reply(item: &Value) -> bool {
+    let mut meta = RequestMeta::new();
+    let _ = parse(item, &mut meta);
+    !meta.is_notification()
+}
+
+/// Core's framing around `execute(method, params)` (the upstream mode answers its own
+/// errors through it).
+pub fn handle_with(body: &[u8], execute: impl Fn(&str, &Value) -> RpcResult) -> Reply {
     let Ok(request) = serde_json::from_slice::<Value>(body) else {
         return error_reply(
             RpcError::new(codes::PARSE_ERROR, "Parse error"),
@@ -153,7 +166,7 @@ pub fn handle(node: &Node, body: &[u8]) -> Reply {
                 Ok(parsed) => parsed,
                 Err(error) => return error_reply(error, &meta),
             };
-            let result = rpc::execute(node, &method, &params);
+            let result = execute(&method, &params);
             if meta.is_notification() {
                 return Reply {
                     status: 204,
@@ -172,8 +185,8 @@ pub fn handle(node: &Node, body: &[u8]) -> Reply {
             let mut replies = Vec::new();
             for item in batch {
                 let mut meta = RequestMeta::new();
-                let result = parse(item, &mut meta)
-                    .and_then(|(method, params)| rpc::execute(node, &method, &params));
+                let result =
+                    parse(item, &mut meta).and_then(|(method, params)| execute(&method, &params));
                 if !meta.is_notification() {
                     replies.push(reply_object(result, &meta));
                 }

@@ -20,6 +20,12 @@
 //! - [`main_with_args`]: the whole program (the `regtest-sim` binary and plugnode's
 //!   multi-call mode).
 //! - [`SimNode`]: spawns a regtest-sim process for a test and talks to it.
+//!
+//! # Upstream mode
+//!
+//! With `-simupstream=<host>:<port>` a sim keeps no chain and forwards authenticated RPC
+//! to another sim, so several "bitcoinds" (one per plugnode box in end-to-end tests) share
+//! one chain; see `upstream.rs` and testkit's README.
 
 mod args;
 mod auth;
@@ -36,6 +42,7 @@ mod run;
 mod script;
 mod settings;
 mod store;
+mod upstream;
 
 pub use auth::rpcauth_line;
 pub use process::{SimNode, SimNodeBuilder, SimNodeError};

@@ -7,6 +7,7 @@ use super::http::{self, ServerConfig};
 use super::log::Logger;
 use super::node::{Node, NodeState, MEMPOOL_FILE};
 use super::settings::Settings;
+use super::upstream::Upstream;
 use super::{CLIENT_NAME, CLIENT_VERSION_STRING};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
@@ -180,6 +181,7 @@ pub async fn run(settings: Settings) -> i32 {
         allow: settings.rpc_allow.clone(),
         idle_timeout: settings.rpc_server_timeout,
         wallet_paths: !settings.wallet_disabled,
+        upstream: settings.upstream.clone().map(Upstream::new),
     });
     let server = tokio::spawn(http::serve(Arc::clone(&node), config, listeners));
 
@@ -224,7 +226,12 @@ async fn warm_up(node: &Arc<Node>) -> Result<(), String> {
     }
     for message in WARMUP_STEPS {
         node.set_warmup_status(message);
-        if *message == "Loading block index…" {
+        if let (Some(upstream), "Loading block index…") = (&node.settings.upstream, *message) {
+            node.log.log(format!(
+                "regtest-sim: upstream mode: no chain of its own; RPC is forwarded to the regtest-sim at {}",
+                upstream.address()
+            ));
+        } else if *message == "Loading block index…" {
             let loader = Arc::clone(node);
             let state = tokio::task::spawn_blocking(move || {
                 let mut state = NodeState::load(&loader.settings, &loader.log)?;

@@ -61,12 +61,107 @@ pub struct Settings {
     pub stop_delay: Duration,
     /// Where interval-mined coinbases go (`-simminingaddress`).
     pub mining_script: ScriptBuf,
+    /// `-simupstream`: forward RPC to another regtest-sim instead of keeping a chain.
+    pub upstream: Option<UpstreamSettings>,
     /// Log lines collected while parsing (printed once logging is up).
     pub parse_log: Vec<String>,
     /// Warnings Core prints as "Warning: …" on stderr.
     pub init_warnings: Vec<String>,
     /// Every option, for the log.
     pub described_args: Vec<String>,
+}
+
+/// Upstream mode (`-simupstream=<host>:<port>`): where RPC is forwarded and how the sim
+/// authenticates there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamSettings {
+    pub host: String,
+    pub port: u16,
+    pub auth: UpstreamAuth,
+}
+
+/// The credentials for the upstream sim.
+#[derive(Clone, PartialEq, Eq)]
+pub enum UpstreamAuth {
+    /// `-simupstreamcookie`: the upstream's `.cookie` file, read at every request (a
+    /// restarted upstream writes a new one).
+    CookieFile(PathBuf),
+    /// `-simupstreamauth`: `user:password`.
+    UserPassword(String),
+}
+
+impl std::fmt::Debug for UpstreamAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamAuth::CookieFile(path) => f.debug_tuple("CookieFile").field(path).finish(),
+            UpstreamAuth::UserPassword(_) => f.write_str("UserPassword(****)"),
+        }
+    }
+}
+
+impl UpstreamSettings {
+    /// `host:port` (`[v6]:port`), for messages.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// `-simupstream`, `-simupstreamcookie`, `-simupstreamauth`.
+fn upstream_settings(
+    args: &Args,
+    datadir: &Path,
+    rpc_port: u16,
+) -> Result<Option<UpstreamSettings>, String> {
+    let value = |name: &str| {
+        args.get(name)
+            .filter(|v| !v.is_empty() && !args.is_negated(name))
+    };
+    let cookie = value("simupstreamcookie");
+    let userpass = value("simupstreamauth");
+    let Some(address) = value("simupstream") else {
+        if cookie.is_some() || userpass.is_some() {
+            return Err(
+                "-simupstreamcookie and -simupstreamauth need -simupstream=<host>:<port>".into(),
+            );
+        }
+        return Ok(None);
+    };
+    let (host, port) = split_host_port(&address, DEFAULT_RPC_PORT)
+        .filter(|(host, _)| !host.is_empty())
+        .ok_or_else(|| {
+            format!("Invalid -simupstream address: '{address}' (expected <host>:<port>)")
+        })?;
+    let auth = match (cookie, userpass) {
+        (Some(_), Some(_)) => {
+            return Err("-simupstreamcookie and -simupstreamauth cannot be used together".into())
+        }
+        (None, None) => {
+            return Err("-simupstream needs -simupstreamcookie=<upstream's .cookie file> or -simupstreamauth=<user>:<password>".into())
+        }
+        (Some(path), None) => UpstreamAuth::CookieFile(
+            super::args::abs_path_for_config_val(datadir, Path::new(&path)),
+        ),
+        (None, Some(userpass)) => {
+            if !userpass.contains(':') {
+                return Err("-simupstreamauth must be <user>:<password>".into());
+            }
+            UpstreamAuth::UserPassword(userpass)
+        }
+    };
+    let local = matches!(host.as_str(), "localhost")
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+    if local && port == rpc_port {
+        return Err(format!(
+            "-simupstream={address} is this sim's own RPC port; point it at another regtest-sim"
+        ));
+    }
+    Ok(Some(UpstreamSettings { host, port, auth }))
 }
 
 /// Mempool policy knobs (Core's `MemPoolOptions` subset).
@@ -419,6 +514,10 @@ pub fn from_args(argv: &[String]) -> Result<Invocation, String> {
             "-simblockinterval must not be negative (got {interval})"
         ));
     }
+    let upstream = upstream_settings(&args, &datadir, rpc_port)?;
+    if upstream.is_some() && interval > 0 {
+        return Err("-simblockinterval cannot be used with -simupstream: the upstream sim keeps the chain, mine there".into());
+    }
     let mining_script = match args.get("simminingaddress") {
         None => default_mining_script(),
         Some(addr) => super::script::parse_regtest_address(&addr)
@@ -460,6 +559,7 @@ pub fn from_args(argv: &[String]) -> Result<Invocation, String> {
         warmup: ms_arg("simwarmup", 500)?,
         stop_delay: ms_arg("simstopdelay", 0)?,
         mining_script,
+        upstream,
         parse_log,
         init_warnings,
         described_args,
@@ -511,7 +611,10 @@ Simulator options:\n\
   -simblockinterval=<secs>  Mine a block every <secs> seconds (default: 0 = never)\n\
   -simwarmup=<ms>           Answer RPC with warm-up error -28 for this long at start (default: 500)\n\
   -simstopdelay=<ms>        Pretend the shutdown flush takes this long (default: 0)\n\
-  -simminingaddress=<addr>  Where -simblockinterval coinbases go (default: P2WSH of OP_TRUE)\n",
+  -simminingaddress=<addr>  Where -simblockinterval coinbases go (default: P2WSH of OP_TRUE)\n\
+  -simupstream=<host>:<port> Keep no chain: forward RPC to this regtest-sim (shared chain)\n\
+  -simupstreamcookie=<file> The upstream's .cookie file (read at every request)\n\
+  -simupstreamauth=<user>:<password> Or these credentials for the upstream\n",
         name = super::CLIENT_NAME,
         version = super::CLIENT_VERSION_STRING,
         sim = env!("CARGO_PKG_VERSION"),
@@ -612,6 +715,80 @@ mod tests {
             err.contains(&dir.path().join("nope.conf").display().to_string()),
             "{err}"
         );
+    }
+
+    #[test]
+    fn upstream_options_are_checked_before_anything_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = format!("-datadir={}", dir.path().display());
+        let base = [d.as_str(), "-regtest", "-rpcport=18500"];
+        let with = |extra: &[&str]| run(&[&base[..], extra].concat());
+
+        assert_eq!(with(&[]).unwrap().upstream, None);
+        let settings = with(&[
+            "-simupstream=127.0.0.1:18443",
+            "-simupstreamcookie=up/.cookie",
+        ])
+        .unwrap()
+        .upstream
+        .unwrap();
+        assert_eq!(settings.address(), "127.0.0.1:18443");
+        assert_eq!(
+            settings.auth,
+            UpstreamAuth::CookieFile(dir.path().join("up/.cookie")),
+            "relative to the data directory"
+        );
+        let settings = with(&["-simupstream=[::1]", "-simupstreamauth=u:p:w"])
+            .unwrap()
+            .upstream
+            .unwrap();
+        assert_eq!((settings.host.as_str(), settings.port), ("::1", 18443));
+        assert_eq!(settings.address(), "[::1]:18443");
+        assert_eq!(settings.auth, UpstreamAuth::UserPassword("u:p:w".into()));
+        assert_eq!(
+            format!("{:?}", settings.auth),
+            "UserPassword(****)",
+            "Debug hides the password"
+        );
+
+        for (extra, error) in [
+            (
+                &["-simupstream=127.0.0.1:18443"][..],
+                "-simupstream needs -simupstreamcookie",
+            ),
+            (&["-simupstreamauth=u:p"][..], "need -simupstream="),
+            (
+                &[
+                    "-simupstream=h:1",
+                    "-simupstreamauth=u:p",
+                    "-simupstreamcookie=c",
+                ][..],
+                "cannot be used together",
+            ),
+            (
+                &["-simupstream=h:1", "-simupstreamauth=nopassword"][..],
+                "<user>:<password>",
+            ),
+            (
+                &["-simupstream=h:x", "-simupstreamauth=u:p"][..],
+                "Invalid -simupstream address",
+            ),
+            (
+                &["-simupstream=localhost:18500", "-simupstreamauth=u:p"][..],
+                "this sim's own RPC port",
+            ),
+            (
+                &[
+                    "-simupstream=h:1",
+                    "-simupstreamauth=u:p",
+                    "-simblockinterval=5",
+                ][..],
+                "-simblockinterval cannot be used with -simupstream",
+            ),
+        ] {
+            let err = with(extra).unwrap_err();
+            assert!(err.contains(error), "{extra:?}: {err}");
+        }
     }
 
     #[test]
