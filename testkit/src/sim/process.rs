@@ -127,6 +127,15 @@ impl SimNodeBuilder {
         self
     }
 
+    /// Upstream mode: this sim keeps no chain and forwards RPC to `upstream` (passes
+    /// [`SimNode::upstream_args`]), so both see one chain, like two bitcoind peers. Its own
+    /// RPC port, credentials and data directory stay its own. [`SimNodeBuilder::spawn`]
+    /// waits for `getblockchaininfo` through it, so the upstream must be up.
+    pub fn upstream(mut self, upstream: &SimNode) -> Self {
+        self.extra_args.extend(upstream.upstream_args());
+        self
+    }
+
     /// How long [`SimNodeBuilder::spawn`] waits for RPC (default 60 s); `None` returns
     /// right after starting the process.
     pub fn ready_timeout(mut self, timeout: Option<Duration>) -> Self {
@@ -288,6 +297,18 @@ impl SimNode {
             None => Auth::CookieFile(self.cookie_path()),
         };
         RpcClient::new(&self.rpc_url(), auth)
+    }
+
+    /// The arguments that make another regtest-sim forward its RPC to this one
+    /// (`-simupstream=127.0.0.1:<rpc port>` and `-simupstreamauth=<user>:<password>` when
+    /// this node has credentials, else `-simupstreamcookie=<cookie path>`). Pass them to a
+    /// sim started by someone else, e.g. as plugnode's extra bitcoind arguments.
+    pub fn upstream_args(&self) -> Vec<String> {
+        let auth = match &self.builder.credentials {
+            Some((user, password)) => format!("-simupstreamauth={user}:{password}"),
+            None => format!("-simupstreamcookie={}", self.cookie_path().display()),
+        };
+        vec![format!("-simupstream=127.0.0.1:{}", self.rpc_port()), auth]
     }
 
     /// `http://127.0.0.1:<rpc port>/`.
