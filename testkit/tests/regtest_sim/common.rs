@@ -23,6 +23,17 @@ pub fn builder(dir: &Path) -> SimNodeBuilder {
     SimNode::builder(EXE, dir.join("data"))
 }
 
+/// A bitcoin.conf written the way plugnode writes it.
+pub fn plugnode_conf(chain_line: &str, rpc_port: u16, p2p_port: u16, auth: &[String]) -> String {
+    let mut conf = format!(
+        "# Written by plugnode at every start\n{chain_line}\nserver=1\ndisablewallet=1\nprinttoconsole=1\nprune=550\ndbcache=300\nmaxmempool=150\n\n[regtest]\nrpcbind=127.0.0.1\nrpcallowip=127.0.0.1\nrpcport={rpc_port}\nport={p2p_port}\n"
+    );
+    for line in auth {
+        conf.push_str(&format!("rpcauth={line}\n"));
+    }
+    conf
+}
+
 /// Where test coinbases go: P2WSH(OP_TRUE), spendable without keys.
 pub fn mining_address() -> String {
     SimNode::anyone_can_spend_address()

@@ -10,3 +10,4 @@ mod http;
 mod mempool;
 mod process;
 mod samples;
+mod upstream;

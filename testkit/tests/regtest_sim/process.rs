@@ -127,17 +127,6 @@ fn bad_command_lines_fail_like_bitcoind() {
     );
 }
 
-/// A bitcoin.conf written the way plugnode writes it.
-fn plugnode_conf(chain_line: &str, rpc_port: u16, p2p_port: u16, auth: &[String]) -> String {
-    let mut conf = format!(
-        "# Written by plugnode at every start\n{chain_line}\nserver=1\ndisablewallet=1\nprinttoconsole=1\nprune=550\ndbcache=300\nmaxmempool=150\n\n[regtest]\nrpcbind=127.0.0.1\nrpcallowip=127.0.0.1\nrpcport={rpc_port}\nport={p2p_port}\n"
-    );
-    for line in auth {
-        conf.push_str(&format!("rpcauth={line}\n"));
-    }
-    conf
-}
-
 #[test]
 fn a_plugnode_style_bitcoin_conf_with_sections_and_rpcauth() {
     for chain_line in ["chain=regtest", "regtest=1"] {
