@@ -13,6 +13,7 @@ use crate::bitcoind::{BitcoindHandle, BitcoindSettings, RpcCredentials};
 use crate::config::Config;
 use crate::display::{self, DisplayHandle, SimulatedDisplay};
 use crate::fsutil;
+use crate::lightning::{LightningHandle, LightningSettings};
 use crate::shutdown::Shutdown;
 use crate::status::{Phase, StatusHandle};
 use crate::system::monitor::SystemMonitor;
@@ -29,6 +30,7 @@ pub struct Appliance {
     pub credentials: RpcCredentials,
     pub web_address: SocketAddr,
     pub auth: Auth,
+    pub lightning: LightningHandle,
     pub display: Option<DisplayHandle>,
     /// The simulated panel's picture and keys (demo and tests).
     pub simulated_display: Option<SimulatedDisplay>,
@@ -41,6 +43,16 @@ pub struct Appliance {
 impl Appliance {
     /// Starts every service. The config must have been validated.
     pub async fn start(config: &Config, shutdown: Shutdown) -> anyhow::Result<Appliance> {
+        Self::start_with(config, shutdown, false).await
+    }
+
+    /// [`Appliance::start`], where the demo lets secrets (seed words) reach the screen
+    /// mirror on the web page: on a laptop the simulated screen *is* the device.
+    pub(crate) async fn start_with(
+        config: &Config,
+        shutdown: Shutdown,
+        mirror_secrets: bool,
+    ) -> anyhow::Result<Appliance> {
         let data_dir = &config.data.dir;
         fsutil::ensure_private_dir(data_dir, 0o700).with_context(|| {
             format!(
@@ -81,11 +93,34 @@ impl Appliance {
             },
             status.clone(),
         );
+        let lightning = LightningHandle::spawn(
+            LightningSettings {
+                enabled: config.lightning.enabled,
+                network: config.bitcoind.network,
+                storage_dir: config.data.dir.join("lightning"),
+                secrets_dir: secrets_dir.clone(),
+                listen_address: std::net::SocketAddr::from((
+                    [0, 0, 0, 0],
+                    config.lightning.listen_port,
+                )),
+                alias: config.lightning.alias.clone(),
+                gossip: config.lightning.gossip.clone(),
+                rpc_port: config.bitcoind.rpc_port(),
+                rpc_user: credentials.lightning.clone(),
+            },
+            status.clone(),
+        );
         // A broken or missing panel must not stop the node: it runs without a screen and
         // the web page says why.
         let (display, simulated_display) =
-            match display::start(&config.display.settings(), status.subscribe(), shutdown.clone())
-            {
+            match display::start(
+                &crate::display::DisplaySettings {
+                    mirror_secrets,
+                    ..config.display.settings()
+                },
+                status.subscribe(),
+                shutdown.clone(),
+            ) {
                 Ok(Some((handle, simulated))) => (Some(handle), simulated),
                 Ok(None) => (None, None),
                 Err(err) => {
@@ -115,6 +150,7 @@ impl Appliance {
                 bitcoind: bitcoind.clone(),
                 shutdown: shutdown.clone(),
                 display: display.clone(),
+                lightning: lightning.clone(),
             },
             auth.clone(),
         )
@@ -129,6 +165,7 @@ impl Appliance {
             credentials,
             web_address,
             auth,
+            lightning,
             display,
             simulated_display,
             rpc_port: config.bitcoind.rpc_port(),
@@ -157,6 +194,7 @@ impl Appliance {
         // `stop` is called directly.
         self.shutdown.trigger();
         self.web.stop().await;
+        self.lightning.stop().await;
         self.monitor.stop().await;
         self.bitcoind.stop().await;
         let _ = self.power.await;

@@ -5,10 +5,12 @@
 //! loopback. `--report` prints start-up figures and exits.
 
 use crate::app::Appliance;
-use crate::config::{Config, Network};
+use crate::config::{Config, GossipSetting, Network};
 use crate::display::PanelKind;
+use crate::lightning::{LightningHandle, LightningSettings, OpenChannel};
 use crate::shutdown::Shutdown;
-use crate::status::{BitcoindState, StatusHandle};
+use crate::status::{BitcoindState, LightningState, StatusHandle};
+use std::sync::Arc;
 use anyhow::Context;
 use bitcoincore_rpc::RpcApi;
 use std::net::SocketAddr;
@@ -54,7 +56,7 @@ pub async fn run(args: DemoArgs, shutdown: Shutdown, started: Instant) -> anyhow
     let config = demo_config(&dir, &args)?;
     config.validate()?;
 
-    let appliance = Appliance::start(&config, shutdown.clone()).await?;
+    let appliance = Appliance::start_with(&config, shutdown.clone(), true).await?;
     println!(
         "plugnode demo is running: open http://{}/ (data in {}; Ctrl-C stops it)",
         appliance.web_address,
@@ -80,6 +82,18 @@ pub async fn run(args: DemoArgs, shutdown: Shutdown, started: Instant) -> anyhow
             warn!("could not mine the demo's first blocks: {err:#}");
         }
     }
+    // The demo peer runs beside the box; it stops when the demo does.
+    let peer = if rpc_ready && !args.report {
+        match DemoPeer::start(&dir, &appliance).await {
+            Ok(peer) => Some(peer),
+            Err(err) => {
+                warn!("the demo's Lightning peer could not start: {err:#}");
+                None
+            }
+        }
+    } else {
+        None
+    };
 
     if let Some(web_probe) = web_probe {
         let web_after = web_probe.await.ok().flatten();
@@ -89,8 +103,139 @@ pub async fn run(args: DemoArgs, shutdown: Shutdown, started: Instant) -> anyhow
         print_report(rpc_ready_after, web_after, rss);
         shutdown.trigger();
     }
-    appliance.run_until_shutdown().await;
+    shutdown.wait().await;
+    if let Some(peer) = peer {
+        peer.stop().await;
+    }
+    appliance.stop().await;
     Ok(())
+}
+
+/// A second Lightning node on the same simulated chain, with a channel to the box, so a
+/// newcomer sees a working node: balances, a channel, payments both ways.
+struct DemoPeer {
+    lightning: LightningHandle,
+    mirror: tokio::task::JoinHandle<()>,
+}
+
+/// The channel the demo opens, and what it gives the peer at once so both can pay.
+const DEMO_CHANNEL_SAT: u64 = 1_000_000;
+const DEMO_PUSH_MSAT: u64 = 250_000_000;
+
+impl DemoPeer {
+    async fn start(dir: &Path, box_: &Appliance) -> anyhow::Result<DemoPeer> {
+        let peer_dir = dir.join("demo-peer");
+        let port = free_port()?;
+        // The peer follows the box's bitcoind state (it has no supervisor of its own).
+        let status = StatusHandle::new();
+        let mirror = tokio::spawn({
+            let mut from = box_.status.subscribe();
+            let to = status.clone();
+            async move {
+                loop {
+                    let bitcoind = from.borrow_and_update().bitcoind.clone();
+                    to.update(|s| s.bitcoind = bitcoind);
+                    if from.changed().await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let lightning = LightningHandle::spawn(
+            LightningSettings {
+                enabled: true,
+                network: Network::Regtest,
+                storage_dir: peer_dir.join("lightning"),
+                secrets_dir: peer_dir.join("secrets"),
+                listen_address: SocketAddr::from(([127, 0, 0, 1], port)),
+                alias: Some("demo peer".into()),
+                gossip: GossipSetting::P2p,
+                rpc_port: box_.bitcoind_rpc_port(),
+                rpc_user: box_.credentials.lightning.clone(),
+            },
+            status.clone(),
+        );
+        if !lightning.has_seed() {
+            lightning.create_seed()?;
+        }
+        if !box_.lightning.has_seed() {
+            box_.lightning.create_seed()?;
+            info!("demo: created the box's wallet (in a real box you write the words down)");
+        }
+        let peer = DemoPeer { lightning, mirror };
+        if let Err(err) = peer.open_demo_channel(box_, &status, port).await {
+            warn!("demo: could not set up the demo channel: {err:#}");
+        }
+        Ok(peer)
+    }
+
+    /// Funds both wallets and opens a channel from the box to the peer (once: a demo
+    /// directory that has it already keeps it).
+    async fn open_demo_channel(
+        &self,
+        box_: &Appliance,
+        peer_status: &StatusHandle,
+        peer_port: u16,
+    ) -> anyhow::Result<()> {
+        wait_running(&box_.status).await;
+        wait_running(peer_status).await;
+        if !box_.lightning.list_channels()?.is_empty() {
+            return Ok(());
+        }
+        let box_address = box_.lightning.new_onchain_address().await?;
+        let peer_address = self.lightning.new_onchain_address().await?;
+        let rpc = demo_rpc(box_)?;
+        let mine = |count: u64, address: String| {
+            let rpc = rpc.clone();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                let _: serde_json::Value =
+                    rpc.call("generatetoaddress", &[count.into(), address.into()])?;
+                Ok(())
+            })
+        };
+        mine(1, box_address).await??;
+        mine(1, peer_address).await??;
+        // Coinbases mature after 100 blocks.
+        mine(100, demo_address().to_string()).await??;
+        box_.lightning.sync_wallets().await?;
+        self.lightning.sync_wallets().await?;
+
+        let peer_id = self.lightning.node_info()?.node_id;
+        box_.lightning
+            .open_channel(OpenChannel {
+                node_id: peer_id,
+                address: format!("127.0.0.1:{peer_port}"),
+                amount_sat: DEMO_CHANNEL_SAT,
+                push_msat: DEMO_PUSH_MSAT,
+                public: false,
+            })
+            .await?;
+        // Let the funding transaction reach the mempool, then confirm it.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        mine(6, demo_address().to_string()).await??;
+        info!("demo: opened a {DEMO_CHANNEL_SAT} sat channel to the demo peer");
+        Ok(())
+    }
+
+    async fn stop(self) {
+        self.lightning.stop().await;
+        self.mirror.abort();
+    }
+}
+
+async fn wait_running(status: &StatusHandle) {
+    let _ = status
+        .subscribe()
+        .wait_for(|s| s.lightning.state == LightningState::Running)
+        .await;
+}
+
+fn demo_rpc(appliance: &Appliance) -> anyhow::Result<Arc<bitcoincore_rpc::Client>> {
+    let user = &appliance.credentials.supervisor;
+    Ok(Arc::new(bitcoincore_rpc::Client::new(
+        &format!("http://127.0.0.1:{}", appliance.bitcoind_rpc_port()),
+        bitcoincore_rpc::Auth::UserPass(user.name.clone(), user.password.expose().into()),
+    )?))
 }
 
 fn demo_config(dir: &Path, args: &DemoArgs) -> anyhow::Result<Config> {
@@ -114,6 +259,7 @@ fn demo_config(dir: &Path, args: &DemoArgs) -> anyhow::Result<Config> {
     config.bitcoind.extra_args = vec![format!("-simblockinterval={}", args.block_interval)];
     config.bitcoind.stop_timeout_secs = 60;
     config.web.listen = args.listen;
+    config.lightning.listen_port = free_port()?;
     config.display.panel = PanelKind::Simulated;
     Ok(config)
 }
@@ -148,14 +294,9 @@ async fn mine_start_blocks(appliance: &Appliance) -> anyhow::Result<()> {
     if height >= DEMO_START_HEIGHT {
         return Ok(());
     }
-    let port = appliance.bitcoind_rpc_port();
-    let user = appliance.credentials.supervisor.clone();
+    let client = demo_rpc(appliance)?;
     let address = demo_address();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let client = bitcoincore_rpc::Client::new(
-            &format!("http://127.0.0.1:{port}"),
-            bitcoincore_rpc::Auth::UserPass(user.name.clone(), user.password.expose().into()),
-        )?;
         let _: serde_json::Value = client.call(
             "generatetoaddress",
             &[

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod display;
 pub mod fsutil;
+pub mod lightning;
 pub mod secret;
 pub mod shutdown;
 pub mod status;

@@ -5,7 +5,7 @@ use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use std::collections::VecDeque;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -52,38 +52,107 @@ pub struct BitcoindProcess {
     readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl BitcoindProcess {
-    /// Starts `binary args…` in its own process group (so a Ctrl-C in plugnode's terminal
-    /// reaches only plugnode, which then stops bitcoind in order) and with a parent-death
-    /// signal (if plugnode is killed outright, the kernel sends bitcoind SIGTERM and it shuts
-    /// down cleanly).
-    ///
-    /// The parent-death signal fires when the *thread* that spawned the child exits, so this
-    /// must run on a runtime worker thread (which lives as long as the runtime), never in
-    /// `spawn_blocking`, whose threads come and go.
-    pub fn spawn(binary: &Path, args: &[String], tail: &OutputTail) -> io::Result<Self> {
-        let parent = nix::unistd::getpid();
-        let mut command = Command::new(binary);
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(false);
-        // SAFETY: only async-signal-safe calls (prctl, getppid, kill) between fork and exec.
-        unsafe {
-            command.pre_exec(move || {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(io::Error::from)?;
-                // The parent may have died between fork and prctl: then nobody will ever
-                // send the signal, so act on it now.
-                if nix::unistd::getppid() != parent {
-                    let _ = signal::kill(nix::unistd::getpid(), Signal::SIGTERM);
+/// Starts children from one thread that lives as long as the supervisor.
+///
+/// The parent-death signal fires when the *thread* that forked the child exits, not the
+/// process. Tokio's threads come and go: blocking-pool threads end after 10 s idle, and a
+/// worker thread that enters `block_in_place` (ldk-node does) becomes one of them. A child
+/// forked from such a thread got SIGTERM seconds later. Forking from this thread ties the
+/// signal to the supervisor's life, as intended.
+pub struct Spawner {
+    requests: Option<std::sync::mpsc::Sender<SpawnRequest>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+struct SpawnRequest {
+    binary: PathBuf,
+    args: Vec<String>,
+    reply: tokio::sync::oneshot::Sender<io::Result<Child>>,
+}
+
+impl Spawner {
+    /// Starts the spawner thread; children are registered with `runtime`.
+    pub fn new(runtime: tokio::runtime::Handle) -> io::Result<Spawner> {
+        let (requests, incoming) = std::sync::mpsc::channel::<SpawnRequest>();
+        let thread = std::thread::Builder::new()
+            .name("bitcoind-spawner".into())
+            .spawn(move || {
+                let _runtime = runtime.enter();
+                for request in incoming {
+                    let child = command(&request.binary, &request.args).spawn();
+                    let _ = request.reply.send(child);
                 }
-                Ok(())
-            });
+            })?;
+        Ok(Spawner {
+            requests: Some(requests),
+            thread: Some(thread),
+        })
+    }
+
+    async fn spawn(&self, binary: &Path, args: &[String]) -> io::Result<Child> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let request = SpawnRequest {
+            binary: binary.to_path_buf(),
+            args: args.to_vec(),
+            reply,
+        };
+        let gone = || io::Error::other("the process spawner thread has stopped");
+        self.requests
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(request)
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+impl Drop for Spawner {
+    fn drop(&mut self) {
+        self.requests.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
-        let mut child = command.spawn()?;
+    }
+}
+
+/// `binary args…` in its own process group (so a Ctrl-C in plugnode's terminal reaches
+/// only plugnode, which then stops bitcoind in order) and with a parent-death signal (if
+/// plugnode is killed outright, the kernel sends bitcoind SIGTERM and it shuts down
+/// cleanly).
+fn command(binary: &Path, args: &[String]) -> Command {
+    let parent = nix::unistd::getpid();
+    let mut command = Command::new(binary);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(false);
+    // SAFETY: only async-signal-safe calls (prctl, getppid, kill) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(io::Error::from)?;
+            // The parent may have died between fork and prctl: then nobody will ever send
+            // the signal, so act on it now.
+            if nix::unistd::getppid() != parent {
+                let _ = signal::kill(nix::unistd::getpid(), Signal::SIGTERM);
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
+impl BitcoindProcess {
+    /// Starts `binary args…` through `spawner` and collects its output into `tail`.
+    pub async fn spawn(
+        spawner: &Spawner,
+        binary: &Path,
+        args: &[String],
+        tail: &OutputTail,
+    ) -> io::Result<Self> {
+        let mut child = spawner.spawn(binary, args).await?;
         let pid = Pid::from_raw(child.id().expect("a just-spawned child has a pid") as i32);
         let mut readers = Vec::new();
         if let Some(stdout) = child.stdout.take() {
@@ -153,14 +222,24 @@ pub fn describe_exit(status: &ExitStatus) -> String {
 mod tests {
     use super::*;
 
+    fn spawner() -> Spawner {
+        Spawner::new(tokio::runtime::Handle::current()).unwrap()
+    }
+
     #[tokio::test]
     async fn keeps_the_last_lines_of_both_streams() {
         let tail = OutputTail::default();
         let script =
             "for i in $(seq 1 50); do echo out $i; done; echo 'Error: disk on fire' >&2; exit 3";
-        let mut process =
-            BitcoindProcess::spawn(Path::new("/bin/sh"), &["-c".into(), script.into()], &tail)
-                .unwrap();
+        let spawner = spawner();
+        let mut process = BitcoindProcess::spawn(
+            &spawner,
+            Path::new("/bin/sh"),
+            &["-c".into(), script.into()],
+            &tail,
+        )
+        .await
+        .unwrap();
         let status = process.wait().await.unwrap();
         assert_eq!(describe_exit(&status), "exit code 3");
         let last = tail.last(100);
@@ -173,16 +252,57 @@ mod tests {
     #[tokio::test]
     async fn runs_in_its_own_process_group() {
         let tail = OutputTail::default();
+        let spawner = spawner();
         let mut process = BitcoindProcess::spawn(
+            &spawner,
             Path::new("/bin/sh"),
             &["-c".into(), "sleep 30".into()],
             &tail,
         )
+        .await
         .unwrap();
         let pgid = nix::unistd::getpgid(Some(process.pid())).unwrap();
         assert_eq!(pgid, process.pid());
         process.terminate();
         let status = process.wait().await.unwrap();
         assert_eq!(describe_exit(&status), "killed by SIGTERM");
+    }
+
+    /// A child started from a short-lived blocking thread must outlive that thread (the
+    /// parent-death signal is tied to the spawner thread, not the caller's).
+    #[test]
+    fn the_child_outlives_the_thread_that_asked_for_it() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_keep_alive(std::time::Duration::from_millis(50))
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let spawner = std::sync::Arc::new(spawner());
+            let tail = OutputTail::default();
+            let mut process = tokio::task::spawn_blocking({
+                let handle = tokio::runtime::Handle::current();
+                let spawner = std::sync::Arc::clone(&spawner);
+                move || {
+                    handle.block_on(BitcoindProcess::spawn(
+                        &spawner,
+                        Path::new("/bin/sh"),
+                        &["-c".into(), "sleep 30".into()],
+                        &tail,
+                    ))
+                }
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            // The blocking thread that asked has long gone idle and exited.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let still_running =
+                tokio::time::timeout(std::time::Duration::from_millis(10), process.wait()).await;
+            assert!(still_running.is_err(), "the child must still be running");
+            process.kill();
+            let _ = process.wait().await;
+        });
     }
 }

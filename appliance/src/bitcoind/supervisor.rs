@@ -15,7 +15,7 @@
 
 use super::conf::{self, ConfSettings};
 use super::credentials::RpcCredentials;
-use super::process::{describe_exit, BitcoindProcess, OutputTail};
+use super::process::{describe_exit, BitcoindProcess, OutputTail, Spawner};
 use super::restart::{RestartDecision, RestartPolicy};
 use super::rpc::{RpcClient, RpcFailure};
 use super::sizing::{self, DiskSpace, Resources};
@@ -81,6 +81,8 @@ impl BitcoindHandle {
             commands: receiver,
             policy: RestartPolicy::default(),
             tail: OutputTail::default(),
+            spawner: Spawner::new(tokio::runtime::Handle::current())
+                .expect("a thread for starting bitcoind"),
         };
         tokio::spawn(supervisor.run());
         BitcoindHandle { commands }
@@ -119,6 +121,7 @@ struct Supervisor {
     commands: mpsc::UnboundedReceiver<Command>,
     policy: RestartPolicy,
     tail: OutputTail,
+    spawner: Spawner,
 }
 
 type HealthCheck = Pin<Box<dyn Future<Output = Result<ChainInfo, RpcFailure>> + Send>>;
@@ -143,7 +146,7 @@ impl Supervisor {
         };
 
         loop {
-            let process = match self.prepare_and_spawn() {
+            let process = match self.prepare_and_spawn().await {
                 Ok(process) => process,
                 Err(refusal) => {
                     self.set_state(refusal);
@@ -199,7 +202,7 @@ impl Supervisor {
 
     /// Checks the disk, writes `bitcoin.conf` and starts the child; on refusal returns the
     /// state that explains why.
-    fn prepare_and_spawn(&mut self) -> Result<BitcoindProcess, BitcoindState> {
+    async fn prepare_and_spawn(&mut self) -> Result<BitcoindProcess, BitcoindState> {
         let settings = &self.settings;
         let datadir = settings.datadir();
         let failed = |message: String| BitcoindState::Failed { message };
@@ -271,11 +274,13 @@ impl Supervisor {
             resources.prune_mib,
             resources.dbcache_mib
         );
-        let process = BitcoindProcess::spawn(&settings.bitcoind.binary, &args, &self.tail)
+        let binary = settings.bitcoind.binary.clone();
+        let process = BitcoindProcess::spawn(&self.spawner, &binary, &args, &self.tail)
+            .await
             .map_err(|err| {
                 failed(format!(
                     "cannot start {}: {err}. Check bitcoind.binary in the config.",
-                    settings.bitcoind.binary.display()
+                    binary.display()
                 ))
             })?;
         self.set_state(BitcoindState::Starting {

@@ -10,7 +10,7 @@ mod error;
 mod values;
 
 pub use error::ConfigError;
-pub use values::{Network, SizeSetting};
+pub use values::{GossipSetting, Network, SizeSetting};
 
 use crate::display::{DisplaySettings, PanelKind};
 
@@ -122,8 +122,12 @@ pub struct LightningConfig {
     pub enabled: bool,
     /// TCP port the node accepts peers on.
     pub listen_port: u16,
-    /// Name other nodes see (at most 32 bytes).
+    /// Name other nodes see (at most 32 bytes). Needed for public channels.
     pub alias: Option<String>,
+    /// Where the channel graph comes from: "auto" (P2P gossip when bitcoind keeps every
+    /// block, Rapid Gossip Sync from the network's public server when it prunes), "p2p",
+    /// or the https:// address of a Rapid Gossip Sync server.
+    pub gossip: GossipSetting,
 }
 
 impl Default for LightningConfig {
@@ -132,6 +136,7 @@ impl Default for LightningConfig {
             enabled: true,
             listen_port: 9735,
             alias: None,
+            gossip: GossipSetting::Auto,
         }
     }
 }

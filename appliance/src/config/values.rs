@@ -31,6 +31,16 @@ impl Network {
         self.chain_name()
     }
 
+    /// The same network in rust-bitcoin's words.
+    pub fn to_bitcoin(self) -> bitcoin::Network {
+        match self {
+            Network::Mainnet => bitcoin::Network::Bitcoin,
+            Network::Testnet4 => bitcoin::Network::Testnet4,
+            Network::Signet => bitcoin::Network::Signet,
+            Network::Regtest => bitcoin::Network::Regtest,
+        }
+    }
+
     pub fn default_rpc_port(self) -> u16 {
         match self {
             Network::Mainnet => 8332,
@@ -97,6 +107,45 @@ impl Serialize for SizeSetting {
         match self {
             SizeSetting::Auto => serializer.serialize_str("auto"),
             SizeSetting::Mib(mib) => serializer.serialize_u64(*mib),
+        }
+    }
+}
+
+/// Where the Lightning node learns the network's channel graph (`lightning.gossip`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum GossipSetting {
+    /// P2P gossip on an unpruned node, Rapid Gossip Sync on a pruned one.
+    #[default]
+    Auto,
+    P2p,
+    Rgs { url: String },
+}
+
+impl<'de> Deserialize<'de> for GossipSetting {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "auto" => Ok(GossipSetting::Auto),
+            "p2p" => Ok(GossipSetting::P2p),
+            url if url.starts_with("https://") || url.starts_with("http://") => {
+                Ok(GossipSetting::Rgs {
+                    url: url.to_string(),
+                })
+            }
+            other => Err(de::Error::invalid_value(
+                de::Unexpected::Str(other),
+                &"\"auto\", \"p2p\" or the https:// address of a Rapid Gossip Sync server",
+            )),
+        }
+    }
+}
+
+impl Serialize for GossipSetting {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            GossipSetting::Auto => serializer.serialize_str("auto"),
+            GossipSetting::P2p => serializer.serialize_str("p2p"),
+            GossipSetting::Rgs { url } => serializer.serialize_str(url),
         }
     }
 }

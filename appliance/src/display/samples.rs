@@ -14,6 +14,7 @@ pub const NOW: UnixTime = 1_772_539_200;
 
 fn channel(n: u8, capacity: u64, outbound: u64, usable: bool) -> ChannelSummary {
     ChannelSummary {
+        user_channel_id: n.to_string(),
         channel_id: format!("{n:02x}").repeat(32),
         peer_id: format!("02{}", format!("{n:02x}").repeat(32)),
         capacity_sat: capacity,
@@ -21,6 +22,7 @@ fn channel(n: u8, capacity: u64, outbound: u64, usable: bool) -> ChannelSummary 
         inbound_sat: (capacity - outbound).saturating_sub(capacity / 100),
         usable,
         public: false,
+        funding_txid: None,
         state: if usable {
             "open".into()
         } else {

@@ -184,6 +184,9 @@ pub struct Balances {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ChannelSummary {
+    /// Our id for the channel (what closing it takes).
+    pub user_channel_id: String,
+    /// The channel id both peers know.
     pub channel_id: String,
     pub peer_id: String,
     pub capacity_sat: u64,
@@ -191,6 +194,7 @@ pub struct ChannelSummary {
     pub inbound_sat: u64,
     pub usable: bool,
     pub public: bool,
+    pub funding_txid: Option<String>,
     /// Human words: "open", "waiting for 3 confirmations", "closing".
     pub state: String,
 }
@@ -198,6 +202,9 @@ pub struct ChannelSummary {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PaymentSummary {
     pub id: String,
+    /// "bolt11", "bolt12" or "keysend".
+    pub kind: String,
+    pub payment_hash: Option<String>,
     pub inbound: bool,
     pub amount_msat: Option<u64>,
     pub fee_msat: Option<u64>,

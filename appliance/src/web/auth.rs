@@ -46,6 +46,8 @@ pub struct ApiError {
     pub message: String,
     /// Lets the web page show the right form.
     pub setup_required: bool,
+    /// A stable error kind (e.g. "already_paid") for pages and scripts.
+    pub kind: Option<String>,
 }
 
 impl ApiError {
@@ -54,7 +56,16 @@ impl ApiError {
             status,
             message: message.into(),
             setup_required: false,
+            kind: None,
         }
+    }
+
+    /// Adds a stable kind (anything that serializes to a string).
+    pub fn with_kind(mut self, kind: impl Serialize) -> Self {
+        self.kind = serde_json::to_value(kind)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from));
+        self
     }
 }
 
@@ -67,6 +78,9 @@ impl ResponseError for ApiError {
         let mut body = serde_json::json!({ "error": self.message });
         if self.setup_required {
             body["setup_required"] = true.into();
+        }
+        if let Some(kind) = &self.kind {
+            body["kind"] = kind.clone().into();
         }
         HttpResponse::build(self.status).json(body)
     }
@@ -383,6 +397,7 @@ fn setup_required() -> ApiError {
         status: StatusCode::UNAUTHORIZED,
         message: "This box has no password yet: set one on the web page first.".into(),
         setup_required: true,
+        kind: None,
     }
 }
 

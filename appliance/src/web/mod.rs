@@ -6,11 +6,13 @@
 mod api;
 mod assets;
 pub mod auth;
+mod lightning_api;
 
 pub use auth::Auth;
 
 use crate::bitcoind::BitcoindHandle;
 use crate::display::DisplayHandle;
+use crate::lightning::LightningHandle;
 use crate::shutdown::Shutdown;
 use crate::status::StatusHandle;
 use actix_web::{web, App, HttpServer};
@@ -24,6 +26,7 @@ pub struct WebContext {
     pub bitcoind: BitcoindHandle,
     pub shutdown: Shutdown,
     pub display: Option<DisplayHandle>,
+    pub lightning: LightningHandle,
 }
 
 /// A running web server.
@@ -46,6 +49,7 @@ impl WebServer {
             App::new()
                 .app_data(data.clone())
                 .app_data(auth.clone())
+                .configure(lightning_api::routes)
                 .configure(api::routes)
                 .configure(assets::routes)
         })

@@ -1,0 +1,84 @@
+//! Errors of the Lightning API: a stable kind for the web page and screens, a message that
+//! says what went wrong and what to do, and ldk-node's error kept for the logs.
+
+use ldk_node::NodeError;
+use serde::Serialize;
+
+/// Stable error kinds (the web page keys its texts on these).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    NotRunning,
+    NoSeed,
+    InvalidInput,
+    InvalidInvoice,
+    InvoiceExpired,
+    AlreadyPaid,
+    InsufficientFunds,
+    PaymentFailed,
+    PeerUnreachable,
+    ChannelNotFound,
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct LightningError {
+    pub kind: ErrorKind,
+    pub message: String,
+    #[source]
+    pub source: Option<NodeError>,
+}
+
+impl LightningError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        LightningError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Wraps an ldk-node error with what we were doing.
+    pub fn node(doing: &str, error: NodeError) -> Self {
+        let (kind, hint) = match error {
+            NodeError::NotRunning => (ErrorKind::NotRunning, "the Lightning node is not running"),
+            NodeError::ConnectionFailed => (
+                ErrorKind::PeerUnreachable,
+                "the other node did not answer: check its address and that it is online",
+            ),
+            NodeError::InsufficientFunds => (
+                ErrorKind::InsufficientFunds,
+                "not enough funds (on-chain funds must cover the amount, fees and the reserve \
+                 kept for closing channels)",
+            ),
+            NodeError::DuplicatePayment => (
+                ErrorKind::AlreadyPaid,
+                "this invoice was already paid (or a payment for it is on its way); nothing \
+                 was sent again",
+            ),
+            NodeError::InvalidInvoice => (ErrorKind::InvalidInvoice, "the invoice is not valid"),
+            NodeError::InvalidOffer => (ErrorKind::InvalidInvoice, "the offer is not valid"),
+            NodeError::InvalidAmount => (ErrorKind::InvalidInput, "the amount is not valid"),
+            NodeError::InvalidNodeId | NodeError::InvalidPublicKey => {
+                (ErrorKind::InvalidInput, "the node id is not valid")
+            }
+            NodeError::InvalidSocketAddress => (
+                ErrorKind::InvalidInput,
+                "the address is not valid: use host:port",
+            ),
+            NodeError::ChannelClosingFailed | NodeError::ChannelCreationFailed => {
+                (ErrorKind::Internal, "the channel operation failed")
+            }
+            NodeError::PaymentSendingFailed => (ErrorKind::PaymentFailed, "sending failed"),
+            _ => (ErrorKind::Internal, "the Lightning node reported an error"),
+        };
+        LightningError {
+            kind,
+            message: format!("{doing}: {hint} ({error})."),
+            source: Some(error),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, LightningError>;

@@ -1,0 +1,656 @@
+//! [`LightningHandle`]: what the web page, pairing and the display may ask of the
+//! Lightning node. Every call checks its input first and answers with a
+//! [`LightningError`] that says what to do; calls that block inside ldk-node run on the
+//! blocking pool.
+
+use super::error::{ErrorKind, LightningError, Result};
+use super::seed::{Seed, SeedError};
+use super::service::{self, Command, GossipChoice};
+use super::summary;
+use super::LightningSettings;
+use crate::status::{
+    unix_now, Balances, ChannelSummary, LightningState, PaymentSummary, StatusHandle, UnixTime,
+};
+use ldk_node::bitcoin::secp256k1::PublicKey;
+use ldk_node::lightning::ln::msgs::SocketAddress;
+use ldk_node::lightning::offers::offer::Offer;
+use ldk_node::lightning::routing::router::RouteParametersConfig;
+use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
+use ldk_node::lightning::ln::channelmanager::PaymentId;
+use ldk_node::payment::{PaymentDirection, PaymentKind, PaymentStatus};
+use ldk_node::{Node, UserChannelId};
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// How long a payment call waits for the outcome before answering "pending".
+pub const PAYMENT_WAIT: Duration = Duration::from_secs(60);
+
+/// State shared by the service task and every handle.
+pub(super) struct Shared {
+    pub settings: LightningSettings,
+    pub status: StatusHandle,
+    node: RwLock<Option<Arc<Node>>>,
+    commands: mpsc::UnboundedSender<Command>,
+    /// Bumped when a seed is stored, to wake the waiting service.
+    pub seed_stored: watch::Sender<u64>,
+    /// Bumped after every Lightning event, to wake payment waiters.
+    pub payment_events: watch::Sender<u64>,
+}
+
+impl Shared {
+    pub fn set_node(&self, node: Option<Arc<Node>>) {
+        *self.node.write().expect("node lock") = node;
+    }
+}
+
+/// The Lightning node's API. Cheap to clone.
+#[derive(Clone)]
+pub struct LightningHandle {
+    shared: Arc<Shared>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeInfo {
+    pub node_id: String,
+    pub listening_addresses: Vec<String>,
+    pub alias: Option<String>,
+    pub network: String,
+    pub block_height: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct OpenChannel {
+    /// The other node's id (hex public key).
+    pub node_id: String,
+    /// Where it listens, `host:port`.
+    pub address: String,
+    pub amount_sat: u64,
+    /// Given to the other side at opening, in msat.
+    #[serde(default)]
+    pub push_msat: u64,
+    /// Announce the channel to the network (needs `lightning.alias`).
+    #[serde(default)]
+    pub public: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Invoice {
+    pub bolt11: String,
+    pub payment_hash: String,
+    pub amount_msat: Option<u64>,
+    pub expires_at: UnixTime,
+}
+
+/// Smallest channel ldk-node opens.
+const MIN_CHANNEL_SAT: u64 = 20_000;
+const MAX_DESCRIPTION_BYTES: usize = 639;
+
+impl LightningHandle {
+    /// Starts the Lightning service: it waits for a seed and a synced bitcoind, then runs
+    /// the node until [`LightningHandle::stop`].
+    pub fn spawn(settings: LightningSettings, status: StatusHandle) -> LightningHandle {
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            settings,
+            status,
+            node: RwLock::new(None),
+            commands,
+            seed_stored: watch::channel(0).0,
+            payment_events: watch::channel(0).0,
+        });
+        tokio::spawn(service::run(Arc::clone(&shared), receiver));
+        LightningHandle { shared }
+    }
+
+    pub(super) fn from_shared(shared: Arc<Shared>) -> Self {
+        LightningHandle { shared }
+    }
+
+    pub(super) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    pub(super) fn set_state(&self, state: LightningState) {
+        self.shared.status.update(|s| s.lightning.state = state);
+    }
+
+    /// Stops the node (channel state flushed, peers disconnected) and returns once it has.
+    pub async fn stop(&self) {
+        let (done, stopped) = oneshot::channel();
+        if self.shared.commands.send(Command::Stop(done)).is_ok() {
+            let _ = stopped.await;
+        }
+    }
+
+    /// The gossip source this box uses: `lightning.gossip`, or for "auto" P2P gossip on an
+    /// unpruned node and Rapid Gossip Sync on a pruned one.
+    pub fn gossip_choice(&self) -> GossipChoice {
+        let settings = &self.shared.settings;
+        let pruned = self
+            .shared
+            .status
+            .snapshot()
+            .bitcoind
+            .chain
+            .is_some_and(|c| c.pruned);
+        settings.gossip.choose(settings.network, pruned)
+    }
+
+    // --- the seed ----------------------------------------------------------------------
+
+    /// Whether the box has a wallet seed.
+    pub fn has_seed(&self) -> bool {
+        matches!(Seed::load(&self.shared.settings.secrets_dir), Ok(Some(_)))
+    }
+
+    /// Creates a new wallet seed and stores it; returns the words to show once (on the
+    /// device). Fails if the box already has one.
+    pub fn create_seed(&self) -> Result<Seed> {
+        let seed = Seed::generate();
+        self.store_seed(&seed)?;
+        Ok(seed)
+    }
+
+    /// Restores the wallet from the user's words. Every problem names the word.
+    pub fn restore_seed(&self, words: &str) -> std::result::Result<(), RestoreError> {
+        let seed = Seed::from_words(words).map_err(RestoreError::Words)?;
+        self.store_seed(&seed).map_err(RestoreError::Store)
+    }
+
+    fn store_seed(&self, seed: &Seed) -> Result<()> {
+        seed.store(&self.shared.settings.secrets_dir).map_err(|err| {
+            let kind = if err.kind() == std::io::ErrorKind::AlreadyExists {
+                ErrorKind::InvalidInput
+            } else {
+                ErrorKind::Internal
+            };
+            LightningError::new(kind, format!("The wallet seed was not stored: {err}."))
+        })?;
+        self.shared.seed_stored.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    // --- reading -----------------------------------------------------------------------
+
+    /// The running node, or why there is none.
+    fn node(&self) -> Result<Arc<Node>> {
+        if let Some(node) = self.shared.node.read().expect("node lock").as_ref() {
+            return Ok(Arc::clone(node));
+        }
+        let message = match self.shared.status.snapshot().lightning.state {
+            LightningState::Disabled => "The Lightning node is turned off (lightning.enabled).".into(),
+            LightningState::Waiting { reason } => format!("The Lightning node is not running yet. {reason}"),
+            LightningState::Failed { message } => format!("The Lightning node is not running: {message}"),
+            LightningState::Starting => "The Lightning node is starting; try again in a moment.".into(),
+            _ => "The Lightning node is not running.".into(),
+        };
+        Err(LightningError::new(ErrorKind::NotRunning, message))
+    }
+
+    /// Runs a blocking ldk-node call off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(Arc<Node>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let node = self.node()?;
+        tokio::task::spawn_blocking(move || call(node))
+            .await
+            .map_err(|err| LightningError::new(ErrorKind::Internal, err.to_string()))?
+    }
+
+    pub fn node_info(&self) -> Result<NodeInfo> {
+        let node = self.node()?;
+        let status = node.status();
+        Ok(NodeInfo {
+            node_id: node.node_id().to_string(),
+            listening_addresses: node
+                .listening_addresses()
+                .unwrap_or_default()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            alias: self.shared.settings.alias.clone(),
+            network: self.shared.settings.network.chain_name().to_string(),
+            block_height: status.current_best_block.height,
+        })
+    }
+
+    pub fn balances(&self) -> Result<Balances> {
+        let node = self.node()?;
+        Ok(summary::balances(&node.list_balances(), &node.list_channels()))
+    }
+
+    pub fn list_channels(&self) -> Result<Vec<ChannelSummary>> {
+        Ok(self.node()?.list_channels().iter().map(summary::channel).collect())
+    }
+
+    /// Lightning payments, newest first.
+    pub fn list_payments(&self) -> Result<Vec<PaymentSummary>> {
+        let node = self.node()?;
+        let mut payments =
+            node.list_payments_with_filter(|p| !matches!(p.kind, PaymentKind::Onchain { .. }));
+        payments.sort_by_key(|p| std::cmp::Reverse(p.latest_update_timestamp));
+        Ok(payments.iter().map(summary::payment).collect())
+    }
+
+    pub fn payment(&self, id: &str) -> Result<Option<PaymentSummary>> {
+        let id = parse_payment_id(id)?;
+        Ok(self.node()?.payment(&id).as_ref().map(summary::payment))
+    }
+
+    /// A fresh on-chain address of the node's wallet, to fund it.
+    pub async fn new_onchain_address(&self) -> Result<String> {
+        self.blocking(|node| {
+            node.onchain_payment()
+                .new_address()
+                .map(|a| a.to_string())
+                .map_err(|e| LightningError::node("Creating an address failed", e))
+        })
+        .await
+    }
+
+    /// Makes the on-chain wallet look at the chain now (it also does so on its own).
+    pub async fn sync_wallets(&self) -> Result<()> {
+        self.blocking(|node| {
+            node.sync_wallets()
+                .map_err(|e| LightningError::node("Syncing the wallets failed", e))
+        })
+        .await
+    }
+
+    // --- peers and channels --------------------------------------------------------------
+
+    pub async fn connect_peer(&self, node_id: &str, address: &str) -> Result<()> {
+        let node_id = parse_node_id(node_id)?;
+        let address = parse_address(address)?;
+        self.blocking(move |node| {
+            node.connect(node_id, address, true)
+                .map_err(|e| LightningError::node("Connecting to the peer failed", e))
+        })
+        .await
+    }
+
+    /// Opens a channel; returns its `user_channel_id`. It is usable after the funding
+    /// transaction has its confirmations.
+    pub async fn open_channel(&self, request: OpenChannel) -> Result<String> {
+        let node_id = parse_node_id(&request.node_id)?;
+        let address = parse_address(&request.address)?;
+        if request.amount_sat < MIN_CHANNEL_SAT {
+            return Err(LightningError::new(
+                ErrorKind::InvalidInput,
+                format!("A channel needs at least {MIN_CHANNEL_SAT} sat."),
+            ));
+        }
+        if request.push_msat > request.amount_sat * 1000 {
+            return Err(LightningError::new(
+                ErrorKind::InvalidInput,
+                "The amount given to the other side cannot exceed the channel's size.",
+            ));
+        }
+        if request.public && self.shared.settings.alias.is_none() {
+            return Err(LightningError::new(
+                ErrorKind::InvalidInput,
+                "Public channels need a node name: set lightning.alias in the config, or \
+                 open a private channel.",
+            ));
+        }
+        let spendable = self.balances()?.onchain_spendable_sat;
+        if spendable < request.amount_sat {
+            return Err(LightningError::new(
+                ErrorKind::InsufficientFunds,
+                format!(
+                    "The channel needs {} sat plus fees, but the on-chain wallet can spend \
+                     {spendable} sat. Send bitcoin to the node's address first.",
+                    request.amount_sat
+                ),
+            ));
+        }
+        self.blocking(move |node| {
+            let push = (request.push_msat > 0).then_some(request.push_msat);
+            let opened = if request.public {
+                node.open_announced_channel(node_id, address, request.amount_sat, push, None)
+            } else {
+                node.open_channel(node_id, address, request.amount_sat, push, None)
+            };
+            opened
+                .map(|id| id.0.to_string())
+                .map_err(|e| LightningError::node("Opening the channel failed", e))
+        })
+        .await
+    }
+
+    /// Closes a channel: cooperatively, or by force (our last commitment goes on-chain;
+    /// our funds come back after the channel's delay).
+    pub async fn close_channel(&self, user_channel_id: &str, force: bool) -> Result<()> {
+        let wanted: u128 = user_channel_id.parse().map_err(|_| {
+            LightningError::new(ErrorKind::InvalidInput, "That is not a channel id.")
+        })?;
+        let node = self.node()?;
+        let channel = node
+            .list_channels()
+            .into_iter()
+            .find(|c| c.user_channel_id.0 == wanted)
+            .ok_or_else(|| {
+                LightningError::new(
+                    ErrorKind::ChannelNotFound,
+                    "There is no open channel with that id (it may be closed already).",
+                )
+            })?;
+        let peer = channel.counterparty_node_id;
+        self.blocking(move |node| {
+            let id = UserChannelId(wanted);
+            let closed = if force {
+                node.force_close_channel(&id, peer, Some("closed by the box's owner".into()))
+            } else {
+                node.close_channel(&id, peer)
+            };
+            closed.map_err(|e| LightningError::node("Closing the channel failed", e))
+        })
+        .await
+    }
+
+    // --- receiving -----------------------------------------------------------------------
+
+    /// A BOLT11 invoice for `amount_msat` (or any amount when `None`).
+    pub async fn create_invoice(
+        &self,
+        amount_msat: Option<u64>,
+        description: &str,
+        expiry_secs: u32,
+    ) -> Result<Invoice> {
+        if amount_msat == Some(0) {
+            return Err(LightningError::new(
+                ErrorKind::InvalidInput,
+                "An invoice amount must be more than 0 (leave it empty for any amount).",
+            ));
+        }
+        if description.len() > MAX_DESCRIPTION_BYTES {
+            return Err(LightningError::new(
+                ErrorKind::InvalidInput,
+                format!("The description is too long (at most {MAX_DESCRIPTION_BYTES} bytes)."),
+            ));
+        }
+        if !(60..=31 * 24 * 3600).contains(&expiry_secs) {
+            return Err(LightningError::new(
+                ErrorKind::InvalidInput,
+                "An invoice should expire after 1 minute to 31 days.",
+            ));
+        }
+        let description = Bolt11InvoiceDescription::Direct(
+            Description::new(description.to_string())
+                .map_err(|e| LightningError::new(ErrorKind::InvalidInput, e.to_string()))?,
+        );
+        let invoice = self
+            .blocking(move |node| {
+                let payments = node.bolt11_payment();
+                match amount_msat {
+                    Some(amount) => payments.receive(amount, &description, expiry_secs),
+                    None => payments.receive_variable_amount(&description, expiry_secs),
+                }
+                .map_err(|e| LightningError::node("Creating the invoice failed", e))
+            })
+            .await?;
+        Ok(Invoice {
+            bolt11: invoice.to_string(),
+            payment_hash: invoice.payment_hash().to_string(),
+            amount_msat: invoice.amount_milli_satoshis(),
+            expires_at: invoice
+                .expires_at()
+                .map(|d| d.as_secs())
+                .unwrap_or(unix_now() + expiry_secs as u64),
+        })
+    }
+
+    /// A BOLT12 offer (reusable), for `amount_msat` or any amount.
+    pub async fn create_offer(&self, amount_msat: Option<u64>, description: &str) -> Result<String> {
+        let description = description.to_string();
+        self.blocking(move |node| {
+            let payments = node.bolt12_payment();
+            match amount_msat {
+                Some(amount) => payments.receive(amount, &description, None, None),
+                None => payments.receive_variable_amount(&description, None),
+            }
+            .map(|offer| offer.to_string())
+            .map_err(|e| LightningError::node("Creating the offer failed", e))
+        })
+        .await
+    }
+
+    // --- paying --------------------------------------------------------------------------
+
+    /// Pays a BOLT11 invoice and waits (up to [`PAYMENT_WAIT`]) for the outcome. Expired,
+    /// malformed, already-paid and unaffordable invoices are refused before anything is
+    /// sent.
+    pub async fn pay_invoice(
+        &self,
+        bolt11: &str,
+        amount_msat: Option<u64>,
+        max_fee_msat: Option<u64>,
+    ) -> Result<PaymentSummary> {
+        let invoice = parse_invoice(bolt11)?;
+        let network = self.shared.settings.network.to_bitcoin();
+        if invoice.network() != network {
+            return Err(LightningError::new(
+                ErrorKind::InvalidInvoice,
+                format!(
+                    "This invoice is for {}, but this box runs on {}.",
+                    invoice.network(),
+                    network
+                ),
+            ));
+        }
+        if invoice.is_expired() {
+            return Err(LightningError::new(
+                ErrorKind::InvoiceExpired,
+                "This invoice has expired: ask the recipient for a new one. Nothing was sent.",
+            ));
+        }
+        let amount = match (invoice.amount_milli_satoshis(), amount_msat) {
+            (Some(fixed), Some(given)) if fixed != given => {
+                return Err(LightningError::new(
+                    ErrorKind::InvalidInput,
+                    format!("This invoice asks for {fixed} msat; do not give another amount."),
+                ))
+            }
+            (Some(fixed), _) => fixed,
+            (None, Some(given)) if given > 0 => given,
+            (None, _) => {
+                return Err(LightningError::new(
+                    ErrorKind::InvalidInput,
+                    "This invoice has no amount: say how much to pay.",
+                ))
+            }
+        };
+        let node = self.node()?;
+        let hash: &[u8] = invoice.payment_hash().as_ref();
+        let earlier = node.list_payments_with_filter(|p| {
+            p.direction == PaymentDirection::Outbound
+                && p.status != PaymentStatus::Failed
+                && matches!(&p.kind, PaymentKind::Bolt11 { hash: h, .. } if h.0 == hash)
+        });
+        if let Some(existing) = earlier.first() {
+            let what = if existing.status == PaymentStatus::Succeeded {
+                "was already paid"
+            } else {
+                "is being paid right now"
+            };
+            return Err(LightningError::new(
+                ErrorKind::AlreadyPaid,
+                format!("This invoice {what}; nothing was sent again."),
+            ));
+        }
+        self.check_can_send(&node, amount)?;
+        let route = route_parameters(max_fee_msat);
+        let sent = self
+            .blocking(move |node| {
+                let payments = node.bolt11_payment();
+                if invoice.amount_milli_satoshis().is_some() {
+                    payments.send(&invoice, route)
+                } else {
+                    payments.send_using_amount(&invoice, amount, route)
+                }
+                .map_err(|e| LightningError::node("Paying the invoice failed", e))
+            })
+            .await?;
+        self.wait_for_payment(sent, PAYMENT_WAIT).await
+    }
+
+    /// Sends `amount_msat` to a node without an invoice (keysend).
+    pub async fn keysend(&self, node_id: &str, amount_msat: u64) -> Result<PaymentSummary> {
+        let node_id = parse_node_id(node_id)?;
+        if amount_msat == 0 {
+            return Err(LightningError::new(ErrorKind::InvalidInput, "Send more than 0 msat."));
+        }
+        let node = self.node()?;
+        self.check_can_send(&node, amount_msat)?;
+        let sent = self
+            .blocking(move |node| {
+                node.spontaneous_payment()
+                    .send(amount_msat, node_id, None)
+                    .map_err(|e| LightningError::node("The keysend payment failed", e))
+            })
+            .await?;
+        self.wait_for_payment(sent, PAYMENT_WAIT).await
+    }
+
+    /// Pays a BOLT12 offer (`amount_msat` needed when the offer has no amount).
+    pub async fn pay_offer(
+        &self,
+        offer: &str,
+        amount_msat: Option<u64>,
+        payer_note: Option<String>,
+    ) -> Result<PaymentSummary> {
+        let offer = Offer::from_str(offer.trim()).map_err(|e| {
+            LightningError::new(
+                ErrorKind::InvalidInvoice,
+                format!("That is not a Lightning offer (lno…): {e:?}."),
+            )
+        })?;
+        let node = self.node()?;
+        if let Some(amount) = amount_msat {
+            self.check_can_send(&node, amount)?;
+        }
+        let sent = self
+            .blocking(move |node| {
+                let payments = node.bolt12_payment();
+                match amount_msat {
+                    Some(amount) => payments.send_using_amount(&offer, amount, None, payer_note, None),
+                    None => payments.send(&offer, None, payer_note, None),
+                }
+                .map_err(|e| LightningError::node("Paying the offer failed", e))
+            })
+            .await?;
+        self.wait_for_payment(sent, PAYMENT_WAIT).await
+    }
+
+    /// Refuses a payment the channels cannot carry, before anything is sent.
+    fn check_can_send(&self, node: &Node, amount_msat: u64) -> Result<()> {
+        let channels = node.list_channels();
+        let usable: Vec<_> = channels.iter().filter(|c| c.is_usable).collect();
+        if usable.is_empty() {
+            return Err(LightningError::new(
+                ErrorKind::InsufficientFunds,
+                "No usable channel: open one (or wait for its confirmations, or for the peer \
+                 to come online). Nothing was sent.",
+            ));
+        }
+        let sendable: u64 = usable.iter().map(|c| c.next_outbound_htlc_limit_msat).sum();
+        if amount_msat > sendable {
+            return Err(LightningError::new(
+                ErrorKind::InsufficientFunds,
+                format!(
+                    "Your channels can send at most {} sat right now; this payment needs {} sat \
+                     plus fees. Nothing was sent.",
+                    sendable / 1000,
+                    amount_msat.div_ceil(1000)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits until a payment succeeded or failed (or `timeout`, then it is "pending").
+    pub async fn wait_for_payment(&self, id: PaymentId, timeout: Duration) -> Result<PaymentSummary> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut events = self.shared.payment_events.subscribe();
+        loop {
+            let node = self.node()?;
+            let details = node.payment(&id).ok_or_else(|| {
+                LightningError::new(ErrorKind::Internal, "the payment vanished from the store")
+            })?;
+            match details.status {
+                PaymentStatus::Succeeded => return Ok(summary::payment(&details)),
+                PaymentStatus::Failed => {
+                    return Err(LightningError::new(
+                        ErrorKind::PaymentFailed,
+                        "The payment failed: no route to the recipient had enough capacity, \
+                         or the recipient refused it. No money left your channels.",
+                    ))
+                }
+                PaymentStatus::Pending => {}
+            }
+            if tokio::time::timeout_at(deadline, events.changed()).await.is_err() {
+                return Ok(summary::payment(&details));
+            }
+        }
+    }
+}
+
+/// Why restoring from words failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Words(SeedError),
+    #[error(transparent)]
+    Store(LightningError),
+}
+
+fn route_parameters(max_fee_msat: Option<u64>) -> Option<RouteParametersConfig> {
+    max_fee_msat.map(|fee| RouteParametersConfig {
+        max_total_routing_fee_msat: Some(fee),
+        ..RouteParametersConfig::default()
+    })
+}
+
+fn parse_invoice(text: &str) -> Result<Bolt11Invoice> {
+    let text = text.trim();
+    let text = text
+        .strip_prefix("lightning:")
+        .or_else(|| text.strip_prefix("LIGHTNING:"))
+        .unwrap_or(text);
+    Bolt11Invoice::from_str(text).map_err(|e| {
+        LightningError::new(
+            ErrorKind::InvalidInvoice,
+            format!("That is not a valid Lightning invoice ({e}). Copy the whole invoice, starting with ln…"),
+        )
+    })
+}
+
+fn parse_node_id(text: &str) -> Result<PublicKey> {
+    PublicKey::from_str(text.trim()).map_err(|_| {
+        LightningError::new(
+            ErrorKind::InvalidInput,
+            "That is not a node id: it is 66 hex characters starting with 02 or 03.",
+        )
+    })
+}
+
+fn parse_address(text: &str) -> Result<SocketAddress> {
+    SocketAddress::from_str(text.trim()).map_err(|_| {
+        LightningError::new(
+            ErrorKind::InvalidInput,
+            format!("{text:?} is not an address: use host:port, e.g. 203.0.113.5:9735."),
+        )
+    })
+}
+
+fn parse_payment_id(text: &str) -> Result<PaymentId> {
+    let bytes: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| LightningError::new(ErrorKind::InvalidInput, "That is not a payment id."))?;
+    Ok(PaymentId(bytes))
+}

@@ -1,0 +1,81 @@
+//! The embedded Lightning node (ldk-node), fed by the bitcoind the supervisor runs.
+//!
+//! - [`seed`]: the 24-word wallet seed, created or restored, stored 0600.
+//! - [`store`]: the channel-state store the node is built on (durable writes; the USB
+//!   mirror plugs in there).
+//! - [`handle`]: [`LightningHandle`], the API the web page, pairing and display use.
+//! - `service`: the node's life (waits for a seed and a synced bitcoind, runs the event
+//!   loop, stops before bitcoind).
+
+pub mod error;
+pub mod handle;
+pub mod seed;
+mod service;
+pub mod store;
+mod summary;
+
+pub use error::{ErrorKind, LightningError};
+pub use handle::{Invoice, LightningHandle, NodeInfo, OpenChannel, RestoreError};
+pub use seed::{Seed, SeedError};
+pub use service::{default_rgs_url, GossipChoice};
+
+use crate::bitcoind::RpcUser;
+use crate::config::{GossipSetting, Network};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// What the Lightning service needs, filled from the config.
+#[derive(Clone, Debug)]
+pub struct LightningSettings {
+    pub enabled: bool,
+    pub network: Network,
+    /// ldk-node's storage directory (channel store, wallet, graph, logs).
+    pub storage_dir: PathBuf,
+    /// Where the seed lives (0700).
+    pub secrets_dir: PathBuf,
+    /// Where the node accepts peers.
+    pub listen_address: SocketAddr,
+    pub alias: Option<String>,
+    pub gossip: GossipSetting,
+    /// bitcoind's RPC port on 127.0.0.1 and the Lightning node's own RPC user.
+    pub rpc_port: u16,
+    pub rpc_user: RpcUser,
+}
+
+impl GossipSetting {
+    /// The gossip source for a network, given whether bitcoind prunes.
+    pub fn choose(&self, network: Network, pruned: bool) -> GossipChoice {
+        match self {
+            GossipSetting::P2p => GossipChoice::P2p,
+            GossipSetting::Rgs { url } => GossipChoice::Rgs(url.clone()),
+            GossipSetting::Auto => match (pruned, default_rgs_url(network)) {
+                (true, Some(url)) => GossipChoice::Rgs(url.to_string()),
+                _ => GossipChoice::P2p,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruned_mainnet_boxes_use_rapid_gossip_sync_and_full_nodes_p2p() {
+        let auto = GossipSetting::Auto;
+        assert_eq!(auto.choose(Network::Mainnet, false), GossipChoice::P2p);
+        assert!(matches!(
+            auto.choose(Network::Mainnet, true),
+            GossipChoice::Rgs(url) if url.contains("rapidsync")
+        ));
+        // No public RGS server for regtest: P2P even when pruned.
+        assert_eq!(auto.choose(Network::Regtest, true), GossipChoice::P2p);
+        let forced = GossipSetting::Rgs {
+            url: "https://example.org/snapshot".into(),
+        };
+        assert_eq!(
+            forced.choose(Network::Mainnet, false),
+            GossipChoice::Rgs("https://example.org/snapshot".into())
+        );
+    }
+}

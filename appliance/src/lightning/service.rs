@@ -1,0 +1,364 @@
+//! The Lightning node's life: wait for a seed and a synced bitcoind, build ldk-node on our
+//! store and runtime, run its event loop, stop it before bitcoind stops.
+//!
+//! ```text
+//! Waiting (no seed) → Waiting (bitcoind syncing) → Starting → Running → Stopping → Stopped
+//!                                      └── Failed (RPC password refused, build error): retried
+//! ```
+
+use super::handle::{LightningHandle, Shared};
+use super::seed::Seed;
+use super::store::ChannelStore;
+use super::summary;
+use crate::bitcoind::rpc::{RpcClient, RpcFailure};
+use crate::config::Network;
+use crate::status::{BitcoindState, LightningState};
+use ldk_node::lightning::ln::msgs::SocketAddress;
+use ldk_node::{Builder, Event, Node};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tracing::{error, info, warn};
+
+/// How often the channel/balance summary is refreshed besides after each event.
+const REFRESH_EVERY: Duration = Duration::from_secs(5);
+/// How long to wait before trying again after a failed start.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+pub(super) enum Command {
+    Stop(oneshot::Sender<()>),
+}
+
+/// Where gossip (the map of the network's channels) comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GossipChoice {
+    /// From peers, each channel checked against the chain through bitcoind. Needs every
+    /// block since the channel was funded: the choice for an unpruned node.
+    P2p,
+    /// A Rapid Gossip Sync snapshot from a server: the choice for a pruned node, whose
+    /// bitcoind no longer has the old funding blocks P2P gossip would be checked against.
+    Rgs(String),
+}
+
+/// The RGS server for a network, if there is a public one.
+pub fn default_rgs_url(network: Network) -> Option<&'static str> {
+    match network {
+        Network::Mainnet => Some("https://rapidsync.lightningdevkit.org/snapshot"),
+        Network::Testnet4 => Some("https://rapidsync.lightningdevkit.org/testnet4/snapshot"),
+        Network::Signet | Network::Regtest => None,
+    }
+}
+
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    mut commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
+) {
+    let handle = LightningHandle::from_shared(Arc::clone(&shared));
+    if !shared.settings.enabled {
+        handle.set_state(LightningState::Disabled);
+        if let Some(Command::Stop(done)) = commands.recv().await {
+            let _ = done.send(());
+        }
+        return;
+    }
+
+    let node = loop {
+        let waited = tokio::select! {
+            node = start_when_possible(&handle) => node,
+            command = commands.recv() => {
+                handle.set_state(LightningState::Stopped);
+                if let Some(Command::Stop(done)) = command {
+                    let _ = done.send(());
+                }
+                return;
+            }
+        };
+        if let Some(node) = waited {
+            break node;
+        }
+    };
+
+    let done = run_events(&handle, &node, &mut commands).await;
+
+    handle.set_state(LightningState::Stopping);
+    shared.set_node(None);
+    let stopping = Arc::clone(&node);
+    let result = tokio::task::spawn_blocking(move || stopping.stop()).await;
+    match result {
+        Ok(Ok(())) => info!("Lightning node stopped"),
+        Ok(Err(err)) => warn!("Lightning node stopped with an error: {err}"),
+        Err(err) => error!("Lightning node stop panicked: {err}"),
+    }
+    handle.set_state(LightningState::Stopped);
+    if let Some(done) = done {
+        let _ = done.send(());
+    }
+}
+
+/// Waits for a seed and a ready bitcoind, then builds and starts the node. `None` when the
+/// start failed (the state says why; the caller tries again).
+async fn start_when_possible(handle: &LightningHandle) -> Option<Arc<Node>> {
+    let shared = handle.shared();
+    let seed = wait_for_seed(handle).await;
+    wait_for_bitcoind(handle).await;
+
+    handle.set_state(LightningState::Starting);
+    if let Err(message) = check_rpc_credentials(handle).await {
+        error!("{message}");
+        handle.set_state(LightningState::Failed { message });
+        tokio::time::sleep(RETRY_AFTER).await;
+        return None;
+    }
+    let started = Instant::now();
+    let settings = shared.settings.clone();
+    let gossip = handle.gossip_choice();
+    let built = tokio::task::spawn_blocking(move || build_and_start(&settings, &seed, &gossip))
+        .await
+        .unwrap_or_else(|err| Err(format!("the Lightning node's start panicked: {err}")));
+    match built {
+        Ok(node) => {
+            info!(
+                "Lightning node {} running after {:.1?}",
+                node.node_id(),
+                started.elapsed()
+            );
+            shared.set_node(Some(Arc::clone(&node)));
+            handle.refresh_status(&node);
+            handle.set_state(LightningState::Running);
+            Some(node)
+        }
+        Err(message) => {
+            error!("{message}");
+            handle.set_state(LightningState::Failed { message });
+            tokio::time::sleep(RETRY_AFTER).await;
+            None
+        }
+    }
+}
+
+async fn wait_for_seed(handle: &LightningHandle) -> Seed {
+    let shared = handle.shared();
+    loop {
+        // Subscribe before looking, so a seed stored in between is not missed.
+        let mut stored = shared.seed_stored.subscribe();
+        match Seed::load(&shared.settings.secrets_dir) {
+            Ok(Some(seed)) => return seed,
+            Ok(None) => handle.set_state(LightningState::Waiting {
+                reason: "No wallet yet: create a new one or restore yours from its 24 words \
+                         on the web page."
+                    .into(),
+            }),
+            Err(err) => handle.set_state(LightningState::Failed {
+                message: format!(
+                    "The wallet seed cannot be read: {err}. Restore the data directory from \
+                     a backup, or restore the wallet from its 24 words."
+                ),
+            }),
+        }
+        let _ = stored.changed().await;
+    }
+}
+
+async fn wait_for_bitcoind(handle: &LightningHandle) {
+    let mut status = handle.shared().status.subscribe();
+    loop {
+        let reason = {
+            let current = status.borrow_and_update();
+            match &current.bitcoind.state {
+                BitcoindState::Ready => return,
+                BitcoindState::Syncing => format!(
+                    "Waiting for bitcoind to finish its initial sync ({}%).",
+                    current
+                        .bitcoind
+                        .chain
+                        .as_ref()
+                        .map(|c| c.progress_percent())
+                        .unwrap_or(0)
+                ),
+                _ => "Waiting for bitcoind to start.".to_string(),
+            }
+        };
+        handle.set_state(LightningState::Waiting { reason });
+        if status.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// ldk-node would retry a refused RPC password silently forever: check it once first.
+async fn check_rpc_credentials(handle: &LightningHandle) -> Result<(), String> {
+    let settings = &handle.shared().settings;
+    let client = RpcClient::new(
+        settings.rpc_port,
+        &settings.rpc_user,
+        Duration::from_secs(20),
+    )
+    .map_err(|err| err.to_string())?;
+    match client.chain_info().await {
+        Ok(_) | Err(RpcFailure::Timeout(_)) | Err(RpcFailure::WarmingUp(_)) => Ok(()),
+        Err(RpcFailure::Unauthorized) => Err(format!(
+            "bitcoind rejected the Lightning node's RPC password (user \"{}\"). Another \
+             bitcoind may answer on port {}, or bitcoin.conf was changed by hand: restart \
+             plugnode so it writes bitcoin.conf again.",
+            settings.rpc_user.name, settings.rpc_port
+        )),
+        Err(other) => Err(format!("the Lightning node cannot reach bitcoind: {other}")),
+    }
+}
+
+fn build_and_start(
+    settings: &super::LightningSettings,
+    seed: &Seed,
+    gossip: &GossipChoice,
+) -> Result<Arc<Node>, String> {
+    let mut builder = Builder::new();
+    builder.set_network(settings.network.to_bitcoin());
+    builder.set_storage_dir_path(settings.storage_dir.display().to_string());
+    builder.set_runtime(tokio::runtime::Handle::current());
+    builder.set_log_facade_logger();
+    builder.set_entropy_bip39_mnemonic(seed.mnemonic().clone(), None);
+    builder.set_chain_source_bitcoind_rpc(
+        "127.0.0.1".into(),
+        settings.rpc_port,
+        settings.rpc_user.name.clone(),
+        settings.rpc_user.password.expose().to_string(),
+    );
+    let listen = SocketAddress::from(settings.listen_address);
+    builder
+        .set_listening_addresses(vec![listen])
+        .map_err(|err| format!("invalid Lightning listening address: {err}"))?;
+    if let Some(alias) = &settings.alias {
+        builder
+            .set_node_alias(alias.clone())
+            .map_err(|err| format!("invalid lightning.alias: {err}"))?;
+    }
+    match gossip {
+        GossipChoice::P2p => {
+            builder.set_gossip_source_p2p();
+        }
+        GossipChoice::Rgs(url) => {
+            builder.set_gossip_source_rgs(url.clone());
+        }
+    }
+    let store = ChannelStore::open(&settings.storage_dir)
+        .map_err(|err| format!("cannot open the channel store: {err}"))?;
+    let node = builder
+        .build_with_store(Arc::new(store))
+        .map_err(|err| format!("cannot set up the Lightning node: {err}"))?;
+    node.start()
+        .map_err(|err| format!("the Lightning node did not start: {err}"))?;
+    Ok(Arc::new(node))
+}
+
+/// The running node's loop: events (acknowledged only after the status reflects them),
+/// periodic refreshes, and the stop command.
+async fn run_events(
+    handle: &LightningHandle,
+    node: &Arc<Node>,
+    commands: &mut tokio::sync::mpsc::UnboundedReceiver<Command>,
+) -> Option<oneshot::Sender<()>> {
+    let mut refresh = tokio::time::interval(REFRESH_EVERY);
+    loop {
+        tokio::select! {
+            event = node.next_event_async() => {
+                log_event(&event);
+                handle.refresh_status(node);
+                handle.shared().payment_events.send_modify(|n| *n += 1);
+                if let Err(err) = node.event_handled() {
+                    // The event stays queued and comes back: nothing is lost.
+                    error!("could not acknowledge a Lightning event: {err}");
+                }
+            }
+            _ = refresh.tick() => handle.refresh_status(node),
+            command = commands.recv() => {
+                return match command {
+                    Some(Command::Stop(done)) => Some(done),
+                    None => None,
+                };
+            }
+        }
+    }
+}
+
+/// One line per event; never secrets (preimages stay out).
+fn log_event(event: &Event) {
+    match event {
+        Event::PaymentSuccessful {
+            payment_id,
+            fee_paid_msat,
+            ..
+        } => info!(
+            "payment {} sent (fee {} msat)",
+            payment_id.map(|id| hex::encode(id.0)).unwrap_or_default(),
+            fee_paid_msat.unwrap_or(0)
+        ),
+        Event::PaymentFailed {
+            payment_id, reason, ..
+        } => warn!(
+            "payment {} failed: {reason:?}",
+            payment_id.map(|id| hex::encode(id.0)).unwrap_or_default()
+        ),
+        Event::PaymentReceived {
+            payment_id,
+            amount_msat,
+            ..
+        } => info!(
+            "payment {} received: {amount_msat} msat",
+            payment_id.map(|id| hex::encode(id.0)).unwrap_or_default()
+        ),
+        Event::ChannelPending {
+            channel_id,
+            counterparty_node_id,
+            ..
+        } => info!("channel {channel_id} with {counterparty_node_id} pending"),
+        Event::ChannelReady {
+            channel_id,
+            counterparty_node_id,
+            ..
+        } => info!(
+            "channel {channel_id} ready{}",
+            counterparty_node_id
+                .map(|id| format!(" with {id}"))
+                .unwrap_or_default()
+        ),
+        Event::ChannelClosed {
+            channel_id, reason, ..
+        } => info!("channel {channel_id} closed: {reason:?}"),
+        other => info!("Lightning event: {}", event_name(other)),
+    }
+}
+
+fn event_name(event: &Event) -> &'static str {
+    match event {
+        Event::PaymentSuccessful { .. } => "payment successful",
+        Event::PaymentFailed { .. } => "payment failed",
+        Event::PaymentReceived { .. } => "payment received",
+        Event::PaymentForwarded { .. } => "payment forwarded",
+        Event::PaymentClaimable { .. } => "payment claimable",
+        Event::ChannelPending { .. } => "channel pending",
+        Event::ChannelReady { .. } => "channel ready",
+        Event::ChannelClosed { .. } => "channel closed",
+        _ => "other",
+    }
+}
+
+impl LightningHandle {
+    /// The summary the screens and the web page show.
+    pub(super) fn refresh_status(&self, node: &Node) {
+        let channels = node.list_channels();
+        let balances = summary::balances(&node.list_balances(), &channels);
+        let summaries = channels.iter().map(summary::channel).collect();
+        let peers = node.list_peers().iter().filter(|p| p.is_connected).count() as u32;
+        let payments = summary::recent_payments(node);
+        let node_id = node.node_id().to_string();
+        let port = self.shared().settings.listen_address.port();
+        self.shared().status.update(|s| {
+            s.lightning.node_id = Some(node_id);
+            s.lightning.listening_port = Some(port);
+            s.lightning.peers = peers;
+            s.lightning.channels = summaries;
+            s.lightning.balances = balances;
+            s.lightning.recent_payments = payments;
+        });
+    }
+}

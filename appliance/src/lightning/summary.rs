@@ -1,0 +1,111 @@
+//! ldk-node's view of channels, balances and payments, turned into the shared status
+//! model's words.
+
+use crate::status::{Balances, ChannelSummary, PaymentSummary};
+use ldk_node::payment::{PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus};
+use ldk_node::{BalanceDetails, ChannelDetails, Node, PendingSweepBalance};
+
+/// How many payments the status keeps (newest first).
+const RECENT_PAYMENTS: usize = 10;
+
+pub fn channel(details: &ChannelDetails) -> ChannelSummary {
+    let state = if details.is_usable {
+        "open".to_string()
+    } else if details.is_channel_ready {
+        "open, peer offline".to_string()
+    } else {
+        match (details.confirmations, details.confirmations_required) {
+            (Some(have), Some(need)) if have < need => {
+                format!("waiting for {} more confirmation(s)", need - have)
+            }
+            (None, Some(need)) => format!("waiting for the funding transaction ({need} confirmations)"),
+            _ => "opening".to_string(),
+        }
+    };
+    ChannelSummary {
+        user_channel_id: details.user_channel_id.0.to_string(),
+        channel_id: details.channel_id.to_string(),
+        peer_id: details.counterparty_node_id.to_string(),
+        capacity_sat: details.channel_value_sats,
+        outbound_sat: details.outbound_capacity_msat / 1000,
+        inbound_sat: details.inbound_capacity_msat / 1000,
+        usable: details.is_usable,
+        public: details.is_announced,
+        funding_txid: details.funding_txo.map(|txo| txo.txid.to_string()),
+        state,
+    }
+}
+
+/// The four numbers the screens show, from ldk-node's balances and channel list.
+pub fn balances(details: &BalanceDetails, channels: &[ChannelDetails]) -> Balances {
+    let spendable_msat: u64 = channels
+        .iter()
+        .filter(|c| c.is_usable)
+        .map(|c| c.outbound_capacity_msat)
+        .sum();
+    let lightning_spendable_sat = spendable_msat / 1000;
+    let sweeping: u64 = details
+        .pending_balances_from_channel_closures
+        .iter()
+        .map(pending_sweep_amount)
+        .sum();
+    let unconfirmed_onchain = details
+        .total_onchain_balance_sats
+        .saturating_sub(details.spendable_onchain_balance_sats);
+    Balances {
+        onchain_sat: details.total_onchain_balance_sats,
+        onchain_spendable_sat: details.spendable_onchain_balance_sats,
+        lightning_spendable_sat,
+        pending_sat: details
+            .total_lightning_balance_sats
+            .saturating_sub(lightning_spendable_sat)
+            + sweeping
+            + unconfirmed_onchain,
+    }
+}
+
+fn pending_sweep_amount(balance: &PendingSweepBalance) -> u64 {
+    match balance {
+        PendingSweepBalance::PendingBroadcast { amount_satoshis, .. }
+        | PendingSweepBalance::BroadcastAwaitingConfirmation {
+            amount_satoshis, ..
+        }
+        | PendingSweepBalance::AwaitingThresholdConfirmations {
+            amount_satoshis, ..
+        } => *amount_satoshis,
+    }
+}
+
+pub fn payment(details: &PaymentDetails) -> PaymentSummary {
+    let (kind, payment_hash) = match &details.kind {
+        PaymentKind::Onchain { txid, .. } => ("onchain", Some(txid.to_string())),
+        PaymentKind::Bolt11 { hash, .. } => ("bolt11", Some(hash.to_string())),
+        PaymentKind::Bolt11Jit { hash, .. } => ("bolt11", Some(hash.to_string())),
+        PaymentKind::Bolt12Offer { hash, .. } => ("bolt12", hash.map(|h| h.to_string())),
+        PaymentKind::Bolt12Refund { hash, .. } => ("bolt12", hash.map(|h| h.to_string())),
+        PaymentKind::Spontaneous { hash, .. } => ("keysend", Some(hash.to_string())),
+    };
+    PaymentSummary {
+        id: hex::encode(details.id.0),
+        kind: kind.to_string(),
+        payment_hash,
+        inbound: details.direction == PaymentDirection::Inbound,
+        amount_msat: details.amount_msat,
+        fee_msat: details.fee_paid_msat,
+        status: match details.status {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Succeeded => "succeeded",
+            PaymentStatus::Failed => "failed",
+        }
+        .to_string(),
+        updated_at: details.latest_update_timestamp,
+    }
+}
+
+/// Lightning payments, newest first (on-chain wallet transactions left out).
+pub fn recent_payments(node: &Node) -> Vec<PaymentSummary> {
+    let mut payments: Vec<PaymentDetails> =
+        node.list_payments_with_filter(|p| !matches!(p.kind, PaymentKind::Onchain { .. }));
+    payments.sort_by_key(|p| std::cmp::Reverse(p.latest_update_timestamp));
+    payments.iter().take(RECENT_PAYMENTS).map(payment).collect()
+}
