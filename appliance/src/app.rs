@@ -112,28 +112,27 @@ impl Appliance {
         );
         // A broken or missing panel must not stop the node: it runs without a screen and
         // the web page says why.
-        let (display, simulated_display) =
-            match display::start(
-                &crate::display::DisplaySettings {
-                    mirror_secrets,
-                    ..config.display.settings()
-                },
-                status.subscribe(),
-                shutdown.clone(),
-            ) {
-                Ok(Some((handle, simulated))) => (Some(handle), simulated),
-                Ok(None) => (None, None),
-                Err(err) => {
-                    tracing::error!("the e-ink display does not work: {err}");
-                    status.update(|s| {
-                        s.system.display_error = Some(format!(
-                            "The e-ink display does not work: {err}. Check the HAT is seated \
+        let (display, simulated_display) = match display::start(
+            &crate::display::DisplaySettings {
+                mirror_secrets,
+                ..config.display.settings()
+            },
+            status.subscribe(),
+            shutdown.clone(),
+        ) {
+            Ok(Some((handle, simulated))) => (Some(handle), simulated),
+            Ok(None) => (None, None),
+            Err(err) => {
+                tracing::error!("the e-ink display does not work: {err}");
+                status.update(|s| {
+                    s.system.display_error = Some(format!(
+                        "The e-ink display does not work: {err}. Check the HAT is seated \
                              and SPI is enabled, then restart the box."
-                        ))
-                    });
-                    (None, None)
-                }
-            };
+                    ))
+                });
+                (None, None)
+            }
+        };
         if let (Some(display), Some(code)) = (&display, auth.setup_code()) {
             let _ = display.show_setup_code(Some(code));
         }

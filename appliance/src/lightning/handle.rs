@@ -12,11 +12,11 @@ use crate::status::{
     unix_now, Balances, ChannelSummary, LightningState, PaymentSummary, StatusHandle, UnixTime,
 };
 use ldk_node::bitcoin::secp256k1::PublicKey;
+use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::lightning::offers::offer::Offer;
 use ldk_node::lightning::routing::router::RouteParametersConfig;
 use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
-use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::payment::{PaymentDirection, PaymentKind, PaymentStatus};
 use ldk_node::{Node, UserChannelId};
 use serde::{Deserialize, Serialize};
@@ -161,14 +161,15 @@ impl LightningHandle {
     }
 
     fn store_seed(&self, seed: &Seed) -> Result<()> {
-        seed.store(&self.shared.settings.secrets_dir).map_err(|err| {
-            let kind = if err.kind() == std::io::ErrorKind::AlreadyExists {
-                ErrorKind::InvalidInput
-            } else {
-                ErrorKind::Internal
-            };
-            LightningError::new(kind, format!("The wallet seed was not stored: {err}."))
-        })?;
+        seed.store(&self.shared.settings.secrets_dir)
+            .map_err(|err| {
+                let kind = if err.kind() == std::io::ErrorKind::AlreadyExists {
+                    ErrorKind::InvalidInput
+                } else {
+                    ErrorKind::Internal
+                };
+                LightningError::new(kind, format!("The wallet seed was not stored: {err}."))
+            })?;
         self.shared.seed_stored.send_modify(|n| *n += 1);
         Ok(())
     }
@@ -181,10 +182,18 @@ impl LightningHandle {
             return Ok(Arc::clone(node));
         }
         let message = match self.shared.status.snapshot().lightning.state {
-            LightningState::Disabled => "The Lightning node is turned off (lightning.enabled).".into(),
-            LightningState::Waiting { reason } => format!("The Lightning node is not running yet. {reason}"),
-            LightningState::Failed { message } => format!("The Lightning node is not running: {message}"),
-            LightningState::Starting => "The Lightning node is starting; try again in a moment.".into(),
+            LightningState::Disabled => {
+                "The Lightning node is turned off (lightning.enabled).".into()
+            }
+            LightningState::Waiting { reason } => {
+                format!("The Lightning node is not running yet. {reason}")
+            }
+            LightningState::Failed { message } => {
+                format!("The Lightning node is not running: {message}")
+            }
+            LightningState::Starting => {
+                "The Lightning node is starting; try again in a moment.".into()
+            }
             _ => "The Lightning node is not running.".into(),
         };
         Err(LightningError::new(ErrorKind::NotRunning, message))
@@ -220,11 +229,19 @@ impl LightningHandle {
 
     pub fn balances(&self) -> Result<Balances> {
         let node = self.node()?;
-        Ok(summary::balances(&node.list_balances(), &node.list_channels()))
+        Ok(summary::balances(
+            &node.list_balances(),
+            &node.list_channels(),
+        ))
     }
 
     pub fn list_channels(&self) -> Result<Vec<ChannelSummary>> {
-        Ok(self.node()?.list_channels().iter().map(summary::channel).collect())
+        Ok(self
+            .node()?
+            .list_channels()
+            .iter()
+            .map(summary::channel)
+            .collect())
     }
 
     /// Lightning payments, newest first.
@@ -405,7 +422,11 @@ impl LightningHandle {
     }
 
     /// A BOLT12 offer (reusable), for `amount_msat` or any amount.
-    pub async fn create_offer(&self, amount_msat: Option<u64>, description: &str) -> Result<String> {
+    pub async fn create_offer(
+        &self,
+        amount_msat: Option<u64>,
+        description: &str,
+    ) -> Result<String> {
         let description = description.to_string();
         self.blocking(move |node| {
             let payments = node.bolt12_payment();
@@ -482,7 +503,7 @@ impl LightningHandle {
                 format!("This invoice {what}; nothing was sent again."),
             ));
         }
-        self.check_can_send(&node, amount)?;
+        self.check_can_send(&node, amount).await?;
         let route = route_parameters(max_fee_msat);
         let sent = self
             .blocking(move |node| {
@@ -502,10 +523,13 @@ impl LightningHandle {
     pub async fn keysend(&self, node_id: &str, amount_msat: u64) -> Result<PaymentSummary> {
         let node_id = parse_node_id(node_id)?;
         if amount_msat == 0 {
-            return Err(LightningError::new(ErrorKind::InvalidInput, "Send more than 0 msat."));
+            return Err(LightningError::new(
+                ErrorKind::InvalidInput,
+                "Send more than 0 msat.",
+            ));
         }
         let node = self.node()?;
-        self.check_can_send(&node, amount_msat)?;
+        self.check_can_send(&node, amount_msat).await?;
         let sent = self
             .blocking(move |node| {
                 node.spontaneous_payment()
@@ -531,13 +555,15 @@ impl LightningHandle {
         })?;
         let node = self.node()?;
         if let Some(amount) = amount_msat {
-            self.check_can_send(&node, amount)?;
+            self.check_can_send(&node, amount).await?;
         }
         let sent = self
             .blocking(move |node| {
                 let payments = node.bolt12_payment();
                 match amount_msat {
-                    Some(amount) => payments.send_using_amount(&offer, amount, None, payer_note, None),
+                    Some(amount) => {
+                        payments.send_using_amount(&offer, amount, None, payer_note, None)
+                    }
                     None => payments.send(&offer, None, payer_note, None),
                 }
                 .map_err(|e| LightningError::node("Paying the offer failed", e))
@@ -546,34 +572,46 @@ impl LightningHandle {
         self.wait_for_payment(sent, PAYMENT_WAIT).await
     }
 
-    /// Refuses a payment the channels cannot carry, before anything is sent.
-    fn check_can_send(&self, node: &Node, amount_msat: u64) -> Result<()> {
-        let channels = node.list_channels();
-        let usable: Vec<_> = channels.iter().filter(|c| c.is_usable).collect();
-        if usable.is_empty() {
-            return Err(LightningError::new(
-                ErrorKind::InsufficientFunds,
-                "No usable channel: open one (or wait for its confirmations, or for the peer \
-                 to come online). Nothing was sent.",
-            ));
+    /// Refuses a payment the channels cannot carry, before anything is sent. A payment
+    /// received a moment ago counts only once both peers have signed the new channel
+    /// state, so a shortfall is re-checked for a few seconds before refusing.
+    async fn check_can_send(&self, node: &Node, amount_msat: u64) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            let sendable = sendable_msat(node);
+            match sendable {
+                Some(sendable) if amount_msat <= sendable => return Ok(()),
+                _ if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                None => {
+                    return Err(LightningError::new(
+                        ErrorKind::InsufficientFunds,
+                        "No usable channel: open one (or wait for its confirmations, or for \
+                         the peer to come online). Nothing was sent.",
+                    ))
+                }
+                Some(sendable) => {
+                    return Err(LightningError::new(
+                        ErrorKind::InsufficientFunds,
+                        format!(
+                            "Your channels can send at most {} sat right now; this payment \
+                             needs {} sat plus fees. Nothing was sent.",
+                            sendable / 1000,
+                            amount_msat.div_ceil(1000)
+                        ),
+                    ))
+                }
+            }
         }
-        let sendable: u64 = usable.iter().map(|c| c.next_outbound_htlc_limit_msat).sum();
-        if amount_msat > sendable {
-            return Err(LightningError::new(
-                ErrorKind::InsufficientFunds,
-                format!(
-                    "Your channels can send at most {} sat right now; this payment needs {} sat \
-                     plus fees. Nothing was sent.",
-                    sendable / 1000,
-                    amount_msat.div_ceil(1000)
-                ),
-            ));
-        }
-        Ok(())
     }
 
     /// Waits until a payment succeeded or failed (or `timeout`, then it is "pending").
-    pub async fn wait_for_payment(&self, id: PaymentId, timeout: Duration) -> Result<PaymentSummary> {
+    pub async fn wait_for_payment(
+        &self,
+        id: PaymentId,
+        timeout: Duration,
+    ) -> Result<PaymentSummary> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut events = self.shared.payment_events.subscribe();
         loop {
@@ -592,11 +630,26 @@ impl LightningHandle {
                 }
                 PaymentStatus::Pending => {}
             }
-            if tokio::time::timeout_at(deadline, events.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, events.changed())
+                .await
+                .is_err()
+            {
                 return Ok(summary::payment(&details));
             }
         }
     }
+}
+
+/// What the usable channels can carry (balance above each channel's reserve), or `None`
+/// when no channel is usable.
+fn sendable_msat(node: &Node) -> Option<u64> {
+    let usable: Vec<u64> = node
+        .list_channels()
+        .iter()
+        .filter(|c| c.is_usable)
+        .map(|c| c.outbound_capacity_msat)
+        .collect();
+    (!usable.is_empty()).then(|| usable.iter().sum())
 }
 
 /// Why restoring from words failed.

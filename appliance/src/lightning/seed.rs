@@ -27,7 +27,9 @@ impl fmt::Debug for Seed {
 /// Why words are not a valid recovery phrase, in words a user can act on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SeedError {
-    #[error("a recovery phrase has 24 words; these are {0}. Check that none is missing or doubled.")]
+    #[error(
+        "a recovery phrase has 24 words; these are {0}. Check that none is missing or doubled."
+    )]
     WrongWordCount(usize),
     #[error("word {position} ({word:?}) is not a recovery word{}", suggestion_text(.suggestion))]
     UnknownWord {
@@ -69,7 +71,10 @@ impl Seed {
         let words: Vec<String> = text
             .split(|c: char| c.is_whitespace() || c == ',')
             .filter(|w| !w.is_empty())
-            .map(|w| w.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.').to_lowercase())
+            .map(|w| {
+                w.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
+                    .to_lowercase()
+            })
             .filter(|w| !w.is_empty())
             .collect();
         if words.len() != WORD_COUNT {

@@ -18,7 +18,9 @@ pub fn channel(details: &ChannelDetails) -> ChannelSummary {
             (Some(have), Some(need)) if have < need => {
                 format!("waiting for {} more confirmation(s)", need - have)
             }
-            (None, Some(need)) => format!("waiting for the funding transaction ({need} confirmations)"),
+            (None, Some(need)) => {
+                format!("waiting for the funding transaction ({need} confirmations)")
+            }
             _ => "opening".to_string(),
         }
     };
@@ -66,7 +68,9 @@ pub fn balances(details: &BalanceDetails, channels: &[ChannelDetails]) -> Balanc
 
 fn pending_sweep_amount(balance: &PendingSweepBalance) -> u64 {
     match balance {
-        PendingSweepBalance::PendingBroadcast { amount_satoshis, .. }
+        PendingSweepBalance::PendingBroadcast {
+            amount_satoshis, ..
+        }
         | PendingSweepBalance::BroadcastAwaitingConfirmation {
             amount_satoshis, ..
         }

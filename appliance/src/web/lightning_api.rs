@@ -16,6 +16,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/api/lightning/info", web::get().to(info))
         .route("/api/lightning/balances", web::get().to(balances))
         .route("/api/lightning/address", web::post().to(new_address))
+        .route("/api/lightning/sync", web::post().to(sync_wallets))
         .route("/api/lightning/peers", web::post().to(connect_peer))
         .route("/api/lightning/channels", web::get().to(list_channels))
         .route("/api/lightning/channels", web::post().to(open_channel))
@@ -75,9 +76,10 @@ async fn create_wallet(
     let seed = context.lightning.create_seed()?;
     match &context.display {
         Some(display) => {
-            display.show_seed_words(seed.words()).await.map_err(|err| {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
-            })?;
+            display
+                .show_seed_words(seed.words())
+                .await
+                .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()))?;
             ok(serde_json::json!({
                 "shown_on": "screen",
                 "message": "Write down the 24 words shown on the box's screen (KEY1 turns the \
@@ -107,7 +109,8 @@ async fn restore_wallet(
     match context.lightning.restore_seed(&request.words) {
         Ok(()) => ok(serde_json::json!({ "ok": true })),
         Err(RestoreError::Words(err)) => {
-            Err(ApiError::new(StatusCode::BAD_REQUEST, err.to_string()).with_kind(ErrorKind::InvalidInput))
+            Err(ApiError::new(StatusCode::BAD_REQUEST, err.to_string())
+                .with_kind(ErrorKind::InvalidInput))
         }
         Err(RestoreError::Store(err)) => Err(err.into()),
     }
@@ -117,7 +120,10 @@ async fn info(_: Authenticated, context: web::Data<WebContext>) -> Result<HttpRe
     ok(context.lightning.node_info()?)
 }
 
-async fn balances(_: Authenticated, context: web::Data<WebContext>) -> Result<HttpResponse, ApiError> {
+async fn balances(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+) -> Result<HttpResponse, ApiError> {
     ok(context.lightning.balances()?)
 }
 
@@ -127,6 +133,14 @@ async fn new_address(
 ) -> Result<HttpResponse, ApiError> {
     let address = context.lightning.new_onchain_address().await?;
     ok(serde_json::json!({ "address": address }))
+}
+
+async fn sync_wallets(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+) -> Result<HttpResponse, ApiError> {
+    context.lightning.sync_wallets().await?;
+    ok(serde_json::json!({ "ok": true }))
 }
 
 #[derive(Deserialize)]
@@ -140,7 +154,10 @@ async fn connect_peer(
     context: web::Data<WebContext>,
     request: Json<PeerRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = body(request, "{\"node_id\": \"02…\", \"address\": \"host:port\"}")?;
+    let request = body(
+        request,
+        "{\"node_id\": \"02…\", \"address\": \"host:port\"}",
+    )?;
     context
         .lightning
         .connect_peer(&request.node_id, &request.address)
@@ -210,7 +227,11 @@ async fn create_invoice(
     )?;
     ok(context
         .lightning
-        .create_invoice(request.amount_msat, &request.description, request.expiry_secs)
+        .create_invoice(
+            request.amount_msat,
+            &request.description,
+            request.expiry_secs,
+        )
         .await?)
 }
 
@@ -226,7 +247,10 @@ async fn create_offer(
     context: web::Data<WebContext>,
     request: Json<OfferRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = body(request, "{\"amount_msat\": null, \"description\": \"tips\"}")?;
+    let request = body(
+        request,
+        "{\"amount_msat\": null, \"description\": \"tips\"}",
+    )?;
     let offer = context
         .lightning
         .create_offer(request.amount_msat, &request.description)

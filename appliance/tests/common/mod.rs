@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod browser;
+pub mod lightning;
 
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -106,6 +107,8 @@ pub struct TestConfig {
     pub first_boot_password: bool,
     /// `[display] panel`: "none" or "simulated".
     pub panel: &'static str,
+    /// `[lightning] listen_port`, when the Lightning node runs.
+    pub lightning_port: Option<u16>,
 }
 
 impl TestConfig {
@@ -120,7 +123,17 @@ impl TestConfig {
             stop_timeout_secs: 60,
             first_boot_password: true,
             panel: "none",
+            lightning_port: None,
         }
+    }
+
+    /// A box with a Lightning node whose bitcoind is a proxy onto `chain`, so several
+    /// boxes share one chain as real bitcoinds on one network would.
+    pub fn lightning_box(dir: &Path, chain: &plugnode_testkit::sim::SimNode) -> TestConfig {
+        let mut config = TestConfig::new(dir);
+        config.extra_args.extend(chain.upstream_args());
+        config.lightning_port = Some(free_port());
+        config
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -143,7 +156,7 @@ impl TestConfig {
         let text = format!(
             "[data]\ndir = {data:?}\n\n[bitcoind]\nbinary = {binary:?}\nnetwork = \"regtest\"\n\
              rpc_port = {rpc}\np2p_port = {p2p}\nextra_args = {args:?}\nstop_timeout_secs = {stop}\n{prune}\n\
-             [lightning]\nenabled = false\n\n[web]\nlisten = \"127.0.0.1:{web}\"\ninitial_password_file = {password:?}\n\n\
+             [lightning]\n{lightning}\n[web]\nlisten = \"127.0.0.1:{web}\"\ninitial_password_file = {password:?}\n\n\
              [display]\npanel = {panel:?}\n",
             data = self.data_dir(),
             binary = self.binary,
@@ -154,6 +167,10 @@ impl TestConfig {
             web = self.web_port,
             password = self.password_file(),
             panel = self.panel,
+            lightning = match self.lightning_port {
+                Some(port) => format!("enabled = true\nlisten_port = {port}\n"),
+                None => "enabled = false\n".into(),
+            },
         );
         let path = self.dir.join("plugnode.toml");
         std::fs::write(&path, text).unwrap();

@@ -1,0 +1,187 @@
+//! Two (or more) plugnode boxes with Lightning nodes on one simulated chain: the chain is a
+//! regtest-sim the test owns; each box's own "bitcoind" is a regtest-sim proxy onto it.
+
+use super::*;
+use plugnode_testkit::sim::SimNode;
+use serde_json::json;
+
+/// Slow things (a payment round trip in a debug build on a loaded CI machine, a channel
+/// waiting for its confirmations) get this long.
+pub const LN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The shared chain.
+pub struct Chain {
+    pub sim: SimNode,
+}
+
+impl Chain {
+    /// A chain out of initial block download (101 blocks).
+    pub fn start(dir: &Path) -> Chain {
+        let sim = SimNode::builder(regtest_sim(dir), dir.join("chain"))
+            .spawn()
+            .expect("the chain's regtest-sim starts");
+        let chain = Chain { sim };
+        chain.mine(101);
+        chain
+    }
+
+    pub fn mine(&self, count: u32) {
+        self.mine_to(count, &SimNode::anyone_can_spend_address());
+    }
+
+    pub fn mine_to(&self, count: u32, address: &str) {
+        self.sim.mine_blocks(count, address).expect("mining works");
+    }
+
+    pub fn mempool_size(&self) -> usize {
+        self.sim
+            .rpc()
+            .call("getrawmempool", json!([]))
+            .map(|v| v.as_array().map(Vec::len).unwrap_or(0))
+            .unwrap_or(0)
+    }
+}
+
+/// A box with a Lightning node and a wallet.
+pub struct LnBox {
+    pub node: Plugnode,
+    pub config: TestConfig,
+}
+
+impl LnBox {
+    /// Starts a box on `chain`, creates its wallet through the API, and waits until its
+    /// Lightning node runs.
+    pub fn start(dir: &Path, chain: &Chain) -> LnBox {
+        let config = TestConfig::lightning_box(dir, &chain.sim);
+        let node = Plugnode::start(&config);
+        let ln = LnBox { node, config };
+        ln.node
+            .wait_status("bitcoind ready", |s| state(s) == "ready");
+        let (code, answer) = ln.post("/api/wallet/create", json!({}));
+        assert_eq!(code, 200, "{answer}");
+        assert_eq!(answer["words"].as_array().map(Vec::len), Some(24));
+        ln.wait_running();
+        ln
+    }
+
+    /// Starts the box again (same data, same ports) after it stopped or was killed.
+    pub fn restart(&mut self) {
+        self.node = Plugnode::start(&self.config);
+        self.wait_running();
+    }
+
+    pub fn wait_running(&self) {
+        self.node
+            .wait_status_for("the Lightning node to run", LN_TIMEOUT, |s| {
+                s["lightning"]["state"]["state"] == "running"
+            });
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let (code, text) = self
+            .node
+            .api("POST", path, Some(&body.to_string()))
+            .unwrap_or_else(|| panic!("POST {path} got no answer"));
+        (code, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let (code, text) = self
+            .node
+            .api("GET", path, None)
+            .unwrap_or_else(|| panic!("GET {path} got no answer"));
+        (code, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub fn node_id(&self) -> String {
+        let (code, info) = self.get("/api/lightning/info");
+        assert_eq!(code, 200, "{info}");
+        info["node_id"].as_str().unwrap().to_string()
+    }
+
+    pub fn peer_address(&self) -> String {
+        format!("127.0.0.1:{}", self.config.lightning_port.unwrap())
+    }
+
+    pub fn onchain_address(&self) -> String {
+        let (code, answer) = self.post("/api/lightning/address", json!({}));
+        assert_eq!(code, 200, "{answer}");
+        answer["address"].as_str().unwrap().to_string()
+    }
+
+    pub fn balances(&self) -> Value {
+        let (code, balances) = self.get("/api/lightning/balances");
+        assert_eq!(code, 200, "{balances}");
+        balances
+    }
+
+    pub fn channels(&self) -> Vec<Value> {
+        let (code, channels) = self.get("/api/lightning/channels");
+        assert_eq!(code, 200, "{channels}");
+        channels.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Gives the box's on-chain wallet a mature coinbase (50 BTC or less).
+    pub fn fund(&self, chain: &Chain) {
+        chain.mine_to(1, &self.onchain_address());
+        chain.mine(100);
+        wait_for("the coinbase to reach the wallet", LN_TIMEOUT, || {
+            let _ = self.node.api("POST", "/api/lightning/sync", Some("{}"));
+            (self.balances()["onchain_spendable_sat"]
+                .as_u64()
+                .unwrap_or(0)
+                > 0)
+            .then_some(())
+        });
+    }
+
+    pub fn invoice(&self, amount_msat: Option<u64>, description: &str) -> String {
+        let (code, answer) = self.post(
+            "/api/lightning/invoices",
+            json!({"amount_msat": amount_msat, "description": description}),
+        );
+        assert_eq!(code, 200, "{answer}");
+        answer["bolt11"].as_str().unwrap().to_string()
+    }
+
+    pub fn pay(&self, invoice: &str, amount_msat: Option<u64>) -> (u16, Value) {
+        self.post(
+            "/api/lightning/pay",
+            json!({"invoice": invoice, "amount_msat": amount_msat}),
+        )
+    }
+
+    /// Our side of the (first) channel, in sat.
+    pub fn outbound_sat(&self) -> u64 {
+        self.channels()[0]["outbound_sat"].as_u64().unwrap()
+    }
+
+    pub fn wait_channel_usable(&self) {
+        wait_for("the channel to be usable", LN_TIMEOUT, || {
+            self.channels()
+                .iter()
+                .any(|c| c["usable"] == true)
+                .then_some(())
+        });
+    }
+}
+
+/// Opens a channel from `a` to `b` and confirms it; both see it usable.
+pub fn open_channel(chain: &Chain, a: &LnBox, b: &LnBox, amount_sat: u64, push_msat: u64) {
+    let (code, answer) = a.post(
+        "/api/lightning/channels",
+        json!({
+            "node_id": b.node_id(),
+            "address": b.peer_address(),
+            "amount_sat": amount_sat,
+            "push_msat": push_msat,
+        }),
+    );
+    assert_eq!(code, 200, "{answer}");
+    wait_for("the funding transaction", LN_TIMEOUT, || {
+        (chain.mempool_size() > 0).then_some(())
+    });
+    chain.mine(6);
+    a.wait_channel_usable();
+    b.wait_channel_usable();
+}

@@ -1,0 +1,289 @@
+//! End-to-end: two plugnode boxes with Lightning nodes on one simulated chain, driven
+//! through the web API as the web page and scripts drive them: fund, open, pay both ways,
+//! keysend, amountless invoices, refusals that move no money, closing, and restarts.
+
+mod common;
+
+use common::lightning::*;
+use common::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// An invoice for this network that expired an hour ago (signed by some other node).
+fn expired_invoice() -> String {
+    use ldk_node::bitcoin::hashes::{sha256, Hash};
+    use ldk_node::bitcoin::secp256k1::{Secp256k1, SecretKey};
+    use ldk_node::lightning_invoice::{Currency, InvoiceBuilder};
+    use ldk_node::lightning_types::payment::PaymentSecret;
+    let secp = Secp256k1::new();
+    let key = SecretKey::from_slice(&[7u8; 32]).unwrap();
+    InvoiceBuilder::new(Currency::Regtest)
+        .description("long gone".into())
+        .payment_hash(sha256::Hash::from_byte_array([1u8; 32]))
+        .payment_secret(PaymentSecret([2u8; 32]))
+        .timestamp(std::time::SystemTime::now() - Duration::from_secs(7200))
+        .expiry_time(Duration::from_secs(3600))
+        .min_final_cltv_expiry_delta(144)
+        .amount_milli_satoshis(10_000)
+        .build_signed(|hash| secp.sign_ecdsa_recoverable(hash, &key))
+        .unwrap()
+        .to_string()
+}
+
+fn paid(answer: &Value) -> bool {
+    answer["status"] == "succeeded"
+}
+
+#[test]
+fn open_pay_both_ways_keysend_amountless_and_refusals_that_move_no_money() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(dir.path());
+    let a = LnBox::start(&dir.path().join("a"), &chain);
+    let b = LnBox::start(&dir.path().join("b"), &chain);
+
+    a.fund(&chain);
+    open_channel(&chain, &a, &b, 1_000_000, 0);
+    let channel = &a.channels()[0];
+    assert_eq!(channel["capacity_sat"], 1_000_000);
+    assert_eq!(channel["state"], "open");
+
+    // B invoices, A pays: A's side shrinks by amount + fee, B's grows by the amount (less
+    // the 1 % reserve B must keep, which B's side now has to cover).
+    let (a_before, b_before) = (a.outbound_sat(), b.outbound_sat());
+    assert_eq!(b_before, 0);
+    let invoice = b.invoice(Some(50_000_000), "coffee");
+    let (code, payment) = a.pay(&invoice, None);
+    assert_eq!(code, 200, "{payment}");
+    assert!(paid(&payment), "{payment}");
+    assert_eq!(payment["amount_msat"], 50_000_000);
+    let fee_sat = payment["fee_msat"].as_u64().unwrap_or(0) / 1000;
+    wait_for("A's balance to drop", LN_TIMEOUT, || {
+        (a.outbound_sat() == a_before - 50_000 - fee_sat).then_some(())
+    });
+    wait_for("B's balance to grow", LN_TIMEOUT, || {
+        (b.outbound_sat() == 50_000 - 10_000).then_some(())
+    });
+    let received = b.get("/api/lightning/payments").1;
+    assert_eq!(received[0]["inbound"], true);
+    assert_eq!(received[0]["status"], "succeeded");
+    assert_eq!(received[0]["amount_msat"], 50_000_000);
+
+    // B pays A back.
+    let a_before = a.outbound_sat();
+    let (code, payment) = b.pay(&a.invoice(Some(20_000_000), "change"), None);
+    assert_eq!(code, 200, "{payment}");
+    assert!(paid(&payment));
+    wait_for("A's balance to grow", LN_TIMEOUT, || {
+        (a.outbound_sat() == a_before + 20_000).then_some(())
+    });
+
+    // Keysend, and an invoice without an amount.
+    let (code, payment) = a.post(
+        "/api/lightning/keysend",
+        json!({"node_id": b.node_id(), "amount_msat": 1_000_000}),
+    );
+    assert_eq!(code, 200, "{payment}");
+    assert!(paid(&payment));
+    assert_eq!(payment["kind"], "keysend");
+    let any = b.invoice(None, "tip jar");
+    let (code, answer) = a.pay(&any, None);
+    assert_eq!(code, 400, "an amountless invoice needs an amount: {answer}");
+    assert_eq!(answer["kind"], "invalid_input");
+    let (code, payment) = a.pay(&any, Some(7_000_000));
+    assert_eq!(code, 200, "{payment}");
+    assert!(paid(&payment));
+    assert_eq!(payment["amount_msat"], 7_000_000);
+
+    // Refusals: nothing leaves A's channel.
+    let before = a.outbound_sat();
+    let cases = [
+        (expired_invoice(), None, 400, "invoice_expired"),
+        (
+            "lnbcrt1notaninvoice".to_string(),
+            None,
+            400,
+            "invalid_invoice",
+        ),
+        (invoice.clone(), None, 409, "already_paid"),
+        (
+            b.invoice(Some(5_000_000_000), "a car"),
+            None,
+            422,
+            "insufficient_funds",
+        ),
+    ];
+    for (invoice, amount, status, kind) in cases {
+        let (code, answer) = a.pay(&invoice, amount);
+        assert_eq!(code, status, "{kind}: {answer}");
+        assert_eq!(answer["kind"], kind, "{answer}");
+        assert!(
+            answer["error"].as_str().unwrap().len() > 20,
+            "a message that explains"
+        );
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(a.outbound_sat(), before, "refused payments move no money");
+    let sent: Vec<Value> = a
+        .get("/api/lightning/payments")
+        .1
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        sent.iter().filter(|p| p["inbound"] == false).count(),
+        3,
+        "exactly the three payments A made: {sent:?}"
+    );
+}
+
+#[test]
+fn cooperative_close_pays_out_on_chain_and_force_close_sweeps_after_the_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(dir.path());
+    let a = LnBox::start(&dir.path().join("a"), &chain);
+    let b = LnBox::start(&dir.path().join("b"), &chain);
+    a.fund(&chain);
+
+    // Cooperative close: A's side comes back to its wallet, less the closing fee.
+    open_channel(&chain, &a, &b, 500_000, 100_000_000);
+    let onchain_before = a.balances()["onchain_sat"].as_u64().unwrap();
+    let ours = a.channels()[0]["outbound_sat"].as_u64().unwrap();
+    let id = a.channels()[0]["user_channel_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, answer) = a.post(&format!("/api/lightning/channels/{id}/close"), json!({}));
+    assert_eq!(code, 200, "{answer}");
+    wait_for("the closing transaction", LN_TIMEOUT, || {
+        (chain.mempool_size() > 0).then_some(())
+    });
+    chain.mine(6);
+    wait_for(
+        "the channel to be gone and the funds on-chain",
+        LN_TIMEOUT,
+        || {
+            let _ = a.node.api("POST", "/api/lightning/sync", Some("{}"));
+            let onchain = a.balances()["onchain_sat"].as_u64().unwrap();
+            (a.channels().is_empty() && onchain > onchain_before + ours - 10_000).then_some(())
+        },
+    );
+    let (code, answer) = a.post(&format!("/api/lightning/channels/{id}/close"), json!({}));
+    assert_eq!(
+        (code, answer["kind"].as_str()),
+        (404, Some("channel_not_found"))
+    );
+
+    // Force close: our funds wait for the channel's delay, then are swept to the wallet.
+    open_channel(&chain, &a, &b, 400_000, 0);
+    let onchain_before = a.balances()["onchain_sat"].as_u64().unwrap();
+    let id = a.channels()[0]["user_channel_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, answer) = a.post(
+        &format!("/api/lightning/channels/{id}/close"),
+        json!({"force": true}),
+    );
+    assert_eq!(code, 200, "{answer}");
+    wait_for("the commitment transaction", LN_TIMEOUT, || {
+        (chain.mempool_size() > 0).then_some(())
+    });
+    chain.mine(1);
+    wait_for("the funds to show as pending", LN_TIMEOUT, || {
+        (a.balances()["pending_sat"].as_u64().unwrap() > 300_000).then_some(())
+    });
+    // LDK's default delay is 144 blocks; mine past it in steps so the sweep is broadcast.
+    for _ in 0..16 {
+        chain.mine(10);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    wait_for("the sweep to be broadcast", LN_TIMEOUT, || {
+        (chain.mempool_size() > 0).then_some(())
+    });
+    chain.mine(6);
+    wait_for("the swept funds in A's wallet", LN_TIMEOUT, || {
+        let _ = a.node.api("POST", "/api/lightning/sync", Some("{}"));
+        let onchain = a.balances()["onchain_sat"].as_u64().unwrap();
+        (onchain > onchain_before + 390_000).then_some(())
+    });
+}
+
+#[test]
+fn kill_9_right_after_a_payment_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(dir.path());
+    let mut a = LnBox::start(&dir.path().join("a"), &chain);
+    let mut b = LnBox::start(&dir.path().join("b"), &chain);
+    a.fund(&chain);
+    open_channel(&chain, &a, &b, 1_000_000, 0);
+
+    // A sends, and is killed while the payment is on its way.
+    let invoice = b.invoice(Some(30_000_000), "interrupted");
+    let token = a.node.token().unwrap();
+    let web = a.node.web;
+    let body = json!({"invoice": invoice}).to_string();
+    let sender = std::thread::spawn(move || {
+        http_with_token(web, "POST", "/api/lightning/pay", Some(&body), Some(&token))
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    a.node.signal(nix::sys::signal::Signal::SIGKILL);
+    a.node.wait_exit(TIMEOUT);
+    let _ = sender.join();
+
+    // B restarts too (cleanly); then A comes back.
+    b.node.signal(nix::sys::signal::Signal::SIGTERM);
+    b.node.wait_exit(TIMEOUT);
+    b.restart();
+    a.restart();
+
+    // The channel resumes, and the interrupted payment settles exactly once.
+    a.wait_channel_usable();
+    b.wait_channel_usable();
+    wait_for("the interrupted payment to settle", LN_TIMEOUT, || {
+        let payments = a.get("/api/lightning/payments").1;
+        let status = payments
+            .as_array()?
+            .iter()
+            .find(|p| p["inbound"] == false)
+            .map(|p| p["status"].as_str().unwrap_or("").to_string());
+        match status.as_deref() {
+            Some("pending") => None,
+            None => Some("never sent".to_string()),
+            Some(other) => Some(other.to_string()),
+        }
+    });
+    let received: Vec<Value> = b
+        .get("/api/lightning/payments")
+        .1
+        .as_array()
+        .unwrap()
+        .clone();
+    let arrived = received
+        .iter()
+        .filter(|p| p["inbound"] == true && p["status"] == "succeeded")
+        .count();
+    let sent_ok = a
+        .get("/api/lightning/payments")
+        .1
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["inbound"] == false && p["status"] == "succeeded")
+        .count();
+    assert!(arrived <= 1, "never doubled: {received:?}");
+    assert_eq!(arrived, sent_ok, "A and B agree on what was paid");
+    let expected_outbound = 1_000_000 - 30_000 * arrived as u64;
+    let outbound = a.outbound_sat();
+    assert!(
+        outbound <= expected_outbound && outbound + 20_000 > expected_outbound,
+        "A's side matches what was paid ({outbound} vs {expected_outbound} before reserve)"
+    );
+
+    // And the channel works again, both ways.
+    let (code, payment) = a.pay(&b.invoice(Some(5_000_000), "after"), None);
+    assert_eq!(code, 200, "{payment}");
+    assert!(paid(&payment));
+    let (code, payment) = b.pay(&a.invoice(Some(1_000_000), "back"), None);
+    assert_eq!(code, 200, "{payment}");
+    assert!(paid(&payment));
+}
