@@ -38,6 +38,7 @@ pub struct Appliance {
     web: WebServer,
     monitor: SystemMonitor,
     power: tokio::task::JoinHandle<()>,
+    systemd: crate::sd_notify::Systemd,
 }
 
 impl Appliance {
@@ -155,6 +156,8 @@ impl Appliance {
         )
         .context("cannot start the web server")?;
         status.update(|s| s.phase = Phase::Running);
+        // systemd (Type=notify): READY once the web page listens, then status and watchdog.
+        let systemd = crate::sd_notify::Systemd::ready(status.clone());
         info!("plugnode {} running", env!("CARGO_PKG_VERSION"));
 
         Ok(Appliance {
@@ -171,6 +174,7 @@ impl Appliance {
             web,
             monitor,
             power,
+            systemd,
         })
     }
 
@@ -188,6 +192,7 @@ impl Appliance {
     /// Stops every service in the written-down order.
     pub async fn stop(self) {
         info!("shutting down");
+        self.systemd.stopping();
         self.status.update(|s| s.phase = Phase::ShuttingDown);
         // Views follow the shutdown signal on their own; make sure it is set even when
         // `stop` is called directly.

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod display;
 pub mod fsutil;
 pub mod lightning;
+pub mod sd_notify;
 pub mod secret;
 pub mod shutdown;
 pub mod status;

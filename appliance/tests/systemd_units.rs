@@ -1,0 +1,370 @@
+//! The SD-card image's systemd units and configs agree with what plugnode does.
+//!
+//! `systemd/*.service` and `image/*.toml` are static files installed by `image/build.sh`;
+//! these tests hold them to plugnode's code (config path, exit codes, stop timeout, data
+//! dir, devices) and to the hardening the image promises, so a change on one side that
+//! the other does not follow fails here, not on a user's box. `systemd-analyze verify` runs
+//! too (through `systemd/verify.sh`) where systemd's tools are installed.
+
+use plugnode::config::{Config, Network, DEFAULT_CONFIG_PATH};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo().join(path)).unwrap_or_else(|err| panic!("{path}: {err}"))
+}
+
+/// A unit file: section → key → every value given (keys may repeat).
+struct Unit {
+    name: String,
+    sections: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+impl Unit {
+    fn load(name: &str) -> Unit {
+        let text = read(&format!("systemd/{name}"));
+        let mut sections: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+        let mut section = String::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = name.to_string();
+                continue;
+            }
+            let (key, value) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("{name}:{}: not `Key=value`: {line}", number + 1));
+            assert!(
+                !section.is_empty(),
+                "{name}:{}: key outside a section",
+                number + 1
+            );
+            sections
+                .entry(section.clone())
+                .or_default()
+                .entry(key.trim().to_string())
+                .or_default()
+                .push(value.trim().to_string());
+        }
+        Unit {
+            name: name.to_string(),
+            sections,
+        }
+    }
+
+    fn all(&self, section: &str, key: &str) -> Vec<String> {
+        self.sections
+            .get(section)
+            .and_then(|keys| keys.get(key))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The one value of a key (systemd would take the last; we want exactly one).
+    fn get(&self, section: &str, key: &str) -> String {
+        let values = self.all(section, key);
+        assert_eq!(
+            values.len(),
+            1,
+            "{}: [{section}] {key} should be set once, is {values:?}",
+            self.name
+        );
+        values[0].clone()
+    }
+
+    /// Space-separated values of a (possibly repeated) key, as one list.
+    fn words(&self, section: &str, key: &str) -> Vec<String> {
+        self.all(section, key)
+            .iter()
+            .flat_map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect()
+    }
+
+    fn service(&self, key: &str) -> String {
+        self.get("Service", key)
+    }
+}
+
+/// systemd time spans as the units use them: "90", "60s", "15min", "1h".
+fn timespan(value: &str) -> Duration {
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number
+        .parse()
+        .unwrap_or_else(|_| panic!("time span {value}"));
+    let seconds = match unit.trim() {
+        "" | "s" | "sec" => number,
+        "min" | "m" => number * 60,
+        "h" => number * 3600,
+        other => panic!("unexpected time unit {other} in {value}"),
+    };
+    Duration::from_secs(seconds)
+}
+
+#[test]
+fn plugnode_service_runs_the_default_config_as_a_notify_service_with_a_watchdog() {
+    let unit = Unit::load("plugnode.service");
+    assert_eq!(unit.service("Type"), "notify");
+    assert_eq!(
+        unit.service("NotifyAccess"),
+        "main",
+        "bitcoind must not speak for plugnode"
+    );
+    assert_eq!(
+        unit.service("ExecStart"),
+        format!("/usr/local/bin/plugnode run --config {DEFAULT_CONFIG_PATH}")
+    );
+    // plugnode pings at half the interval; anything under 10 s would risk restarts of a
+    // box that is merely busy (an SD card stalling under a bitcoind flush).
+    let watchdog = timespan(&unit.service("WatchdogSec"));
+    assert!(
+        watchdog >= Duration::from_secs(10),
+        "WatchdogSec {watchdog:?}"
+    );
+    assert_eq!(unit.service("Restart"), "on-failure");
+    assert_eq!(unit.get("Install", "WantedBy"), "multi-user.target");
+}
+
+#[test]
+fn stopping_leaves_bitcoind_time_to_flush_and_signals_plugnode_alone() {
+    let unit = Unit::load("plugnode.service");
+    let stop = timespan(&unit.service("TimeoutStopSec"));
+    let bitcoind_flush = Duration::from_secs(Config::default().bitcoind.stop_timeout_secs);
+    // bitcoind's own allowance plus the Lightning node and the backup flush before it.
+    assert!(
+        stop >= bitcoind_flush + Duration::from_secs(120),
+        "TimeoutStopSec {stop:?} does not cover bitcoind's {bitcoind_flush:?} flush"
+    );
+    // SIGTERM to plugnode only: it stops bitcoind last, after the Lightning node.
+    assert_eq!(unit.service("KillMode"), "mixed");
+}
+
+#[test]
+fn exit_codes_power_off_on_request_and_never_restart_a_bad_config() {
+    let unit = Unit::load("plugnode.service");
+    let power_off = plugnode::shutdown::EXIT_POWER_OFF.to_string();
+    assert_eq!(
+        unit.words("Service", "SuccessExitStatus"),
+        vec![power_off.clone()]
+    );
+    let no_restart = unit.words("Service", "RestartPreventExitStatus");
+    assert!(
+        no_restart.contains(&"2".to_string()),
+        "a bad config (exit 2) must not loop"
+    );
+    assert!(no_restart.contains(&power_off));
+    // The power-off helper runs as root ("+") and acts on exactly that exit status.
+    assert_eq!(
+        unit.service("ExecStopPost"),
+        "+/usr/local/lib/plugnode/poweroff-if-asked"
+    );
+    let helper = read("systemd/poweroff-if-asked");
+    assert!(helper.contains(&format!("\"${{EXIT_STATUS:-}}\" = {power_off}")));
+    assert!(helper.contains("\"${EXIT_CODE:-}\" = exited"));
+}
+
+#[test]
+fn plugnode_runs_unprivileged_with_only_the_port_80_capability() {
+    let unit = Unit::load("plugnode.service");
+    assert_eq!(unit.service("User"), "plugnode");
+    assert_eq!(unit.service("Group"), "plugnode");
+    assert_eq!(
+        unit.service("CapabilityBoundingSet"),
+        "CAP_NET_BIND_SERVICE"
+    );
+    assert_eq!(unit.service("AmbientCapabilities"), "CAP_NET_BIND_SERVICE");
+    // The image serves the page on port 80, which needs that capability.
+    for config in ["image/plugnode.toml", "image/test/plugnode-test.toml"] {
+        let port = load_image_config(config).web.listen.port();
+        assert!(port < 1024, "{config}: port {port}");
+    }
+    let sysusers = read("systemd/plugnode.sysusers");
+    assert!(sysusers.lines().any(|l| l.starts_with("u plugnode ")));
+    for group in unit.words("Service", "SupplementaryGroups") {
+        assert!(
+            sysusers.contains(&format!("g {group} "))
+                && sysusers.contains(&format!("m plugnode {group}")),
+            "group {group} is not created with plugnode in it"
+        );
+    }
+}
+
+#[test]
+fn plugnode_service_is_hardened() {
+    let unit = Unit::load("plugnode.service");
+    for (key, value) in [
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("NoNewPrivileges", "yes"),
+        ("ProtectKernelTunables", "yes"),
+        ("ProtectKernelModules", "yes"),
+        ("ProtectKernelLogs", "yes"),
+        ("ProtectControlGroups", "yes"),
+        ("RestrictSUIDSGID", "yes"),
+        ("MemoryDenyWriteExecute", "yes"),
+        ("SystemCallFilter", "@system-service"),
+        ("SystemCallArchitectures", "native"),
+        ("DevicePolicy", "closed"),
+    ] {
+        assert_eq!(unit.service(key), value, "{key}");
+    }
+    let mut families = unit.words("Service", "RestrictAddressFamilies");
+    families.sort();
+    assert_eq!(families, ["AF_INET", "AF_INET6", "AF_NETLINK", "AF_UNIX"]);
+    // No mount or admin powers for the supervisor: the mount helper has them.
+    let text = read("systemd/plugnode.service");
+    let settings: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    assert!(!settings.contains("CAP_SYS_ADMIN"));
+}
+
+#[test]
+fn plugnode_may_write_its_data_dir_and_the_backup_mount_only() {
+    let unit = Unit::load("plugnode.service");
+    let data_dir = Config::default().data.dir;
+    assert_eq!(data_dir, load_image_config("image/plugnode.toml").data.dir);
+    assert_eq!(
+        Path::new("/var/lib").join(unit.service("StateDirectory")),
+        data_dir
+    );
+    let writable = unit.words("Service", "ReadWritePaths");
+    assert_eq!(
+        writable,
+        vec![
+            data_dir.display().to_string(),
+            "-/media/plugnode".to_string()
+        ]
+    );
+    // The mount helper mounts the stick below that directory.
+    assert!(read("systemd/mount-helper").contains("MOUNT_POINT=/media/plugnode/backup"));
+}
+
+#[test]
+fn devices_are_the_gpio_chips_and_spidev_of_the_config() {
+    let unit = Unit::load("plugnode.service");
+    assert_eq!(
+        unit.all("Service", "DeviceAllow"),
+        vec!["char-gpiochip rw".to_string(), "char-spi rw".to_string()]
+    );
+    // The udev rules give the groups those very devices, named as the config names them.
+    let rules = read("systemd/60-plugnode.rules");
+    let display = load_image_config("image/plugnode.toml").display;
+    assert_eq!(display.spi_device, Path::new("/dev/spidev0.0"));
+    assert_eq!(display.gpio_chip, Path::new("/dev/gpiochip0"));
+    assert!(rules.contains(r#"KERNEL=="gpiochip[0-9]*", GROUP="gpio", MODE="0660""#));
+    assert!(rules.contains(r#"KERNEL=="spidev[0-9]*.[0-9]*", GROUP="spi", MODE="0660""#));
+}
+
+#[test]
+fn mount_helper_is_root_only_through_its_socket_and_mounts_in_the_host_namespace() {
+    let socket = Unit::load("plugnode-mount.socket");
+    assert_eq!(socket.get("Socket", "Accept"), "yes");
+    assert_eq!(socket.get("Socket", "SocketUser"), "root");
+    assert_eq!(socket.get("Socket", "SocketGroup"), "plugnode");
+    assert_eq!(socket.get("Socket", "SocketMode"), "0660");
+    let helper = Unit::load("plugnode-mount@.service");
+    assert_eq!(helper.service("StandardInput"), "socket");
+    // Any of these would give the helper its own mount namespace, and the stick would be
+    // mounted where plugnode cannot see it.
+    for key in [
+        "ProtectSystem",
+        "ProtectHome",
+        "PrivateTmp",
+        "PrivateDevices",
+        "ReadWritePaths",
+        "ReadOnlyPaths",
+        "TemporaryFileSystem",
+        "PrivateMounts",
+        "MountFlags",
+    ] {
+        assert!(
+            helper.all("Service", key).is_empty(),
+            "{key} in the mount helper"
+        );
+    }
+}
+
+/// Loads an image config and validates it, with bitcoind's path pointed at a stand-in
+/// executable (the real one is only inside the image).
+fn load_image_config(path: &str) -> Config {
+    use std::os::unix::fs::PermissionsExt;
+    let mut config = Config::load(&repo().join(path)).unwrap_or_else(|err| panic!("{path}: {err}"));
+    let dir = tempfile::tempdir().unwrap();
+    let stand_in = dir.path().join("bitcoind");
+    std::fs::write(&stand_in, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let binary = std::mem::replace(&mut config.bitcoind.binary, stand_in);
+    config
+        .validate()
+        .unwrap_or_else(|err| panic!("{path}: {err}"));
+    config.bitcoind.binary = binary;
+    config
+}
+
+#[test]
+fn image_configs_are_valid_and_point_at_what_the_image_installs() {
+    let production = load_image_config("image/plugnode.toml");
+    assert_eq!(
+        production.bitcoind.binary,
+        Path::new("/usr/local/bin/bitcoind")
+    );
+    assert_eq!(production.bitcoind.network, Network::Mainnet);
+    let test = load_image_config("image/test/plugnode-test.toml");
+    assert_eq!(
+        test.bitcoind.binary,
+        Path::new("/usr/local/bin/regtest-sim")
+    );
+    assert_eq!(test.bitcoind.network, Network::Regtest);
+    // The boot-partition password is handed over where both configs read it.
+    let import = read("systemd/boot-import");
+    for (path, config) in [
+        ("image/plugnode.toml", &production),
+        ("image/test/plugnode-test.toml", &test),
+    ] {
+        let raw: toml::Value = toml::from_str(&read(path)).unwrap();
+        let file = raw["web"]["initial_password_file"].as_str().unwrap();
+        assert_eq!(
+            Path::new(file),
+            config.data.dir.join("initial-password"),
+            "{path}"
+        );
+    }
+    assert!(import.contains(r#""$DATA/initial-password""#));
+    assert!(import.contains("DATA=${PLUGNODE_DATA:-/var/lib/plugnode}"));
+}
+
+#[test]
+fn systemd_analyze_verify_accepts_the_units() {
+    let has_systemd_analyze = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .map(|out| out.status.success())
+        .unwrap_or(false);
+    if !has_systemd_analyze {
+        eprintln!("skipped: systemd-analyze is not installed (apt-get install systemd)");
+        return;
+    }
+    let output = std::process::Command::new("bash")
+        .arg(repo().join("systemd/verify.sh"))
+        .output()
+        .expect("run systemd/verify.sh");
+    assert!(
+        output.status.success(),
+        "systemd-analyze verify:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
