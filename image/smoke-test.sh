@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Boot test of the SD-card image in QEMU (a generic arm64 machine, `-M virt`, booting
+# Debian's arm64 kernel and initrd taken from the image's own boot partition). Everything is
+# checked from outside the VM:
+#
+#   1. the web page answers through a forwarded port (GET /api/health and GET /);
+#   2. systemd reached multi-user with nothing failed, plugnode.service is active (running
+#      as the `plugnode` user, with its watchdog armed), and the root file system grew to
+#      fill the disk (an 8 GiB "card"): the test image reports this on its serial console;
+#      bitcoind (regtest-sim in the test image) runs under the unit's sandbox and answers
+#      plugnode's RPC (/api/health says "ready" or "syncing");
+#   3. logging in with the test profile's password and POST /api/system/shutdown stop
+#      plugnode in order, it exits with 100 and the unit powers the VM off;
+#   4. after the VM is off, the disk's root partition fills the disk.
+#
+#   image/smoke-test.sh [IMAGE]     default: image/out/plugnode-test.img
+#                                   (build it with: image/build.sh --profile test)
+# The image itself is not changed (the VM boots a sparse copy). Exit 0 when every check
+# passed. KEEP=1 keeps the work dir (console log, disk) even on success.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+img="${1:-$here/out/plugnode-test.img}"
+password_file="$here/test/web-password"
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-900}
+STOP_TIMEOUT=${STOP_TIMEOUT:-600}
+# The "SD card": 8 GiB, so the root grows and plugnode finds room for a regtest chain.
+DISK_MIB=8192
+
+started=$SECONDS
+say() { echo "== [$((SECONDS - started)) s] $*"; }
+[[ -f $img ]] || { echo "smoke-test.sh: no image $img; build it with: image/build.sh --profile test" >&2; exit 2; }
+for tool in qemu-system-aarch64 mcopy mdir sfdisk curl python3; do
+    command -v "$tool" >/dev/null || {
+        echo "smoke-test.sh: $tool is missing (apt-get install qemu-system-arm mtools fdisk curl python3)" >&2
+        exit 2
+    }
+done
+password=$(cat "$password_file")
+
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/plugnode-smoke.XXXXXX")
+qemu_pid=""
+failed=0
+finish() {
+    if [[ -n $qemu_pid ]] && kill -0 "$qemu_pid" 2>/dev/null; then
+        kill "$qemu_pid" 2>/dev/null || true
+        wait "$qemu_pid" 2>/dev/null || true
+    fi
+    if ((failed)) || [[ -n ${KEEP:-} ]]; then
+        echo "   work dir kept: $work (console.log, disk.img)"
+    else
+        rm -rf "$work"
+    fi
+}
+trap finish EXIT
+fail() {
+    failed=1
+    echo "FAIL: $*" >&2
+    if [[ -f $work/console.log ]]; then
+        echo "---- last lines of the serial console ----" >&2
+        tail -n 40 "$work/console.log" | tr -d '\r' >&2
+    fi
+    exit 1
+}
+ok() { echo "   ok: $*"; }
+
+# --- a copy of the image, on a disk larger than the image (as an SD card would be) -------
+say "copying $img"
+cp --sparse=always "$img" "$work/disk.img"
+truncate -s ${DISK_MIB}M "$work/disk.img"
+boot="$work/disk.img@@4M"
+kernel=$(mdir -b -i "$boot" :: | sed -n 's|^::/\(vmlinuz-.*\)$|\1|p' | sort -V | tail -1)
+initrd=$(mdir -b -i "$boot" :: | sed -n 's|^::/\(initrd.img-.*\)$|\1|p' | sort -V | tail -1)
+[[ -n $kernel && -n $initrd ]] || fail "no vmlinuz-*/initrd.img-* on the image's boot partition"
+mcopy -i "$boot" "::$kernel" "$work/vmlinuz"
+mcopy -i "$boot" "::$initrd" "$work/initrd.img"
+root_before=$(sfdisk -J "$work/disk.img" | python3 -c 'import json,sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][1]["size"])')
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port"
+
+# --- boot ---------------------------------------------------------------------------------
+say "booting $kernel in qemu-system-aarch64 -M virt; the web page is forwarded to $base"
+boot_started=$SECONDS
+nice -n 19 qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 2048 \
+    -kernel "$work/vmlinuz" -initrd "$work/initrd.img" \
+    -append "root=LABEL=RASPIROOT console=ttyAMA0 rw" \
+    -drive if=none,file="$work/disk.img",format=raw,id=disk -device virtio-blk-pci,drive=disk \
+    -netdev "user,id=net,hostfwd=tcp:127.0.0.1:$port-:80" -device virtio-net-pci,netdev=net,romfile= \
+    -display none -monitor none -serial "file:$work/console.log" -no-reboot \
+    >"$work/qemu.log" 2>&1 &
+qemu_pid=$!
+
+http_code() { curl -s -o "$work/body" -w '%{http_code}' --max-time 5 "$@" || true; }
+json_field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get(sys.argv[2], ""))' "$work/body" "$1" 2>/dev/null || true; }
+
+while :; do
+    kill -0 "$qemu_pid" 2>/dev/null || fail "QEMU exited during boot: $(cat "$work/qemu.log")"
+    ((SECONDS - boot_started < BOOT_TIMEOUT)) || fail "the web page did not answer within $BOOT_TIMEOUT s"
+    [[ $(http_code "$base/api/health") == 200 ]] && break
+    sleep 1
+done
+web_secs=$((SECONDS - boot_started))
+say "the web page answers, $web_secs s after QEMU started"
+ok "GET /api/health: $(tr -d '\n' <"$work/body" | cut -c1-200)"
+phase=$(json_field phase)
+[[ -n $phase ]] || fail "/api/health has no \"phase\""
+[[ $(http_code "$base/") == 200 ]] || fail "GET / did not answer 200"
+grep -qi '<html' "$work/body" || fail "GET / is not an HTML page"
+ok "GET / serves the web page ($(stat -c %s "$work/body") bytes)"
+
+# --- what systemd says, reported by the test image on the serial console -----------------
+say "waiting for the boot report on the serial console"
+while ! grep -q 'PLUGNODE-SMOKE system=' "$work/console.log" 2>/dev/null; do
+    kill -0 "$qemu_pid" 2>/dev/null || fail "QEMU exited before the boot report"
+    ((SECONDS - boot_started < BOOT_TIMEOUT)) || fail "no boot report within $BOOT_TIMEOUT s"
+    sleep 1
+done
+report_secs=$((SECONDS - boot_started))
+sleep 1
+report=$(grep -a -m1 -o 'PLUGNODE-SMOKE system=.*' "$work/console.log" | tr -d '\r')
+echo "   $report"
+echo "   $(grep -a -m1 -o 'PLUGNODE-SMOKE-STATUS.*' "$work/console.log" | tr -d '\r')"
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $report"; }
+[[ $(field system) == running && $(field failed) == none ]] ||
+    fail "systemd is '$(field system)', failed units: $(field failed)"
+ok "systemd finished booting, nothing failed"
+[[ $(field multi-user) == active ]] || fail "multi-user.target is $(field multi-user)"
+ok "multi-user.target reached"
+[[ $(field plugnode) == active/running ]] || fail "plugnode.service is $(field plugnode)"
+ok "plugnode.service active (Type=notify: READY was sent)"
+[[ $(field user) == plugnode ]] || fail "plugnode runs as '$(field user)', not the plugnode user"
+ok "runs as the plugnode user"
+[[ $(field watchdog-usec) == 1min ]] || fail "watchdog is '$(field watchdog-usec)'"
+ok "watchdog armed (1 min)"
+[[ $(field password-file-on-boot) == no ]] || fail "plugnode-password.txt was left on the boot partition"
+ok "the boot partition's password file was taken and deleted"
+root_mib=$(field root-mib)
+((root_mib > (DISK_MIB - 260) * 9 / 10)) || fail "root file system is $root_mib MiB: it did not grow to the disk"
+ok "root file system grew to $root_mib MiB"
+
+# --- bitcoind runs under the unit's sandbox ----------------------------------------------
+say "waiting for bitcoind (regtest-sim) to answer plugnode's RPC"
+while :; do
+    [[ $(http_code "$base/api/health") == 200 ]] || fail "/api/health stopped answering"
+    bitcoind=$(json_field bitcoind)
+    [[ $bitcoind == ready || $bitcoind == syncing ]] && break
+    ((SECONDS - boot_started < BOOT_TIMEOUT)) || fail "bitcoind is still '$bitcoind' after $BOOT_TIMEOUT s"
+    sleep 2
+done
+bitcoind_secs=$((SECONDS - boot_started))
+ok "bitcoind is $bitcoind ($bitcoind_secs s after QEMU started)"
+
+# --- shut down through plugnode's API -----------------------------------------------------
+say "logging in and asking plugnode to shut the box down"
+code=$(http_code -X POST -H 'Content-Type: application/json' \
+    -d "$(python3 -c 'import json,sys; print(json.dumps({"password": sys.argv[1]}))' "$password")" \
+    "$base/api/login")
+[[ $code == 200 ]] || fail "POST /api/login answered $code: $(cat "$work/body")"
+token=$(json_field token)
+[[ -n $token ]] || fail "no token in the login answer"
+ok "logged in with the test profile's password"
+stop_started=$SECONDS
+code=$(http_code -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d '{}' "$base/api/system/shutdown")
+[[ $code == 202 ]] || fail "POST /api/system/shutdown answered $code: $(cat "$work/body")"
+ok "POST /api/system/shutdown: 202"
+while kill -0 "$qemu_pid" 2>/dev/null; do
+    ((SECONDS - stop_started < STOP_TIMEOUT)) || fail "the VM did not power off within $STOP_TIMEOUT s"
+    sleep 1
+done
+qemu_status=0
+wait "$qemu_pid" || qemu_status=$?
+qemu_pid=""
+stop_secs=$((SECONDS - stop_started))
+say "the VM powered off $stop_secs s after the shutdown request"
+[[ $qemu_status == 0 ]] || fail "QEMU exited with $qemu_status"
+
+console=$(tr -d '\r' <"$work/console.log")
+expect() { grep -aqF -- "$1" <<<"$console" || fail "the console log lacks: $1"; ok "$2"; }
+expect "bitcoind stopped (exit code 0)" "bitcoind (regtest-sim) stopped cleanly"
+expect "plugnode stopped; safe to unplug" "plugnode stopped everything in order"
+expect "plugnode ended: result=success exited=100" "plugnode exited with 100 (power-off asked), the unit counts it a success"
+expect "plugnode asked for a power-off; powering off" "the unit powered the box off"
+expect "reboot: Power down" "the kernel powered down"
+for bad in "Watchdog timeout" "State 'stop-sigterm' timed out" "Killing process" "Failed to start plugnode" "plugnode.service: Failed with result"; do
+    if grep -aqF -- "$bad" <<<"$console"; then fail "the console log shows: $bad"; fi
+done
+ok "no watchdog timeout, no kill, no failed start"
+
+root_after=$(sfdisk -J "$work/disk.img" | python3 -c 'import json,sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][1]["size"])')
+((root_after >= (DISK_MIB - 260 - 8) * 2048)) || fail "the root partition did not grow ($root_before → $root_after sectors)"
+ok "root partition grew from $((root_before / 2048)) to $((root_after / 2048)) MiB"
+
+echo "PASS: image boots, serves its page, runs plugnode under systemd and powers off through plugnode"
+printf '   figures: web page answers %d s after QEMU start; boot report at %d s; bitcoind answers at %d s; power-off %d s after the request; smoke test %d s in all\n' \
+    "$web_secs" "$report_secs" "$bitcoind_secs" "$stop_secs" $((SECONDS - started))
