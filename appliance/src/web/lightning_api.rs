@@ -4,9 +4,14 @@
 use super::auth::{ApiError, Authenticated};
 use super::WebContext;
 use crate::lightning::{ErrorKind, LightningError, OpenChannel, RestoreError};
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use ldk_node::lightning::offers::offer::{Amount, Offer};
+use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef};
+use qrcode::{EcLevel, QrCode};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::str::FromStr;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -26,9 +31,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
         )
         .route("/api/lightning/invoices", web::post().to(create_invoice))
         .route("/api/lightning/offers", web::post().to(create_offer))
+        .route("/api/lightning/decode", web::post().to(decode))
         .route("/api/lightning/pay", web::post().to(pay))
         .route("/api/lightning/keysend", web::post().to(keysend))
-        .route("/api/lightning/payments", web::get().to(list_payments));
+        .route("/api/lightning/payments", web::get().to(list_payments))
+        .route("/api/qr", web::get().to(qr_svg));
 }
 
 impl From<LightningError> for ApiError {
@@ -311,4 +318,267 @@ async fn list_payments(
     context: web::Data<WebContext>,
 ) -> Result<HttpResponse, ApiError> {
     ok(context.lightning.list_payments()?)
+}
+
+#[derive(Deserialize)]
+struct DecodeRequest {
+    text: String,
+}
+
+/// What an invoice or offer asks for, so the page can show it before paying.
+#[derive(Debug, Serialize, PartialEq)]
+struct Decoded {
+    /// "bolt11" or "bolt12".
+    kind: &'static str,
+    /// `None`: the payer chooses the amount.
+    amount_msat: Option<u64>,
+    description: Option<String>,
+    expires_at: Option<u64>,
+    expired: bool,
+}
+
+/// Reads an invoice (ln…) or offer (lno…) without paying it. Works while the node is not
+/// running: it needs nothing from the node.
+async fn decode(_: Authenticated, request: Json<DecodeRequest>) -> Result<HttpResponse, ApiError> {
+    let request = body(request, "{\"text\": \"lnbc…\"}")?;
+    ok(decode_text(&request.text)?)
+}
+
+fn decode_text(text: &str) -> Result<Decoded, ApiError> {
+    let text = text.trim();
+    let text = match text.get(..10) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("lightning:") => &text[10..],
+        _ => text,
+    };
+    let invalid = |message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, message).with_kind(ErrorKind::InvalidInvoice)
+    };
+    if text.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("lno")) {
+        let offer = Offer::from_str(text).map_err(|e| {
+            invalid(format!(
+                "That is not a valid Lightning offer ({e:?}). Copy the whole offer, starting \
+                 with lno…"
+            ))
+        })?;
+        let amount_msat = match offer.amount() {
+            None => None,
+            Some(Amount::Bitcoin { amount_msats }) => Some(amount_msats),
+            Some(Amount::Currency { .. }) => {
+                return Err(invalid(
+                    "This offer asks for an amount in a currency other than bitcoin, which \
+                     this box cannot pay."
+                        .into(),
+                ))
+            }
+        };
+        return Ok(Decoded {
+            kind: "bolt12",
+            amount_msat,
+            description: offer.description().map(|d| d.to_string()),
+            expires_at: offer.absolute_expiry().map(|d| d.as_secs()),
+            expired: offer.is_expired(),
+        });
+    }
+    let invoice = Bolt11Invoice::from_str(text).map_err(|e| {
+        invalid(format!(
+            "That is not a valid Lightning invoice ({e}). Copy the whole invoice, starting \
+             with ln…"
+        ))
+    })?;
+    Ok(Decoded {
+        kind: "bolt11",
+        amount_msat: invoice.amount_milli_satoshis(),
+        description: match invoice.description() {
+            Bolt11InvoiceDescriptionRef::Direct(d) => Some(d.to_string()),
+            Bolt11InvoiceDescriptionRef::Hash(_) => None,
+        },
+        expires_at: invoice.expires_at().map(|d| d.as_secs()),
+        expired: invoice.is_expired(),
+    })
+}
+
+/// Longest text the page asks a QR code for (a BOLT11 invoice with route hints, or an
+/// offer, is well below).
+const MAX_QR_TEXT: usize = 2000;
+
+#[derive(Deserialize)]
+struct QrQuery {
+    text: String,
+}
+
+/// An SVG QR code of `text` (an invoice, an offer or an address), for the page to show.
+/// Drawn by the box with the QR encoder the screens use, so the page needs no encoder of
+/// its own.
+async fn qr_svg(
+    _: Authenticated,
+    query: Result<web::Query<QrQuery>, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let text = query
+        .map_err(|err| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("Ask like /api/qr?text=… ({err})."),
+            )
+        })?
+        .into_inner()
+        .text;
+    let svg = qr_svg_of(&text)?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(svg))
+}
+
+fn qr_svg_of(text: &str) -> Result<String, ApiError> {
+    let too_long = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("That text is too long for a QR code (at most {MAX_QR_TEXT} characters)."),
+        )
+    };
+    if text.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "There is nothing to draw: give the text as ?text=…",
+        ));
+    }
+    if text.len() > MAX_QR_TEXT {
+        return Err(too_long());
+    }
+    // Medium error correction while the code stays small enough for a phone camera at
+    // arm's length; low beyond that (a screen is clean, unlike a printed code).
+    let code = match QrCode::with_error_correction_level(text, EcLevel::M) {
+        Ok(code) if code.width() <= 101 => code,
+        _ => QrCode::with_error_correction_level(text, EcLevel::L).map_err(|_| too_long())?,
+    };
+    Ok(svg(&code))
+}
+
+/// The code as one SVG path, one unit per module, with the standard 4-module quiet zone.
+fn svg(code: &QrCode) -> String {
+    const QUIET: usize = 4;
+    let width = code.width();
+    let side = width + 2 * QUIET;
+    let mut path = String::new();
+    for (i, color) in code.to_colors().iter().enumerate() {
+        if *color == qrcode::Color::Dark {
+            let (x, y) = (i % width + QUIET, i / width + QUIET);
+            let _ = write!(path, "M{x} {y}h1v1h-1z");
+        }
+    }
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {side} {side}\" \
+         shape-rendering=\"crispEdges\"><rect width=\"{side}\" height=\"{side}\" \
+         fill=\"#fff\"/><path fill=\"#000\" d=\"{path}\"/></svg>"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Draws the SVG's modules into a picture and reads it back with a QR decoder.
+    fn read_back(svg: &str) -> String {
+        let side: usize = svg
+            .split("viewBox=\"0 0 ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        let d = svg
+            .split(" d=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let mut dark = vec![false; side * side];
+        for module in d.split('M').filter(|m| !m.is_empty()) {
+            let xy = module.trim_end_matches("h1v1h-1z");
+            let (x, y) = xy.split_once(' ').unwrap();
+            let (x, y): (usize, usize) = (x.parse().unwrap(), y.parse().unwrap());
+            dark[y * side + x] = true;
+        }
+        const SCALE: usize = 4;
+        let mut image =
+            rqrr::PreparedImage::prepare_from_greyscale(side * SCALE, side * SCALE, |x, y| {
+                if dark[(y / SCALE) * side + x / SCALE] {
+                    0
+                } else {
+                    255
+                }
+            });
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1, "one QR code in the picture");
+        grids[0].decode().unwrap().1
+    }
+
+    #[test]
+    fn the_qr_code_reads_back_as_the_text() {
+        let invoice = format!(
+            "LIGHTNING:LNBCRT{}",
+            "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L".repeat(12)
+        );
+        assert_eq!(read_back(&qr_svg_of(&invoice).unwrap()), invoice);
+        let address = "bitcoin:bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+        assert_eq!(read_back(&qr_svg_of(address).unwrap()), address);
+    }
+
+    #[test]
+    fn empty_and_oversized_texts_are_refused_with_a_reason() {
+        assert!(qr_svg_of("")
+            .unwrap_err()
+            .message
+            .contains("nothing to draw"));
+        let long = "A".repeat(MAX_QR_TEXT + 1);
+        assert!(qr_svg_of(&long).unwrap_err().message.contains("too long"));
+    }
+
+    #[test]
+    fn garbage_is_not_an_invoice_and_says_so() {
+        for text in ["hello", "lnbcrt1notaninvoice", "lno1garbage"] {
+            let err = decode_text(text).unwrap_err();
+            assert_eq!(err.kind.as_deref(), Some("invalid_invoice"), "{text}");
+            assert!(
+                err.message.starts_with("That is not a valid Lightning"),
+                "{}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn an_invoice_shows_its_amount_description_and_expiry() {
+        use ldk_node::bitcoin::hashes::{sha256, Hash};
+        use ldk_node::bitcoin::secp256k1::{Secp256k1, SecretKey};
+        use ldk_node::lightning_invoice::{Currency, InvoiceBuilder};
+        use ldk_node::lightning_types::payment::PaymentSecret;
+        let secp = Secp256k1::new();
+        let key = SecretKey::from_slice(&[7u8; 32]).unwrap();
+        let build = |amount: Option<u64>| {
+            let builder = InvoiceBuilder::new(Currency::Regtest)
+                .description("coffee".into())
+                .payment_hash(sha256::Hash::from_byte_array([1u8; 32]))
+                .payment_secret(PaymentSecret([2u8; 32]))
+                .current_timestamp()
+                .expiry_time(std::time::Duration::from_secs(3600))
+                .min_final_cltv_expiry_delta(144);
+            match amount {
+                Some(msat) => builder
+                    .amount_milli_satoshis(msat)
+                    .build_signed(|hash| secp.sign_ecdsa_recoverable(hash, &key)),
+                None => builder.build_signed(|hash| secp.sign_ecdsa_recoverable(hash, &key)),
+            }
+            .unwrap()
+            .to_string()
+        };
+        let decoded = decode_text(&format!("lightning:{}", build(Some(50_000_000)))).unwrap();
+        assert_eq!(decoded.kind, "bolt11");
+        assert_eq!(decoded.amount_msat, Some(50_000_000));
+        assert_eq!(decoded.description.as_deref(), Some("coffee"));
+        assert!(!decoded.expired);
+        assert!(decoded.expires_at.unwrap() > crate::status::unix_now());
+        assert_eq!(decode_text(&build(None)).unwrap().amount_msat, None);
+    }
 }
