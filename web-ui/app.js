@@ -1,12 +1,14 @@
-// plugnode dashboard: polls /api/status and renders it. No framework, no build step.
-"use strict";
+// plugnode dashboard: logs in, polls /api/status and hands it to each area of the page.
+// One module per area (wallet setup, Lightning, channels, payments); no framework, no
+// build step.
 
-const $ = (id) => document.getElementById(id);
+import { $, api, errorText, setText } from "./ui.js";
+import * as wallet from "./wallet.js";
+import * as lightning from "./lightning.js";
+import * as channels from "./channels.js";
+import * as payments from "./payments.js";
+
 const POLL_MS = 2000;
-
-function setText(id, value) {
-  $(id).textContent = value === undefined || value === null ? "–" : String(value);
-}
 
 function humanBytes(bytes) {
   if (bytes === null || bytes === undefined) return "–";
@@ -47,19 +49,6 @@ function renderBitcoind(b) {
   setText("connections", chain && chain.connections);
   setText("pruned", chain && (chain.pruned ? "yes" : "no"));
   setText("restarts", b.restarts);
-}
-
-function renderLightning(l) {
-  const words = {
-    disabled: "Not running",
-    waiting: `Waiting: ${l.state.reason || ""}`,
-    starting: "Starting",
-    running: "Running",
-    failed: `Failed: ${l.state.message || ""}`,
-    stopping: "Stopping",
-    stopped: "Stopped",
-  };
-  setText("lightning-state", words[l.state.state] || l.state.state);
 }
 
 function renderBackup(b) {
@@ -110,27 +99,16 @@ function renderAlerts(alerts, status) {
 function render(status) {
   $("phase").textContent = status.phase.replace("_", " ");
   renderAlerts(status.alerts, status);
+  wallet.render(status);
+  lightning.render(status);
+  channels.render(status);
+  payments.render(status);
   renderBitcoind(status.bitcoind);
-  renderLightning(status.lightning);
   renderBackup(status.backup);
   const sys = status.system;
   setText("disk", sys.data_disk_free_bytes === null ? null :
     `${humanBytes(sys.data_disk_free_bytes)} of ${humanBytes(sys.data_disk_total_bytes)}`);
   setText("version", status.version);
-}
-
-// --- talking to the box -----------------------------------------------------------------
-
-async function api(method, path, body) {
-  const options = { method, cache: "no-store", headers: {} };
-  if (body !== undefined) {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, options);
-  let data = null;
-  try { data = await response.json(); } catch (_) { /* not JSON */ }
-  return { ok: response.ok, status: response.status, data };
 }
 
 // --- log-in gate -------------------------------------------------------------------------
@@ -161,7 +139,7 @@ $("setup-form").addEventListener("submit", async (event) => {
   const answer = await api("POST", "/api/setup/password",
     { setup_code: $("setup-code").value, password });
   if (!answer.ok) {
-    $("setup-error").textContent = (answer.data && answer.data.error) || `HTTP ${answer.status}`;
+    $("setup-error").textContent = errorText(answer);
     return;
   }
   $("setup-error").textContent = "";
@@ -172,7 +150,7 @@ $("login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const answer = await api("POST", "/api/login", { password: $("login-password").value });
   if (!answer.ok) {
-    $("login-error").textContent = (answer.data && answer.data.error) || `HTTP ${answer.status}`;
+    $("login-error").textContent = errorText(answer);
     return;
   }
   $("login-error").textContent = "";
@@ -182,6 +160,7 @@ $("login-form").addEventListener("submit", async (event) => {
 
 $("logout").addEventListener("click", async () => {
   await api("POST", "/api/logout", {});
+  wallet.forget();
   refresh();
 });
 
@@ -197,16 +176,21 @@ function renderScreen(display) {
   const stamp = `${display.screen}-${Date.now() >> 11}`;
   if (stamp !== lastScreen) {
     lastScreen = stamp;
-    $("screen").src = `/api/display/frame.png?t=${Date.now()}`;
+    const src = `/api/display/frame.png?t=${Date.now()}`;
+    for (const img of document.querySelectorAll("img.mirror:not([hidden])")) img.src = src;
   }
 }
 
+/// Presses a key of the box's screen (the mirror's keys, and the wallet's page buttons).
+export async function pressKey(key, long = false) {
+  const answer = await api("POST", "/api/display/key", { key, long });
+  setTimeout(() => { lastScreen = null; refresh(); }, 300);
+  return answer;
+}
+
 for (const button of document.querySelectorAll("#keys button")) {
-  button.addEventListener("click", async () => {
-    await api("POST", "/api/display/key",
-      { key: Number(button.dataset.key), long: button.dataset.long === "true" });
-    setTimeout(() => { lastScreen = null; refresh(); }, 300);
-  });
+  button.addEventListener("click", () =>
+    pressKey(Number(button.dataset.key), button.dataset.long === "true"));
 }
 
 // --- shutting down -------------------------------------------------------------------------
@@ -215,14 +199,17 @@ $("shutdown").addEventListener("click", async () => {
   if (!confirm("Shut the box down? bitcoind and the Lightning node stop cleanly; " +
                "unplug only when the screen says \"safe to unplug\".")) return;
   const answer = await api("POST", "/api/system/shutdown", { power_off: true });
-  $("shutdown-note").textContent = answer.ok ? answer.data.message :
-    ((answer.data && answer.data.error) || `HTTP ${answer.status}`);
+  $("shutdown-note").textContent = answer.ok ? answer.data.message : errorText(answer);
   $("shutdown").disabled = answer.ok;
 });
 
 // --- the loop ------------------------------------------------------------------------------
 
-async function refresh() {
+let refreshing = false;
+
+export async function refresh() {
+  if (refreshing) return;
+  refreshing = true;
   try {
     const answer = await api("GET", "/api/status");
     if (answer.status === 401) {
@@ -230,16 +217,26 @@ async function refresh() {
       $("connection").textContent = "";
       return;
     }
-    if (!answer.ok) throw new Error((answer.data && answer.data.error) || `HTTP ${answer.status}`);
+    if (!answer.ok) {
+      $("connection").textContent = answer.status === 0 ? errorText(answer) :
+        `The box did not answer as expected: ${errorText(answer)}`;
+      return;
+    }
     showDashboard();
     render(answer.data);
     renderScreen(answer.data.display);
     $("connection").textContent = `Updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
-    $("connection").textContent =
-      `Cannot reach the box (${err.message}). Is it powered on and on this network?`;
+    console.error(err);
+    $("connection").textContent = `This page hit an error (${err.message}); reload it.`;
+  } finally {
+    refreshing = false;
   }
 }
 
+wallet.init({ pressKey, refresh });
+lightning.init({ refresh });
+channels.init({ refresh });
+payments.init();
 refresh();
 setInterval(refresh, POLL_MS);

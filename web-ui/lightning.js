@@ -1,0 +1,267 @@
+// The Lightning card: the node's state, balances, node details, and the Receive, Send and
+// Add-funds panels (one open at a time).
+
+import {
+  $, api, busy, copyButton, el, msat, parseSat, sat, setText, showError, showQr, when,
+} from "./ui.js";
+
+let hooks = null;
+let running = false;
+let latestPayments = [];  // status.lightning.recent_payments, to see an invoice being paid
+let invoice = null;       // the invoice on screen in the Receive panel
+let nodeUri = "";
+
+const STATE_WORDS = {
+  disabled: ["Not running", "warn"],
+  waiting: ["Waiting", "warn"],
+  starting: ["Starting", "warn"],
+  running: ["Running", "ok"],
+  failed: ["Failed", "bad"],
+  stopping: ["Stopping", "warn"],
+  stopped: ["Stopped", "warn"],
+};
+
+export function render(status) {
+  const l = status.lightning;
+  const [words, tone] = STATE_WORDS[l.state.state] || [l.state.state, "warn"];
+  const state = $("lightning-state");
+  state.textContent = words;
+  state.className = `state ${tone}`;
+  const reason = l.state.reason || l.state.message ||
+    (l.state.state === "disabled" ? "The Lightning node is turned off in the settings (lightning.enabled)." : "");
+  $("lightning-reason").textContent = reason;
+  $("lightning-reason").hidden = !reason;
+  $("lightning-recovery").hidden = !l.recovery_mode;
+
+  running = l.state.state === "running";
+  for (const button of $("ln-actions").querySelectorAll("button")) button.disabled = !running;
+  // A node that never ran (no wallet yet, switched off) has no balances or actions to show.
+  const ever = running || Boolean(l.node_id);
+  $("balances").hidden = !ever;
+  $("ln-actions").hidden = !ever;
+  $("node-details").hidden = !ever;
+  $("ln-actions-note").hidden = running || !ever;
+
+  const b = l.balances;
+  setText("balance-lightning", running ? sat(b.lightning_spendable_sat) : null);
+  setText("balance-onchain", running ? sat(b.onchain_sat) : null);
+  setText("balance-pending", running ? sat(b.pending_sat) : null);
+  const unconfirmed = b.onchain_sat - b.onchain_spendable_sat;
+  $("balance-onchain-note").textContent = unconfirmed > 0 ?
+    `${sat(b.onchain_spendable_sat)} spendable now` : "for opening channels";
+
+  setText("node-id", l.node_id);
+  const ip = (status.system.ip_addresses || []).find((a) => !a.includes(":"));
+  nodeUri = l.node_id && l.listening_port && ip ? `${l.node_id}@${ip}:${l.listening_port}` : "";
+  setText("node-uri", nodeUri || null);
+  setText("node-peers", l.node_id ? l.peers : null);
+  $("node-copy").hidden = !l.node_id;
+
+  latestPayments = l.recent_payments;
+  if (invoice) renderInvoicePaid();
+}
+
+// --- panels ------------------------------------------------------------------------------
+
+function openPanel(id) {
+  for (const button of $("ln-actions").querySelectorAll("button")) {
+    const open = button.dataset.panel === id && $(id).hidden;
+    button.setAttribute("aria-expanded", open);
+    $(button.dataset.panel).hidden = !open;
+  }
+  if (id === "fund-panel" && !$(id).hidden && $("fund-address").textContent === "") newAddress();
+  const first = $(id).querySelector("input, textarea");
+  if (!$(id).hidden && first) first.focus();
+}
+
+// --- receive -------------------------------------------------------------------------------
+
+async function createInvoice(event) {
+  event.preventDefault();
+  const error = $("receive-error");
+  showError(error, null);
+  const amount = parseSat($("receive-amount").value, { optional: true });
+  if (amount.error) {
+    error.textContent = amount.error;
+    return;
+  }
+  const body = {
+    amount_msat: amount.value === null ? null : amount.value * 1000,
+    description: $("receive-description").value.trim(),
+  };
+  const button = event.submitter || $("receive-form").querySelector("button");
+  const answer = await busy(button, "Creating…", () => api("POST", "/api/lightning/invoices", body));
+  if (!answer.ok) {
+    showError(error, answer);
+    return;
+  }
+  invoice = { ...answer.data, description: body.description };
+  $("receive-form").hidden = true;
+  $("receive-result").hidden = false;
+  showQr($("receive-qr"), `LIGHTNING:${invoice.bolt11.toUpperCase()}`);
+  const parts = [invoice.amount_msat === null ? "Any amount" : msat(invoice.amount_msat)];
+  if (invoice.description) parts.push(invoice.description);
+  parts.push(`valid until ${when(invoice.expires_at)}`);
+  $("receive-summary").textContent = parts.join(" · ");
+  $("receive-invoice").textContent = invoice.bolt11;
+  renderInvoicePaid();
+}
+
+function renderInvoicePaid() {
+  const paid = latestPayments.find((p) =>
+    p.inbound && p.status === "succeeded" && p.payment_hash === invoice.payment_hash);
+  const line = $("receive-paid");
+  if (paid) {
+    line.textContent = `Received ${msat(paid.amount_msat)}.`;
+    line.className = "success";
+  } else {
+    line.textContent = "Waiting for the payment…";
+    line.className = "note";
+  }
+}
+
+function newInvoiceForm() {
+  invoice = null;
+  $("receive-result").hidden = true;
+  $("receive-qr").removeAttribute("src");
+  $("receive-form").hidden = false;
+  $("receive-amount").value = "";
+  $("receive-description").value = "";
+  $("receive-amount").focus();
+}
+
+// --- send ----------------------------------------------------------------------------------
+
+let decoded = null;    // what the box read from the pasted text
+let decodeTimer = null;
+
+function pastedText() {
+  return $("send-invoice").value.trim();
+}
+
+function onPaste() {
+  clearTimeout(decodeTimer);
+  $("send-result").hidden = true;
+  showError($("send-error"), null);
+  decoded = null;
+  renderPreview();
+  if (pastedText() === "") return;
+  decodeTimer = setTimeout(decode, 250);
+}
+
+async function decode() {
+  const text = pastedText();
+  const answer = await api("POST", "/api/lightning/decode", { text });
+  if (text !== pastedText()) return; // the field changed meanwhile
+  if (!answer.ok) {
+    showError($("send-error"), answer);
+    return;
+  }
+  decoded = answer.data;
+  renderPreview();
+}
+
+function renderPreview() {
+  const preview = $("send-preview");
+  const needsAmount = decoded !== null && decoded.amount_msat === null;
+  $("send-amount-row").hidden = !needsAmount;
+  $("send-button").textContent = decoded && decoded.amount_msat !== null ?
+    `Pay ${msat(decoded.amount_msat)}` : "Pay";
+  if (!decoded) {
+    preview.hidden = true;
+    return;
+  }
+  const what = decoded.kind === "bolt12" ? "Offer" : "Invoice";
+  const parts = [`${what}: ${decoded.amount_msat === null ? "you choose the amount" : msat(decoded.amount_msat)}`];
+  if (decoded.description) parts.push(`“${decoded.description}”`);
+  if (decoded.expired) parts.push("expired");
+  else if (decoded.expires_at) parts.push(`valid until ${when(decoded.expires_at)}`);
+  preview.textContent = parts.join(" · ");
+  preview.hidden = false;
+}
+
+async function pay(event) {
+  event.preventDefault();
+  const error = $("send-error");
+  showError(error, null);
+  $("send-result").hidden = true;
+  const text = pastedText();
+  if (text === "") {
+    error.textContent = "Paste an invoice (lnbc…) or an offer (lno…) first.";
+    return;
+  }
+  const body = { invoice: text };
+  if (!$("send-amount-row").hidden) {
+    const amount = parseSat($("send-amount").value);
+    if (amount.error) {
+      error.textContent = amount.error;
+      return;
+    }
+    body.amount_msat = amount.value * 1000;
+  }
+  const fee = parseSat($("send-max-fee").value, { optional: true });
+  if (fee.error) {
+    error.textContent = `Fee limit: ${fee.error}`;
+    return;
+  }
+  if (fee.value !== null) body.max_fee_msat = fee.value * 1000;
+  const button = $("send-button");
+  const answer = await busy(button, "Paying… (up to a minute)", () =>
+    api("POST", "/api/lightning/pay", body));
+  if (!answer.ok) {
+    showError(error, answer);
+    return;
+  }
+  const p = answer.data;
+  const result = $("send-result");
+  result.dataset.status = p.status;
+  if (p.status === "succeeded") {
+    result.textContent = `Paid ${msat(p.amount_msat)}` +
+      (p.fee_msat !== null ? `, fee ${msat(p.fee_msat)}.` : ".");
+  } else {
+    result.textContent = "The payment is still on its way; it shows under Payments when it " +
+      "arrives or fails.";
+  }
+  result.hidden = false;
+  $("send-invoice").value = "";
+  $("send-amount").value = "";
+  decoded = null;
+  renderPreview();
+  hooks.refresh();
+}
+
+// --- add funds -----------------------------------------------------------------------------
+
+async function newAddress() {
+  showError($("fund-error"), null);
+  const answer = await api("POST", "/api/lightning/address", {});
+  if (!answer.ok) {
+    showError($("fund-error"), answer);
+    return;
+  }
+  const address = answer.data.address;
+  $("fund-address").textContent = address;
+  showQr($("fund-qr"), `BITCOIN:${address.toUpperCase()}`);
+  $("fund-result").hidden = false;
+}
+
+export function init(h) {
+  hooks = h;
+  for (const button of $("ln-actions").querySelectorAll("button")) {
+    button.setAttribute("aria-expanded", "false");
+    button.setAttribute("aria-controls", button.dataset.panel);
+    button.addEventListener("click", () => openPanel(button.dataset.panel));
+  }
+  $("receive-form").addEventListener("submit", createInvoice);
+  $("receive-buttons").append(
+    copyButton(() => invoice ? invoice.bolt11 : "", "Copy invoice"),
+    el("button", { type: "button", class: "secondary", onclick: newInvoiceForm }, "New invoice"));
+  $("send-invoice").addEventListener("input", onPaste);
+  $("send-form").addEventListener("submit", pay);
+  $("fund-buttons").append(
+    copyButton(() => $("fund-address").textContent, "Copy address"),
+    el("button", { type: "button", class: "secondary", onclick: newAddress }, "New address"));
+  $("node-copy").append(
+    copyButton(() => $("node-id").textContent, "Copy node id"),
+    copyButton(() => nodeUri, "Copy id@address"));
+}

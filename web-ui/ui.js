@@ -1,0 +1,175 @@
+// Shared helpers for the page's modules: talking to the box, building DOM without
+// innerHTML, amounts in sat, times, copy buttons and QR codes. No framework, no build step.
+
+export const $ = (id) => document.getElementById(id);
+
+// --- talking to the box -----------------------------------------------------------------
+
+/// One API call. Never throws: a box that cannot be reached answers with status 0 and an
+/// error that says so, like any other failure.
+export async function api(method, path, body) {
+  const options = { method, cache: "no-store", headers: {} };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (err) {
+    return {
+      ok: false, status: 0,
+      data: { error: `Cannot reach the box (${err.message}). Is it powered on and on this network?` },
+    };
+  }
+  let data = null;
+  try { data = await response.json(); } catch (_) { /* not JSON */ }
+  return { ok: response.ok, status: response.status, data };
+}
+
+/// The box's own words for a failed call.
+export function errorText(answer) {
+  if (answer.data && answer.data.error) return capitalize(answer.data.error);
+  if (answer.status === 401) return "You were logged out: log in again.";
+  return `The box answered HTTP ${answer.status}.`;
+}
+
+function capitalize(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/// Shows a failed call's message (and its stable kind, small) in `box`; `null` clears it.
+export function showError(box, answer) {
+  box.replaceChildren();
+  delete box.dataset.kind;
+  if (!answer) return;
+  box.append(el("span", { class: "message" }, errorText(answer)));
+  const kind = answer.data && answer.data.kind;
+  if (kind) {
+    box.dataset.kind = kind;
+    box.append(el("span", { class: "kind" }, ` (${kind.replaceAll("_", " ")})`));
+  }
+}
+
+/// Disables `button` while `work` runs, with a "…" label, and restores it afterwards.
+export async function busy(button, label, work) {
+  const before = button.textContent;
+  button.disabled = true;
+  button.textContent = label;
+  try {
+    return await work();
+  } finally {
+    button.disabled = false;
+    button.textContent = before;
+  }
+}
+
+// --- DOM ---------------------------------------------------------------------------------
+
+/// `el("p", { class: "note" }, "text", child)`: text goes in as text, never as HTML.
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) node.append(child);
+  }
+  return node;
+}
+
+export function setText(id, value) {
+  $(id).textContent = value === undefined || value === null ? "–" : String(value);
+}
+
+// --- amounts -----------------------------------------------------------------------------
+
+// A narrow no-break space groups thousands: "21 000 sat" reads the same in every language
+// and cannot be mistaken for a decimal point.
+const GROUP = "\u202f";
+
+export function groupDigits(value) {
+  return String(value).replace(/\B(?=(\d{3})+(?!\d))/g, GROUP);
+}
+
+export function sat(value) {
+  return value === null || value === undefined ? "–" : `${groupDigits(value)} sat`;
+}
+
+/// msat as sat for people: whole sat when it is whole, else up to three decimals.
+export function msat(value) {
+  if (value === null || value === undefined) return "–";
+  const whole = Math.floor(value / 1000);
+  const rest = value % 1000;
+  if (rest === 0) return sat(whole);
+  return `${groupDigits(whole)}.${String(rest).padStart(3, "0").replace(/0+$/, "")} sat`;
+}
+
+/// Parses an amount of sat as people type it: "21000", "21 000", "21,000", "21000 sat".
+/// Returns `{ value }` (null for an empty optional field) or `{ error }`.
+export function parseSat(text, { optional = false } = {}) {
+  let clean = text.trim().replace(/\s*sats?$/i, "");
+  if (clean === "") {
+    return optional ? { value: null } : { error: "Enter an amount in sat." };
+  }
+  // Digits, optionally grouped by threes with spaces, commas, apostrophes or underscores.
+  // A decimal point is refused: amounts here are whole sat, not bitcoin.
+  const grouped = /^[1-9]\d{0,2}([\s,'_\u00a0\u202f\u2009]\d{3})+$/;
+  if (grouped.test(clean)) clean = clean.replace(/[\s,'_\u00a0\u202f\u2009]/g, "");
+  if (!/^\d+$/.test(clean)) {
+    return { error: "Amounts are whole sat, like 21000 or 21 000." };
+  }
+  const value = Number(clean);
+  if (!Number.isSafeInteger(value * 1000)) {
+    return { error: "That amount is too large." };
+  }
+  return { value };
+}
+
+// --- times -------------------------------------------------------------------------------
+
+/// A Unix time as local time: "14:32" today, "24 Nov, 14:32" otherwise.
+export function when(unixSecs) {
+  if (!unixSecs) return "–";
+  const date = new Date(unixSecs * 1000);
+  const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (date.toDateString() === new Date().toDateString()) return time;
+  return `${date.toLocaleDateString([], { day: "numeric", month: "short" })}, ${time}`;
+}
+
+// --- copying -------------------------------------------------------------------------------
+
+/// A button that copies `text()` to the clipboard. The page is usually served over plain
+/// http on the home network, where `navigator.clipboard` does not exist: the fallback copies
+/// from a selected, off-screen text area.
+export function copyButton(text, label = "Copy") {
+  const button = el("button", { type: "button", class: "secondary copy" }, label);
+  button.addEventListener("click", async () => {
+    const value = text();
+    let copied = false;
+    if (navigator.clipboard && window.isSecureContext) {
+      try { await navigator.clipboard.writeText(value); copied = true; } catch (_) { /* fall back */ }
+    }
+    if (!copied) {
+      const area = el("textarea", { class: "offscreen", readonly: true });
+      area.value = value;
+      document.body.append(area);
+      area.select();
+      try { copied = document.execCommand("copy"); } catch (_) { copied = false; }
+      area.remove();
+    }
+    button.textContent = copied ? "Copied" : "Select and copy by hand";
+    setTimeout(() => { button.textContent = label; }, 1800);
+  });
+  return button;
+}
+
+// --- QR codes ------------------------------------------------------------------------------
+
+/// Points `img` at the box's QR code of `text` (an SVG drawn by the box).
+export function showQr(img, text) {
+  img.src = `/api/qr?text=${encodeURIComponent(text)}`;
+}
