@@ -17,7 +17,14 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A laptop-sized window (1200×1000).
     pub async fn start() -> Browser {
+        Browser::start_sized(1200, 1000).await
+    }
+
+    /// A window of `width`×`height` CSS pixels. Headless Chromium's windows are at least
+    /// 500 px wide, so narrower sizes emulate a phone's screen instead.
+    pub async fn start_sized(width: u32, height: u32) -> Browser {
         assert!(
             std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
             "browser tests need Chromium and chromedriver: apt-get install -y chromium chromium-driver"
@@ -34,18 +41,22 @@ impl Browser {
         });
         let profile = tempfile::tempdir().unwrap();
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1200,1000",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            }),
-        );
+        let mut options = serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                format!("--window-size={},{height}", width.max(500)),
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        });
+        if width < 500 {
+            options["mobileEmulation"] = serde_json::json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1 },
+            });
+        }
+        capabilities.insert("goog:chromeOptions".into(), options);
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)
             .capabilities(capabilities)
@@ -77,7 +88,18 @@ impl Browser {
 
     /// Waits until the text of `css` satisfies `check`; returns it.
     pub async fn text_where(&self, css: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + TIMEOUT;
+        self.text_where_for(css, TIMEOUT, check).await
+    }
+
+    /// [`Browser::text_where`] with its own timeout, for slow things (a payment, a node
+    /// starting).
+    pub async fn text_where_for(
+        &self,
+        css: &str,
+        timeout: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
         let mut last = String::new();
         loop {
             if let Ok(element) = self.client.find(Locator::Css(css)).await {
@@ -109,6 +131,18 @@ impl Browser {
     /// Evaluates JavaScript in the page and returns its value.
     pub async fn eval(&self, script: &str) -> serde_json::Value {
         self.client.execute(script, vec![]).await.unwrap()
+    }
+
+    /// Saves a screenshot as `<name>.png` in `$PLUGNODE_SCREENSHOTS`, when that is set (to
+    /// look at the page as the tests leave it).
+    pub async fn snapshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("PLUGNODE_SCREENSHOTS") else {
+            return;
+        };
+        let png = self.client.screenshot().await.unwrap();
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
     pub async fn close(mut self) {
