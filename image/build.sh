@@ -14,8 +14,9 @@
 #       for a real box.
 #
 # Options: --no-xz (skip the compressed copy), --skip-cross-build (use the binaries already
-# in image/out/aarch64), --refresh-base (rebuild the cached Debian base even if its inputs
-# did not change), --out DIR.
+# in image/out/aarch64), --from-git REV (build plugnode from a clean export of commit REV
+# instead of the working tree), --refresh-base (rebuild the cached Debian base even if its
+# inputs did not change), --out DIR.
 # Needs root (mmdebstrap, chroot). Run it under `nice -n 19` on a shared machine: the first
 # run spends ~10 minutes on the Debian base (cached afterwards in $PLUGNODE_IMAGE_CACHE,
 # default /var/tmp/plugnode-image-cache) plus the aarch64 build (image/cross-build.sh).
@@ -27,6 +28,7 @@ profile=production
 bitcoin_core=""
 xz=1
 cross_build=1
+from_git=()
 refresh_base=0
 out="$here/out"
 cache="${PLUGNODE_IMAGE_CACHE:-/var/tmp/plugnode-image-cache}"
@@ -46,6 +48,7 @@ while (($#)); do
         --out) out="${2:-}"; shift 2 ;;
         --no-xz) xz=0; shift ;;
         --skip-cross-build) cross_build=0; shift ;;
+        --from-git) from_git=(--from-git "${2:-}"); shift 2 ;;
         --refresh-base) refresh_base=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument '$1'" ;;
@@ -121,7 +124,7 @@ if ((cross_build)); then
     stage "cross-building plugnode (image/cross-build.sh)"
     sim_flag=()
     [[ $profile == test ]] && sim_flag=(--with-sim)
-    PLUGNODE_OUT="$out" "$here/cross-build.sh" "${sim_flag[@]}"
+    PLUGNODE_OUT="$out" "$here/cross-build.sh" "${sim_flag[@]}" "${from_git[@]}"
 fi
 [[ -x $bins/plugnode ]] || die "no $bins/plugnode: run image/cross-build.sh"
 [[ $profile == production || -x $bins/regtest-sim ]] || die "no $bins/regtest-sim: run image/cross-build.sh --with-sim"

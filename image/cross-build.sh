@@ -6,6 +6,9 @@
 #   image/cross-build.sh              the production binary (no demo feature, no simulator)
 #   image/cross-build.sh --with-sim   also regtest-sim, the bitcoind stand-in the image's
 #                                     test profile installs (never in a production image)
+#   image/cross-build.sh --from-git REV
+#       builds a clean export of commit REV (e.g. HEAD) instead of the working tree: what a
+#       release is built from, and safe while others edit the checkout
 #
 # Outputs: image/out/aarch64/plugnode (and regtest-sim). The build directory is
 # $PLUGNODE_CROSS_TARGET_DIR (default /var/tmp/plugnode-cross): Debian's rustc is another
@@ -22,13 +25,15 @@ target=aarch64-unknown-linux-gnu
 target_dir="${PLUGNODE_CROSS_TARGET_DIR:-/var/tmp/plugnode-cross}"
 out="${PLUGNODE_OUT:-$here/out}/aarch64"
 with_sim=0
+from_git=""
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
-for arg in "$@"; do
-    case "$arg" in
-        --with-sim) with_sim=1 ;;
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+while (($#)); do
+    case "$1" in
+        --with-sim) with_sim=1; shift ;;
+        --from-git) from_git="${2:-}"; shift 2 || { usage >&2; exit 2; } ;;
         -h | --help) usage; exit 0 ;;
-        *) echo "cross-build.sh: unknown argument '$arg'" >&2; usage >&2; exit 2 ;;
+        *) echo "cross-build.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
 done
 
@@ -68,7 +73,16 @@ export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
 unset RUSTUP_TOOLCHAIN RUSTC_WRAPPER RUSTC_WORKSPACE_WRAPPER
 
 echo "== $("$DEB_RUSTC" --version) / $("$DEB_CARGO" --version), target $target, build dir $target_dir"
-cd "$repo"
+src="$repo"
+if [[ -n $from_git ]]; then
+    commit=$(git -C "$repo" rev-parse --verify "$from_git^{commit}")
+    src="$target_dir/source"
+    rm -rf "$src"
+    mkdir -p "$src"
+    git -C "$repo" archive "$commit" | tar -x -C "$src"
+    echo "== building commit $commit (a clean export in $src)"
+fi
+cd "$src"
 mkdir -p "$out"
 
 build() { # package, extra cargo args...

@@ -9,17 +9,29 @@
 #      fill the disk (an 8 GiB "card"): the test image reports this on its serial console;
 #      bitcoind (regtest-sim in the test image) runs under the unit's sandbox and answers
 #      plugnode's RPC (/api/health says "ready" or "syncing");
-#   3. logging in with the test profile's password and POST /api/system/shutdown stop
+#   3. a USB stick (FAT32) plugged into the VM is mounted by the root mount helper on request
+#      from inside plugnode's sandbox, as the plugnode user, who can then write to it
+#      (virt only);
+#   4. logging in with the test profile's password and POST /api/system/shutdown stop
 #      plugnode in order, it exits with 100 and the unit powers the VM off;
-#   4. after the VM is off, the disk's root partition fills the disk.
+#   5. after the VM is off, the disk's root partition fills the disk and the file written
+#      through the mount helper is on the stick.
 #
 #   image/smoke-test.sh [IMAGE]     default: image/out/plugnode-test.img
 #                                   (build it with: image/build.sh --profile test)
+#   MACHINE=raspi3b image/smoke-test.sh
+#       the same on an emulated Raspberry Pi 3 (`-M raspi3b`, the Pi's own device tree with
+#       plugnode's SPI overlay applied as the GPU firmware would, the image's cmdline.txt):
+#       also checks that /dev/spidev0.0 and /dev/gpiochip0 exist for the groups spi and
+#       gpio. Slower; QEMU's Pi cannot power off, so there the check ends at the kernel's
+#       "Power down".
 # The image itself is not changed (the VM boots a sparse copy). Exit 0 when every check
 # passed. KEEP=1 keeps the work dir (console log, disk) even on success.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+MACHINE=${MACHINE:-virt}
+[[ $MACHINE == virt || $MACHINE == raspi3b ]] || { echo "smoke-test.sh: MACHINE is virt or raspi3b" >&2; exit 2; }
 img="${1:-$here/out/plugnode-test.img}"
 password_file="$here/test/web-password"
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-900}
@@ -30,9 +42,9 @@ DISK_MIB=8192
 started=$SECONDS
 say() { echo "== [$((SECONDS - started)) s] $*"; }
 [[ -f $img ]] || { echo "smoke-test.sh: no image $img; build it with: image/build.sh --profile test" >&2; exit 2; }
-for tool in qemu-system-aarch64 mcopy mdir sfdisk curl python3; do
+for tool in qemu-system-aarch64 mcopy mdir mtype sfdisk curl python3 fdtoverlay; do
     command -v "$tool" >/dev/null || {
-        echo "smoke-test.sh: $tool is missing (apt-get install qemu-system-arm mtools fdisk curl python3)" >&2
+        echo "smoke-test.sh: $tool is missing (apt-get install qemu-system-arm mtools fdisk curl python3 device-tree-compiler)" >&2
         exit 2
     }
 done
@@ -76,19 +88,43 @@ mcopy -i "$boot" "::$kernel" "$work/vmlinuz"
 mcopy -i "$boot" "::$initrd" "$work/initrd.img"
 root_before=$(sfdisk -J "$work/disk.img" | python3 -c 'import json,sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][1]["size"])')
 
+# A 64 MiB USB stick with one FAT32 partition, for the mount helper.
+truncate -s 64M "$work/stick.img"
+printf 'label: dos\nstart=2048, type=c\n' | sfdisk -q "$work/stick.img"
+mkfs.vfat -F 32 -n BACKUP -C "$work/stick.part" $((63 * 1024)) >/dev/null
+dd if="$work/stick.part" of="$work/stick.img" bs=1M seek=1 conv=notrunc status=none
+rm "$work/stick.part"
+
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 
 # --- boot ---------------------------------------------------------------------------------
-say "booting $kernel in qemu-system-aarch64 -M virt; the web page is forwarded to $base"
+qemu_common=(-kernel "$work/vmlinuz" -initrd "$work/initrd.img" -display none -monitor none -no-reboot)
+if [[ $MACHINE == virt ]]; then
+    qemu=(-M virt -cpu cortex-a72 -smp 2 -m 2048 "${qemu_common[@]}"
+        -append "root=LABEL=RASPIROOT console=ttyAMA0 rw"
+        -drive if=none,file="$work/disk.img",format=raw,id=disk -device virtio-blk-pci,drive=disk
+        -netdev "user,id=net,hostfwd=tcp:127.0.0.1:$port-:80" -device virtio-net-pci,netdev=net,romfile=
+        -device qemu-xhci,id=xhci -drive if=none,id=stick,file="$work/stick.img",format=raw
+        -device usb-storage,bus=xhci.0,drive=stick
+        -serial "file:$work/console.log")
+else
+    # What the Pi's GPU firmware does from config.txt: the board's device tree plus our
+    # SPI overlay, and cmdline.txt as the kernel command line. The serial console is the
+    # mini UART (ttyS1), QEMU's second serial port.
+    mcopy -i "$boot" ::bcm2837-rpi-3-b.dtb "$work/board.dtb"
+    mcopy -i "$boot" ::overlays/plugnode-spi0.dtbo "$work/plugnode-spi0.dtbo"
+    mtype -i "$boot" ::config.txt | grep -q '^dtoverlay=plugnode-spi0' || fail "config.txt does not load the SPI overlay"
+    fdtoverlay -i "$work/board.dtb" -o "$work/pi.dtb" "$work/plugnode-spi0.dtbo"
+    cmdline=$(mtype -i "$boot" ::cmdline.txt | tr -d '\r\n')
+    qemu=(-M raspi3b -m 1G -smp 4 "${qemu_common[@]}" -dtb "$work/pi.dtb" -append "$cmdline"
+        -drive if=sd,file="$work/disk.img",format=raw
+        -usb -netdev "user,id=net,hostfwd=tcp:127.0.0.1:$port-:80" -device usb-net,netdev=net
+        -serial null -serial "file:$work/console.log")
+fi
+say "booting $kernel in qemu-system-aarch64 -M $MACHINE; the web page is forwarded to $base"
 boot_started=$SECONDS
-nice -n 19 qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 2048 \
-    -kernel "$work/vmlinuz" -initrd "$work/initrd.img" \
-    -append "root=LABEL=RASPIROOT console=ttyAMA0 rw" \
-    -drive if=none,file="$work/disk.img",format=raw,id=disk -device virtio-blk-pci,drive=disk \
-    -netdev "user,id=net,hostfwd=tcp:127.0.0.1:$port-:80" -device virtio-net-pci,netdev=net,romfile= \
-    -display none -monitor none -serial "file:$work/console.log" -no-reboot \
-    >"$work/qemu.log" 2>&1 &
+nice -n 19 qemu-system-aarch64 "${qemu[@]}" >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
 
 http_code() { curl -s -o "$work/body" -w '%{http_code}' --max-time 5 "$@" || true; }
@@ -139,6 +175,41 @@ root_mib=$(field root-mib)
 ((root_mib > (DISK_MIB - 260) * 9 / 10)) || fail "root file system is $root_mib MiB: it did not grow to the disk"
 ok "root file system grew to $root_mib MiB"
 
+[[ $(field mount-socket) == active ]] || fail "plugnode-mount.socket is $(field mount-socket)"
+ok "the mount helper's socket listens"
+gpiochip=$(field gpiochip) spidev=$(field spidev)
+if [[ $MACHINE == raspi3b ]]; then
+    [[ $spidev == spi:660 ]] || fail "/dev/spidev0.0 is '$spidev', not group spi mode 660: the SPI overlay or the udev rule does not work"
+    ok "/dev/spidev0.0 exists (SPI overlay) for group spi, mode 660 (udev rule)"
+    [[ $gpiochip == gpio:660 ]] || fail "/dev/gpiochip0 is '$gpiochip', not group gpio mode 660"
+    ok "/dev/gpiochip0 for group gpio, mode 660"
+elif [[ $gpiochip != none ]]; then
+    [[ $gpiochip == gpio:660 ]] || fail "/dev/gpiochip0 is '$gpiochip', not group gpio mode 660"
+    ok "/dev/gpiochip0 (the virt board's GPIO) for group gpio, mode 660 (udev rule)"
+fi
+
+if [[ $MACHINE == virt ]]; then
+    while ! grep -aq 'PLUGNODE-SMOKE-MOUNT ' "$work/console.log"; do
+        kill -0 "$qemu_pid" 2>/dev/null || fail "QEMU exited before the mount report"
+        ((SECONDS - boot_started < BOOT_TIMEOUT)) || fail "no mount report within $BOOT_TIMEOUT s"
+        sleep 1
+    done
+    sleep 1
+    mount_report=$(grep -a -m1 -o 'PLUGNODE-SMOKE-MOUNT .*' "$work/console.log" | tr -d '\r')
+    echo "   $mount_report"
+    mount_field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $mount_report"; }
+    [[ $(mount_field mount) == ok_/media/plugnode/backup/plugnode-backup ]] ||
+        fail "the mount helper did not mount the stick for plugnode: $(mount_field mount)"
+    ok "the mount helper mounted the USB stick on plugnode's request (from its sandbox)"
+    [[ $(mount_field write) == ok ]] || fail "plugnode could not write to the mounted stick"
+    ok "plugnode, in its own mount namespace, wrote to the stick"
+    [[ $(mount_field status) == ok_mounted_sda1 ]] || fail "status: $(mount_field status)"
+    [[ $(mount_field unmount) == ok_unmounted ]] || fail "unmount: $(mount_field unmount)"
+    ok "status and unmount answered"
+    [[ $(mount_field refused) == error_* ]] || fail "the helper mounted a non-USB disk: $(mount_field refused)"
+    ok "the helper refuses the system disk"
+fi
+
 # --- bitcoind runs under the unit's sandbox ----------------------------------------------
 say "waiting for bitcoind (regtest-sim) to answer plugnode's RPC"
 while :; do
@@ -165,16 +236,31 @@ code=$(http_code -X POST -H "Authorization: Bearer $token" -H 'Content-Type: app
     -d '{}' "$base/api/system/shutdown")
 [[ $code == 202 ]] || fail "POST /api/system/shutdown answered $code: $(cat "$work/body")"
 ok "POST /api/system/shutdown: 202"
-while kill -0 "$qemu_pid" 2>/dev/null; do
-    ((SECONDS - stop_started < STOP_TIMEOUT)) || fail "the VM did not power off within $STOP_TIMEOUT s"
-    sleep 1
-done
-qemu_status=0
-wait "$qemu_pid" || qemu_status=$?
-qemu_pid=""
-stop_secs=$((SECONDS - stop_started))
-say "the VM powered off $stop_secs s after the shutdown request"
-[[ $qemu_status == 0 ]] || fail "QEMU exited with $qemu_status"
+if [[ $MACHINE == virt ]]; then
+    while kill -0 "$qemu_pid" 2>/dev/null; do
+        ((SECONDS - stop_started < STOP_TIMEOUT)) || fail "the VM did not power off within $STOP_TIMEOUT s"
+        sleep 1
+    done
+    qemu_status=0
+    wait "$qemu_pid" || qemu_status=$?
+    qemu_pid=""
+    stop_secs=$((SECONDS - stop_started))
+    say "the VM powered off $stop_secs s after the shutdown request"
+    [[ $qemu_status == 0 ]] || fail "QEMU exited with $qemu_status"
+else
+    # QEMU's Raspberry Pi has no power controller: the kernel's last word is the proof.
+    while ! grep -aq 'reboot: Power down' "$work/console.log"; do
+        kill -0 "$qemu_pid" 2>/dev/null || fail "QEMU exited before the power-off"
+        ((SECONDS - stop_started < STOP_TIMEOUT)) || fail "the Pi did not power down within $STOP_TIMEOUT s"
+        sleep 1
+    done
+    stop_secs=$((SECONDS - stop_started))
+    say "the kernel powered down $stop_secs s after the shutdown request"
+    sleep 2
+    kill "$qemu_pid" 2>/dev/null || true
+    wait "$qemu_pid" 2>/dev/null || true
+    qemu_pid=""
+fi
 
 console=$(tr -d '\r' <"$work/console.log")
 expect() { grep -aqF -- "$1" <<<"$console" || fail "the console log lacks: $1"; ok "$2"; }
@@ -191,6 +277,12 @@ ok "no watchdog timeout, no kill, no failed start"
 root_after=$(sfdisk -J "$work/disk.img" | python3 -c 'import json,sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][1]["size"])')
 ((root_after >= (DISK_MIB - 260 - 8) * 2048)) || fail "the root partition did not grow ($root_before → $root_after sectors)"
 ok "root partition grew from $((root_before / 2048)) to $((root_after / 2048)) MiB"
+
+if [[ $MACHINE == virt ]]; then
+    [[ $(mtype -i "$work/stick.img@@1M" ::/plugnode-backup/plugnode-smoke.txt 2>/dev/null | tr -d '\r\n') == written-by-plugnode ]] ||
+        fail "the file plugnode wrote is not on the stick"
+    ok "the file plugnode wrote is on the stick (the helper unmounted it cleanly)"
+fi
 
 echo "PASS: image boots, serves its page, runs plugnode under systemd and powers off through plugnode"
 printf '   figures: web page answers %d s after QEMU start; boot report at %d s; bitcoind answers at %d s; power-off %d s after the request; smoke test %d s in all\n' \
