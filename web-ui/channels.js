@@ -10,10 +10,14 @@ const closing = new Set();   // channels the user asked to close (until they are
 let pending = null;          // { channel, force } while the close dialog is open
 
 export function render(status) {
-  if (status.lightning.state) {
-    $("open-channel-toggle").disabled = status.lightning.state.state !== "running";
+  const l = status.lightning;
+  if (l.state) {
+    const running = l.state.state === "running";
+    // No channels to show before the node first ran (no wallet yet, switched off).
+    $("channels-card").hidden = !running && !l.node_id;
+    $("open-channel-toggle").disabled = !running;
   }
-  channels = status.lightning.channels;
+  channels = l.channels;
   const ids = new Set(channels.map((c) => c.user_channel_id));
   for (const id of closing) if (!ids.has(id)) closing.delete(id);
   // Redraw only on change, so a button under the pointer stays put between polls.

@@ -135,8 +135,11 @@ function newInvoiceForm() {
 let decoded = null;    // what the box read from the pasted text
 let decodeTimer = null;
 
+/// The pasted invoice or offer as the box reads it: without a "lightning:" prefix, and in
+/// lower case when it came all in capitals (as QR codes carry them).
 function pastedText() {
-  return $("send-invoice").value.trim();
+  const text = $("send-invoice").value.trim().replace(/^lightning:/i, "");
+  return text === text.toUpperCase() ? text.toLowerCase() : text;
 }
 
 function onPaste() {
@@ -165,6 +168,8 @@ function renderPreview() {
   const preview = $("send-preview");
   const needsAmount = decoded !== null && decoded.amount_msat === null;
   $("send-amount-row").hidden = !needsAmount;
+  // The fee limit applies to invoices; offers are paid with the node's own limits.
+  $("send-options").hidden = decoded !== null && decoded.kind === "bolt12";
   $("send-button").textContent = decoded && decoded.amount_msat !== null ?
     `Pay ${msat(decoded.amount_msat)}` : "Pay";
   if (!decoded) {
@@ -204,7 +209,7 @@ async function pay(event) {
     error.textContent = `Fee limit: ${fee.error}`;
     return;
   }
-  if (fee.value !== null) body.max_fee_msat = fee.value * 1000;
+  if (fee.value !== null && !$("send-options").hidden) body.max_fee_msat = fee.value * 1000;
   const button = $("send-button");
   const answer = await busy(button, "Paying… (up to a minute)", () =>
     api("POST", "/api/lightning/pay", body));

@@ -8,6 +8,7 @@ let loading = false;
 
 export function render(status) {
   const l = status.lightning;
+  $("payments-card").hidden = l.state.state !== "running" && !l.node_id;
   const recent = JSON.stringify(l.recent_payments);
   if (recent === lastRecent) return;
   lastRecent = recent;
