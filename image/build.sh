@@ -361,7 +361,7 @@ rm -rf "$root"/boot/firmware/*
 used_mib=$(du -s --block-size=1M "$root" | cut -f1)
 # Room for the file system's own structures and a first boot; the rest comes from the card.
 root_mib=$(((used_mib * 115 / 100 + 256 + 3) / 4 * 4))
-mkfs.ext4 -q -L RASPIROOT -m 2 -d "$root" "$root_img" "${root_mib}M"
+mkfs.ext4 -q -L RASPIROOT -m 2 -d "$root" "$root_img" "${root_mib}M" >/dev/null
 
 img="$out/$image_name.img"
 stage "assembling $img"
