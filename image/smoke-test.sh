@@ -175,6 +175,13 @@ root_mib=$(field root-mib)
 ((root_mib > (DISK_MIB - 260) * 9 / 10)) || fail "root file system is $root_mib MiB: it did not grow to the disk"
 ok "root file system grew to $root_mib MiB"
 
+[[ $(field hostname) == plugnode ]] || fail "the hostname is '$(field hostname)', not plugnode (plugnode.local)"
+for service in avahi-daemon systemd-timesyncd systemd-networkd systemd-resolved; do
+    [[ ,$(field services) == *",$service:active,"* ]] || fail "$service is not active: $(field services)"
+done
+ok "avahi (plugnode.local), timesyncd, networkd and resolved are active"
+[[ $(field ssh) == disabled/inactive ]] || fail "SSH is '$(field ssh)', not off"
+ok "SSH is off"
 [[ $(field mount-socket) == active ]] || fail "plugnode-mount.socket is $(field mount-socket)"
 ok "the mount helper's socket listens"
 gpiochip=$(field gpiochip) spidev=$(field spidev)
