@@ -9,10 +9,14 @@
 //! everything else may still need it while it stops; the display's last words come after
 //! it, because only then is unplugging safe.
 
+use crate::backup::mirror::MirrorWriter;
+use crate::backup::mount::{DirectAccess, FolderAccess, HelperAccess, StickAccess};
+use crate::backup::service::{BackupHandle, BackupSettings, StickSource};
 use crate::bitcoind::{BitcoindHandle, BitcoindSettings, RpcCredentials};
 use crate::config::Config;
 use crate::display::{self, DisplayHandle, SimulatedDisplay};
 use crate::fsutil;
+use crate::lightning::store::ChannelStore;
 use crate::lightning::{LightningHandle, LightningSettings};
 use crate::shutdown::Shutdown;
 use crate::status::{Phase, StatusHandle};
@@ -20,6 +24,7 @@ use crate::system::monitor::SystemMonitor;
 use crate::web::{Auth, WebContext, WebServer};
 use anyhow::Context;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use tracing::info;
 
 /// A started appliance.
@@ -31,6 +36,7 @@ pub struct Appliance {
     pub web_address: SocketAddr,
     pub auth: Auth,
     pub lightning: LightningHandle,
+    pub backup: BackupHandle,
     pub display: Option<DisplayHandle>,
     /// The simulated panel's picture and keys (demo and tests).
     pub simulated_display: Option<SimulatedDisplay>,
@@ -44,16 +50,19 @@ pub struct Appliance {
 impl Appliance {
     /// Starts every service. The config must have been validated.
     pub async fn start(config: &Config, shutdown: Shutdown) -> anyhow::Result<Appliance> {
-        Self::start_with(config, shutdown, false).await
+        Self::start_with(config, shutdown, false, None).await
     }
 
-    /// [`Appliance::start`], where the demo lets secrets (seed words) reach the screen
-    /// mirror on the web page: on a laptop the simulated screen *is* the device.
+    /// [`Appliance::start`] for the demo: secrets (seed words) may reach the screen mirror
+    /// on the web page (on a laptop the simulated screen *is* the device), and a folder
+    /// stands in for the USB stick.
     pub(crate) async fn start_with(
         config: &Config,
         shutdown: Shutdown,
         mirror_secrets: bool,
+        stick_folder: Option<std::path::PathBuf>,
     ) -> anyhow::Result<Appliance> {
+        let backup_source = stick_folder;
         let data_dir = &config.data.dir;
         fsutil::ensure_private_dir(data_dir, 0o700).with_context(|| {
             format!(
@@ -94,11 +103,19 @@ impl Appliance {
             },
             status.clone(),
         );
+        let lightning_dir = config.data.dir.join("lightning");
+        let store = ChannelStore::open(&lightning_dir).with_context(|| {
+            format!(
+                "cannot open the channel store in {}: the SD card may be failing; restore \
+                 from the USB backup on a new card",
+                lightning_dir.display()
+            )
+        })?;
         let lightning = LightningHandle::spawn(
             LightningSettings {
                 enabled: config.lightning.enabled,
                 network: config.bitcoind.network,
-                storage_dir: config.data.dir.join("lightning"),
+                storage_dir: lightning_dir,
                 secrets_dir: secrets_dir.clone(),
                 listen_address: std::net::SocketAddr::from((
                     [0, 0, 0, 0],
@@ -110,6 +127,12 @@ impl Appliance {
                 rpc_user: credentials.lightning.clone(),
             },
             status.clone(),
+            store,
+        );
+        let backup = BackupHandle::spawn(
+            backup_settings(config, &secrets_dir, backup_source),
+            status.clone(),
+            lightning.clone(),
         );
         // A broken or missing panel must not stop the node: it runs without a screen and
         // the web page says why.
@@ -151,6 +174,7 @@ impl Appliance {
                 shutdown: shutdown.clone(),
                 display: display.clone(),
                 lightning: lightning.clone(),
+                backup: backup.clone(),
             },
             auth.clone(),
         )
@@ -168,6 +192,7 @@ impl Appliance {
             web_address,
             auth,
             lightning,
+            backup,
             display,
             simulated_display,
             rpc_port: config.bitcoind.rpc_port(),
@@ -199,6 +224,8 @@ impl Appliance {
         self.shutdown.trigger();
         self.web.stop().await;
         self.lightning.stop().await;
+        // The final flush: the journal is closed and the stick unmounted.
+        self.backup.stop().await;
         self.monitor.stop().await;
         self.bitcoind.stop().await;
         let _ = self.power.await;
@@ -209,5 +236,44 @@ impl Appliance {
             }
         }
         info!("plugnode stopped; safe to unplug");
+    }
+}
+
+/// The backup service's settings: how sticks are found and mounted on this box.
+fn backup_settings(
+    config: &Config,
+    secrets_dir: &std::path::Path,
+    stick_folder: Option<std::path::PathBuf>,
+) -> BackupSettings {
+    let (source, access): (StickSource, Result<Arc<dyn StickAccess>, String>) = match stick_folder {
+        Some(folder) => (StickSource::Folder(folder), Ok(Arc::new(FolderAccess))),
+        None => {
+            let source = StickSource::Sysfs {
+                root: "/sys".into(),
+                extra_devices: config.backup.extra_devices.clone(),
+            };
+            let helper = std::path::Path::new(HelperAccess::SOCKET);
+            let access: Result<Arc<dyn StickAccess>, String> = if helper.exists() {
+                Ok(Arc::new(HelperAccess::new(helper.to_path_buf())))
+            } else if nix::unistd::geteuid().is_root() {
+                Ok(Arc::new(DirectAccess::new(config.backup.mount_dir.clone())))
+            } else {
+                Err(
+                    "plugnode cannot mount USB sticks here: enable plugnode-mount.socket (the \
+                     image does), or run plugnode as root"
+                        .into(),
+                )
+            };
+            (source, access)
+        }
+    };
+    BackupSettings {
+        enabled: config.backup.enabled,
+        mode: config.backup.mode,
+        source,
+        access,
+        secrets_dir: secrets_dir.to_path_buf(),
+        poll_every: std::time::Duration::from_secs(2),
+        mirror_timeout: MirrorWriter::TIMEOUT,
     }
 }

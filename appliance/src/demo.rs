@@ -7,14 +7,15 @@
 use crate::app::Appliance;
 use crate::config::{Config, GossipSetting, Network};
 use crate::display::PanelKind;
+use crate::lightning::store::ChannelStore;
 use crate::lightning::{LightningHandle, LightningSettings, OpenChannel};
 use crate::shutdown::Shutdown;
 use crate::status::{BitcoindState, LightningState, StatusHandle};
-use std::sync::Arc;
 use anyhow::Context;
 use bitcoincore_rpc::RpcApi;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
@@ -56,7 +57,8 @@ pub async fn run(args: DemoArgs, shutdown: Shutdown, started: Instant) -> anyhow
     let config = demo_config(&dir, &args)?;
     config.validate()?;
 
-    let appliance = Appliance::start_with(&config, shutdown.clone(), true).await?;
+    let appliance =
+        Appliance::start_with(&config, shutdown.clone(), true, Some(dir.join("usb-stick"))).await?;
     println!(
         "plugnode demo is running: open http://{}/ (data in {}; Ctrl-C stops it)",
         appliance.web_address,
@@ -154,6 +156,7 @@ impl DemoPeer {
                 rpc_user: box_.credentials.lightning.clone(),
             },
             status.clone(),
+            ChannelStore::open(&peer_dir.join("lightning"))?,
         );
         if !lightning.has_seed() {
             lightning.create_seed()?;

@@ -4,6 +4,7 @@
 //! state, publishes its part of [`status::Status`], and takes commands through a handle.
 
 pub mod app;
+pub mod backup;
 pub mod bitcoind;
 pub mod config;
 #[cfg(feature = "demo")]

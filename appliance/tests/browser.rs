@@ -25,7 +25,9 @@ async fn set_up_watch_the_chain_press_keys_and_shut_down() {
     browser.visible("#setup-form").await;
     let setup_code = std::fs::read_to_string(node.data_dir.join("secrets/setup-code")).unwrap();
     browser.type_into("#setup-code", setup_code.trim()).await;
-    browser.type_into("#setup-password", "my box password").await;
+    browser
+        .type_into("#setup-password", "my box password")
+        .await;
     browser.type_into("#setup-repeat", "my box passwort").await;
     browser.click("#setup-form button[type=submit]").await;
     browser
@@ -43,13 +45,17 @@ async fn set_up_watch_the_chain_press_keys_and_shut_down() {
         node.mine(3);
     });
     browser.text_where("#blocks", |t| t == "3").await;
-    browser.text_where("#bitcoind-state", |t| t == "Ready").await;
+    browser
+        .text_where("#bitcoind-state", |t| t == "Ready")
+        .await;
     browser.text_where("#network", |t| t == "regtest").await;
 
     // The screen mirror shows the simulated panel, and its keys move between screens.
     let screen = browser.visible("#screen").await;
     let width = browser
-        .eval("const i = document.getElementById('screen'); return i.complete ? i.naturalWidth : 0;")
+        .eval(
+            "const i = document.getElementById('screen'); return i.complete ? i.naturalWidth : 0;",
+        )
         .await;
     assert!(width == 264 || width == 0, "{width}");
     let _ = screen;
@@ -80,7 +86,9 @@ async fn set_up_watch_the_chain_press_keys_and_shut_down() {
         .text_where("#login-error", |t| t.contains("Wrong password"))
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    browser.type_into("#login-password", "my box password").await;
+    browser
+        .type_into("#login-password", "my box password")
+        .await;
     browser.click("#login-form button[type=submit]").await;
     browser.visible("#dashboard").await;
 

@@ -54,7 +54,10 @@ fn an_unclaimed_box_is_claimed_with_the_setup_code_only() {
     // A second claim is refused.
     let (code, _) = http(node.web, "POST", "/api/setup/password", Some(&claim)).unwrap();
     assert_eq!(code, 409);
-    assert!(!node.log().contains("a long password"), "passwords never reach the log");
+    assert!(
+        !node.log().contains("a long password"),
+        "passwords never reach the log"
+    );
 }
 
 #[test]
@@ -77,14 +80,19 @@ fn login_logout_and_bad_requests() {
     let (code, _) = node.api("GET", "/api/status", None).unwrap();
     assert_eq!(code, 200);
 
-    let (code, answer) = node.api("POST", "/api/display/key", Some("{\"key\": 9}")).unwrap();
+    let (code, answer) = node
+        .api("POST", "/api/display/key", Some("{\"key\": 9}"))
+        .unwrap();
     assert_eq!(code, 404, "no display configured: {answer}");
     let (code, answer) = node.api("GET", "/api/nothing-here", None).unwrap();
     assert_eq!(code, 404);
-    assert!(body(&answer)["error"].as_str().unwrap().contains("/api/nothing-here"));
+    assert!(body(&answer)["error"]
+        .as_str()
+        .unwrap()
+        .contains("/api/nothing-here"));
 
-    let (code, _) = http_with_token(node.web, "POST", "/api/logout", Some("{}"), Some(&token))
-        .unwrap();
+    let (code, _) =
+        http_with_token(node.web, "POST", "/api/logout", Some("{}"), Some(&token)).unwrap();
     assert_eq!(code, 200);
     let (code, _) = http_with_token(node.web, "GET", "/api/status", None, Some(&token)).unwrap();
     assert_eq!(code, 401, "a logged-out token no longer works");
@@ -101,11 +109,20 @@ fn the_shutdown_api_stops_cleanly_and_asks_for_power_off() {
     assert_eq!(code, 401, "shutting down needs a login: {answer}");
 
     let (code, answer) = node
-        .api("POST", "/api/system/shutdown", Some("{\"power_off\": true}"))
+        .api(
+            "POST",
+            "/api/system/shutdown",
+            Some("{\"power_off\": true}"),
+        )
         .unwrap();
     assert_eq!(code, 202, "{answer}");
     let exit = node.wait_exit(TIMEOUT);
-    assert_eq!(exit.code(), Some(100), "exit code 100 = power off; log:\n{}", node.log());
+    assert_eq!(
+        exit.code(),
+        Some(100),
+        "exit code 100 = power off; log:\n{}",
+        node.log()
+    );
     assert!(!is_running(bitcoind));
     assert!(node.log().contains("bitcoind stopped (exit code 0)"));
 }

@@ -70,6 +70,21 @@ impl RpcClient {
         .await
     }
 
+    /// Whether an output is unspent in the chain (`gettxout`, mempool not counted):
+    /// `false` once a confirmed transaction spent it.
+    pub async fn is_unspent_in_chain(&self, txid: &str, vout: u32) -> Result<bool, RpcFailure> {
+        let timeout = self.timeout;
+        let client = Arc::clone(&self.client);
+        let txid = txid.to_string();
+        run_blocking(move || {
+            let out: Value = client
+                .call("gettxout", &[txid.into(), vout.into(), false.into()])
+                .map_err(|err| classify(err, timeout))?;
+            Ok(!out.is_null())
+        })
+        .await
+    }
+
     /// The `stop` RPC: bitcoind answers at once and shuts down in the background.
     pub async fn stop(&self) -> Result<(), RpcFailure> {
         let timeout = self.timeout;

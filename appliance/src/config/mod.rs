@@ -209,6 +209,12 @@ pub struct BackupConfig {
     /// "keep-attached" (the stick mirrors every channel update) or "snapshot" (write a
     /// verified snapshot on insertion, then "safe to remove").
     pub mode: BackupMode,
+    /// Where plugnode mounts the stick itself when it may (running as root); on the image
+    /// the mount helper decides.
+    pub mount_dir: PathBuf,
+    /// Block devices to treat as backup sticks besides USB ones (for testing with loop
+    /// devices). Empty on a real box.
+    pub extra_devices: Vec<PathBuf>,
 }
 
 impl Default for BackupConfig {
@@ -216,6 +222,8 @@ impl Default for BackupConfig {
         BackupConfig {
             enabled: true,
             mode: BackupMode::KeepAttached,
+            mount_dir: PathBuf::from("/media/plugnode/backup"),
+            extra_devices: Vec::new(),
         }
     }
 }

@@ -118,7 +118,9 @@ pub enum GossipSetting {
     #[default]
     Auto,
     P2p,
-    Rgs { url: String },
+    Rgs {
+        url: String,
+    },
 }
 
 impl<'de> Deserialize<'de> for GossipSetting {

@@ -332,7 +332,13 @@ fn setup_rows<D: DrawTarget<Color = BinaryColor>>(
     } else {
         code.to_string()
     };
-    widgets::centre(t, &format!("code {spaced}"), cx, y + th.line + 2, th.headline);
+    widgets::centre(
+        t,
+        &format!("code {spaced}"),
+        cx,
+        y + th.line + 2,
+        th.headline,
+    );
 }
 
 fn home<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View) {

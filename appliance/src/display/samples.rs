@@ -6,7 +6,8 @@ use super::render::View;
 use super::ui::{PairingCode, Screen, SeedWords};
 use crate::status::{
     BackupState, BackupStatus, Balances, BitcoindState, BitcoindStatus, ChainInfo, ChannelSummary,
-    LightningState, LightningStatus, Phase, PowerStatus, SetupStatus, Status, SystemStatus, UnixTime,
+    LightningState, LightningStatus, Phase, PowerStatus, SetupStatus, Status, SystemStatus,
+    UnixTime,
 };
 
 /// 2026-03-03 12:00:00 UTC.
@@ -64,9 +65,11 @@ pub fn running() -> Status {
                 onchain_sat: 250_000,
                 onchain_spendable_sat: 250_000,
                 lightning_spendable_sat: 1_234_567,
-                pending_sat: 990_230,
+                channel_reserve_sat: 35_000,
+                pending_sat: 955_230,
             },
             recent_payments: Vec::new(),
+            recovery_mode: false,
         },
         backup: BackupStatus {
             state: BackupState::Mirroring,
@@ -84,9 +87,7 @@ pub fn running() -> Status {
             power: PowerStatus::default(),
             display_error: None,
         },
-        setup: SetupStatus {
-            password_set: true,
-        },
+        setup: SetupStatus { password_set: true },
     }
 }
 

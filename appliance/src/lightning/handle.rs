@@ -4,8 +4,10 @@
 //! blocking pool.
 
 use super::error::{ErrorKind, LightningError, Result};
+use super::recovery;
 use super::seed::{Seed, SeedError};
 use super::service::{self, Command, GossipChoice};
+use super::store::ChannelStore;
 use super::summary;
 use super::LightningSettings;
 use crate::status::{
@@ -32,6 +34,7 @@ pub const PAYMENT_WAIT: Duration = Duration::from_secs(60);
 pub(super) struct Shared {
     pub settings: LightningSettings,
     pub status: StatusHandle,
+    pub store: ChannelStore,
     node: RwLock<Option<Arc<Node>>>,
     commands: mpsc::UnboundedSender<Command>,
     /// Bumped when a seed is stored, to wake the waiting service.
@@ -91,11 +94,16 @@ const MAX_DESCRIPTION_BYTES: usize = 639;
 impl LightningHandle {
     /// Starts the Lightning service: it waits for a seed and a synced bitcoind, then runs
     /// the node until [`LightningHandle::stop`].
-    pub fn spawn(settings: LightningSettings, status: StatusHandle) -> LightningHandle {
+    pub fn spawn(
+        settings: LightningSettings,
+        status: StatusHandle,
+        store: ChannelStore,
+    ) -> LightningHandle {
         let (commands, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             settings,
             status,
+            store,
             node: RwLock::new(None),
             commands,
             seed_stored: watch::channel(0).0,
@@ -139,6 +147,11 @@ impl LightningHandle {
         settings.gossip.choose(settings.network, pruned)
     }
 
+    /// The channel store the node runs on (the backup service mirrors it).
+    pub fn store(&self) -> &ChannelStore {
+        &self.shared.store
+    }
+
     // --- the seed ----------------------------------------------------------------------
 
     /// Whether the box has a wallet seed.
@@ -160,6 +173,11 @@ impl LightningHandle {
         self.store_seed(&seed).map_err(RestoreError::Store)
     }
 
+    /// Stores the seed of a restored wallet (the backup restore wrote its channel state).
+    pub fn store_restored_seed(&self, seed: &Seed) -> Result<()> {
+        self.store_seed(seed)
+    }
+
     fn store_seed(&self, seed: &Seed) -> Result<()> {
         seed.store(&self.shared.settings.secrets_dir)
             .map_err(|err| {
@@ -171,6 +189,33 @@ impl LightningHandle {
                 LightningError::new(kind, format!("The wallet seed was not stored: {err}."))
             })?;
         self.shared.seed_stored.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    // --- recovery mode (restored from an older backup) -----------------------------------
+
+    /// Starts recovery from an older restored copy (see [`super::recovery`]).
+    pub fn enter_recovery_mode(&self, generation: u64) -> std::io::Result<()> {
+        recovery::set_phase(
+            &self.shared.settings.storage_dir,
+            recovery::Phase::AskPeersToClose,
+            &format!("restored an older backup at generation {generation}"),
+        )
+    }
+
+    pub fn in_recovery_mode(&self) -> bool {
+        recovery::phase(&self.shared.settings.storage_dir).is_some()
+    }
+
+    fn refuse_in_recovery(&self) -> Result<()> {
+        if self.in_recovery_mode() {
+            return Err(LightningError::new(
+                ErrorKind::NotRunning,
+                "This node was restored from an older backup and is in recovery mode: it lets \
+                 its peers close the channels (your balance returns on-chain) and makes no \
+                 payments until then.",
+            ));
+        }
         Ok(())
     }
 
@@ -293,6 +338,7 @@ impl LightningHandle {
     /// Opens a channel; returns its `user_channel_id`. It is usable after the funding
     /// transaction has its confirmations.
     pub async fn open_channel(&self, request: OpenChannel) -> Result<String> {
+        self.refuse_in_recovery()?;
         let node_id = parse_node_id(&request.node_id)?;
         let address = parse_address(&request.address)?;
         if request.amount_sat < MIN_CHANNEL_SAT {
@@ -342,6 +388,10 @@ impl LightningHandle {
     /// Closes a channel: cooperatively, or by force (our last commitment goes on-chain;
     /// our funds come back after the channel's delay).
     pub async fn close_channel(&self, user_channel_id: &str, force: bool) -> Result<()> {
+        if force {
+            // Our copy may be old: broadcasting it could hand the channel to the peer.
+            self.refuse_in_recovery()?;
+        }
         let wanted: u128 = user_channel_id.parse().map_err(|_| {
             LightningError::new(ErrorKind::InvalidInput, "That is not a channel id.")
         })?;
@@ -451,6 +501,7 @@ impl LightningHandle {
         amount_msat: Option<u64>,
         max_fee_msat: Option<u64>,
     ) -> Result<PaymentSummary> {
+        self.refuse_in_recovery()?;
         let invoice = parse_invoice(bolt11)?;
         let network = self.shared.settings.network.to_bitcoin();
         if invoice.network() != network {
@@ -513,7 +564,7 @@ impl LightningHandle {
                 } else {
                     payments.send_using_amount(&invoice, amount, route)
                 }
-                .map_err(|e| LightningError::node("Paying the invoice failed", e))
+                .map_err(|e| explain_send_failure(&node, amount, "Paying the invoice failed", e))
             })
             .await?;
         self.wait_for_payment(sent, PAYMENT_WAIT).await
@@ -521,6 +572,7 @@ impl LightningHandle {
 
     /// Sends `amount_msat` to a node without an invoice (keysend).
     pub async fn keysend(&self, node_id: &str, amount_msat: u64) -> Result<PaymentSummary> {
+        self.refuse_in_recovery()?;
         let node_id = parse_node_id(node_id)?;
         if amount_msat == 0 {
             return Err(LightningError::new(
@@ -534,7 +586,9 @@ impl LightningHandle {
             .blocking(move |node| {
                 node.spontaneous_payment()
                     .send(amount_msat, node_id, None)
-                    .map_err(|e| LightningError::node("The keysend payment failed", e))
+                    .map_err(|e| {
+                        explain_send_failure(&node, amount_msat, "The keysend payment failed", e)
+                    })
             })
             .await?;
         self.wait_for_payment(sent, PAYMENT_WAIT).await
@@ -547,6 +601,7 @@ impl LightningHandle {
         amount_msat: Option<u64>,
         payer_note: Option<String>,
     ) -> Result<PaymentSummary> {
+        self.refuse_in_recovery()?;
         let offer = Offer::from_str(offer.trim()).map_err(|e| {
             LightningError::new(
                 ErrorKind::InvalidInvoice,
@@ -578,9 +633,9 @@ impl LightningHandle {
     async fn check_can_send(&self, node: &Node, amount_msat: u64) -> Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         loop {
-            let sendable = sendable_msat(node);
-            match sendable {
-                Some(sendable) if amount_msat <= sendable => return Ok(()),
+            let room = sendable(node);
+            match room {
+                Some(room) if amount_msat <= room.now_msat => return Ok(()),
                 _ if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -591,13 +646,24 @@ impl LightningHandle {
                          the peer to come online). Nothing was sent.",
                     ))
                 }
-                Some(sendable) => {
+                Some(room) if amount_msat <= room.balance_msat => {
+                    return Err(LightningError::new(
+                        ErrorKind::InsufficientFunds,
+                        format!(
+                            "Your channels accept at most {} sat in one payment right now (the \
+                             peers limit what may be in flight at once); send a smaller \
+                             amount. Nothing was sent.",
+                            room.now_msat / 1000
+                        ),
+                    ))
+                }
+                Some(room) => {
                     return Err(LightningError::new(
                         ErrorKind::InsufficientFunds,
                         format!(
                             "Your channels can send at most {} sat right now; this payment \
                              needs {} sat plus fees. Nothing was sent.",
-                            sendable / 1000,
+                            room.balance_msat / 1000,
                             amount_msat.div_ceil(1000)
                         ),
                     ))
@@ -640,16 +706,52 @@ impl LightningHandle {
     }
 }
 
-/// What the usable channels can carry (balance above each channel's reserve), or `None`
-/// when no channel is usable.
-fn sendable_msat(node: &Node) -> Option<u64> {
-    let usable: Vec<u64> = node
+/// A send refused outright is most often a payment bigger than the peers accept in one
+/// piece (each side limits what may be in flight at once): say so with the number.
+fn explain_send_failure(
+    node: &Node,
+    amount_msat: u64,
+    doing: &str,
+    error: ldk_node::NodeError,
+) -> LightningError {
+    let largest_piece = node
         .list_channels()
         .iter()
         .filter(|c| c.is_usable)
-        .map(|c| c.outbound_capacity_msat)
-        .collect();
-    (!usable.is_empty()).then(|| usable.iter().sum())
+        .map(|c| c.next_outbound_htlc_limit_msat)
+        .max()
+        .unwrap_or(0);
+    if error == ldk_node::NodeError::PaymentSendingFailed && amount_msat > largest_piece {
+        return LightningError::new(
+            ErrorKind::InsufficientFunds,
+            format!(
+                "{doing}: your channels accept at most {} sat in one payment right now (the \
+                 peers limit what may be in flight at once); send a smaller amount. Nothing was \
+                 sent.",
+                largest_piece / 1000
+            ),
+        );
+    }
+    LightningError::node(doing, error)
+}
+
+/// What the usable channels can carry.
+struct Room {
+    /// Our balance above each channel's reserve.
+    balance_msat: u64,
+    /// What may go out right now: also within what the peers accept in flight at once
+    /// (a payment that just settled still counts against that for a moment).
+    now_msat: u64,
+}
+
+/// `None` when no channel is usable.
+fn sendable(node: &Node) -> Option<Room> {
+    let channels = node.list_channels();
+    let usable: Vec<_> = channels.iter().filter(|c| c.is_usable).collect();
+    (!usable.is_empty()).then(|| Room {
+        balance_msat: usable.iter().map(|c| c.outbound_capacity_msat).sum(),
+        now_msat: usable.iter().map(|c| c.next_outbound_htlc_limit_msat).sum(),
+    })
 }
 
 /// Why restoring from words failed.

@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod handle;
+pub mod recovery;
 pub mod seed;
 mod service;
 pub mod store;

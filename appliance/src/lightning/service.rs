@@ -7,6 +7,7 @@
 //! ```
 
 use super::handle::{LightningHandle, Shared};
+use super::recovery;
 use super::seed::Seed;
 use super::store::ChannelStore;
 use super::summary;
@@ -62,37 +63,69 @@ pub(super) async fn run(
         return;
     }
 
-    let node = loop {
-        let waited = tokio::select! {
-            node = start_when_possible(&handle) => node,
-            command = commands.recv() => {
+    loop {
+        let node = loop {
+            let waited = tokio::select! {
+                node = start_when_possible(&handle) => node,
+                command = commands.recv() => {
+                    handle.set_state(LightningState::Stopped);
+                    if let Some(Command::Stop(done)) = command {
+                        let _ = done.send(());
+                    }
+                    return;
+                }
+            };
+            if let Some(node) = waited {
+                break node;
+            }
+        };
+
+        let end = run_events(&handle, &node, &mut commands).await;
+
+        handle.set_state(LightningState::Stopping);
+        shared.set_node(None);
+        let stopping = Arc::clone(&node);
+        let result = tokio::task::spawn_blocking(move || stopping.stop()).await;
+        match result {
+            Ok(Ok(())) => info!("Lightning node stopped"),
+            Ok(Err(err)) => warn!("Lightning node stopped with an error: {err}"),
+            Err(err) => error!("Lightning node stop panicked: {err}"),
+        }
+        match end {
+            EventsEnd::Stop(done) => {
                 handle.set_state(LightningState::Stopped);
-                if let Some(Command::Stop(done)) = command {
+                if let Some(done) = done {
                     let _ = done.send(());
                 }
                 return;
             }
-        };
-        if let Some(node) = waited {
-            break node;
+            EventsEnd::ClaimFunds => {
+                let storage = &shared.settings.storage_dir;
+                let moved = recovery::unstash(&shared.store).and_then(|moved| {
+                    recovery::set_phase(storage, recovery::Phase::ClaimFunds, "").map(|()| moved)
+                });
+                match moved {
+                    Ok(moved) => info!(
+                        "recovery: the peers have closed the channels; restarting with the {moved} \
+                         restored channel monitor records to claim our side"
+                    ),
+                    Err(err) => {
+                        let message = format!("recovery could not continue: {err}");
+                        error!("{message}");
+                        handle.set_state(LightningState::Failed { message });
+                        return;
+                    }
+                }
+            }
         }
-    };
-
-    let done = run_events(&handle, &node, &mut commands).await;
-
-    handle.set_state(LightningState::Stopping);
-    shared.set_node(None);
-    let stopping = Arc::clone(&node);
-    let result = tokio::task::spawn_blocking(move || stopping.stop()).await;
-    match result {
-        Ok(Ok(())) => info!("Lightning node stopped"),
-        Ok(Err(err)) => warn!("Lightning node stopped with an error: {err}"),
-        Err(err) => error!("Lightning node stop panicked: {err}"),
     }
-    handle.set_state(LightningState::Stopped);
-    if let Some(done) = done {
-        let _ = done.send(());
-    }
+}
+
+/// Why the event loop ended.
+enum EventsEnd {
+    Stop(Option<oneshot::Sender<()>>),
+    /// Recovery phase 1 is over: restart with the restored monitors.
+    ClaimFunds,
 }
 
 /// Waits for a seed and a ready bitcoind, then builds and starts the node. `None` when the
@@ -111,10 +144,12 @@ async fn start_when_possible(handle: &LightningHandle) -> Option<Arc<Node>> {
     }
     let started = Instant::now();
     let settings = shared.settings.clone();
+    let store = shared.store.clone();
     let gossip = handle.gossip_choice();
-    let built = tokio::task::spawn_blocking(move || build_and_start(&settings, &seed, &gossip))
-        .await
-        .unwrap_or_else(|err| Err(format!("the Lightning node's start panicked: {err}")));
+    let built =
+        tokio::task::spawn_blocking(move || build_and_start(&settings, &store, &seed, &gossip))
+            .await
+            .unwrap_or_else(|err| Err(format!("the Lightning node's start panicked: {err}")));
     match built {
         Ok(node) => {
             info!(
@@ -208,6 +243,7 @@ async fn check_rpc_credentials(handle: &LightningHandle) -> Result<(), String> {
 
 fn build_and_start(
     settings: &super::LightningSettings,
+    store: &ChannelStore,
     seed: &Seed,
     gossip: &GossipChoice,
 ) -> Result<Arc<Node>, String> {
@@ -240,10 +276,8 @@ fn build_and_start(
             builder.set_gossip_source_rgs(url.clone());
         }
     }
-    let store = ChannelStore::open(&settings.storage_dir)
-        .map_err(|err| format!("cannot open the channel store: {err}"))?;
     let node = builder
-        .build_with_store(Arc::new(store))
+        .build_with_store(Arc::new(store.clone()))
         .map_err(|err| format!("cannot set up the Lightning node: {err}"))?;
     node.start()
         .map_err(|err| format!("the Lightning node did not start: {err}"))?;
@@ -256,8 +290,9 @@ async fn run_events(
     handle: &LightningHandle,
     node: &Arc<Node>,
     commands: &mut tokio::sync::mpsc::UnboundedReceiver<Command>,
-) -> Option<oneshot::Sender<()>> {
+) -> EventsEnd {
     let mut refresh = tokio::time::interval(REFRESH_EVERY);
+    let mut progress = RecoveryProgress::default();
     loop {
         tokio::select! {
             event = node.next_event_async() => {
@@ -269,12 +304,105 @@ async fn run_events(
                     error!("could not acknowledge a Lightning event: {err}");
                 }
             }
-            _ = refresh.tick() => handle.refresh_status(node),
+            _ = refresh.tick() => {
+                handle.refresh_status(node);
+                if progress.advance(handle, node).await {
+                    return EventsEnd::ClaimFunds;
+                }
+            }
             command = commands.recv() => {
                 return match command {
-                    Some(Command::Stop(done)) => Some(done),
-                    None => None,
+                    Some(Command::Stop(done)) => EventsEnd::Stop(Some(done)),
+                    None => EventsEnd::Stop(None),
                 };
+            }
+        }
+    }
+}
+
+/// Where a recovery from an older backup stands (see [`recovery`]).
+#[derive(Default)]
+struct RecoveryProgress {
+    /// The height at which every old funding output was first seen spent in a block.
+    all_closed_at_height: Option<u32>,
+    /// The height at which phase 2 (claiming) started.
+    claiming_since: Option<u32>,
+}
+
+impl RecoveryProgress {
+    /// Moves recovery on; `true` when phase 1 is done and the node must restart.
+    async fn advance(&mut self, handle: &LightningHandle, node: &Node) -> bool {
+        let shared = handle.shared();
+        let storage = &shared.settings.storage_dir;
+        let height = node.status().current_best_block.height;
+        match recovery::phase(storage) {
+            None => false,
+            Some(recovery::Phase::AskPeersToClose) => {
+                let outpoints = match recovery::stashed_funding_outpoints(&shared.store) {
+                    Ok(outpoints) => outpoints,
+                    Err(err) => {
+                        warn!("recovery: cannot read the old channels: {err}");
+                        return false;
+                    }
+                };
+                let Ok(rpc) = RpcClient::new(
+                    shared.settings.rpc_port,
+                    &shared.settings.rpc_user,
+                    Duration::from_secs(20),
+                ) else {
+                    return false;
+                };
+                for (txid, vout) in &outpoints {
+                    match rpc.is_unspent_in_chain(txid, *vout).await {
+                        Ok(false) => {}
+                        // Still open (the peer has not closed yet), or bitcoind is busy.
+                        _ => {
+                            self.all_closed_at_height = None;
+                            return false;
+                        }
+                    }
+                }
+                let since = *self.all_closed_at_height.get_or_insert_with(|| {
+                    info!(
+                        "recovery: the peers closed all {} old channels on-chain; claiming our \
+                         side after {} more blocks",
+                        outpoints.len(),
+                        recovery::CONFIRMATIONS
+                    );
+                    height
+                });
+                height >= since + recovery::CONFIRMATIONS
+            }
+            Some(recovery::Phase::ClaimFunds) => {
+                // The monitors find our outputs in the peers' confirmed commitments and hand
+                // them to the sweeper; once it has nothing pending after a few more blocks,
+                // everything that could be claimed is in the wallet. (The old monitors keep
+                // listing their own never-confirmable commitment as a balance, so their
+                // balances are no measure.)
+                let since = *self.claiming_since.get_or_insert(height);
+                let balances = node.list_balances();
+                let swept = balances
+                    .pending_balances_from_channel_closures
+                    .iter()
+                    .all(|b| {
+                        matches!(
+                            b,
+                            ldk_node::PendingSweepBalance::AwaitingThresholdConfirmations {
+                                confirmation_height, ..
+                            } if confirmation_height + recovery::CONFIRMATIONS <= height
+                        )
+                    });
+                let done = height >= since + 2 * recovery::CONFIRMATIONS && swept;
+                if done {
+                    info!(
+                        "recovery finished: our side of every old channel is back in the wallet \
+                         ({} sat on-chain)",
+                        balances.total_onchain_balance_sats
+                    );
+                    let _ = recovery::finish(storage);
+                    handle.refresh_status(node);
+                }
+                false
             }
         }
     }
@@ -352,6 +480,7 @@ impl LightningHandle {
         let payments = summary::recent_payments(node);
         let node_id = node.node_id().to_string();
         let port = self.shared().settings.listen_address.port();
+        let recovery = self.in_recovery_mode();
         self.shared().status.update(|s| {
             s.lightning.node_id = Some(node_id);
             s.lightning.listening_port = Some(port);
@@ -359,6 +488,7 @@ impl LightningHandle {
             s.lightning.channels = summaries;
             s.lightning.balances = balances;
             s.lightning.recent_payments = payments;
+            s.lightning.recovery_mode = recovery;
         });
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::status::{Balances, ChannelSummary, PaymentSummary};
 use ldk_node::payment::{PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus};
-use ldk_node::{BalanceDetails, ChannelDetails, Node, PendingSweepBalance};
+use ldk_node::{BalanceDetails, ChannelDetails, LightningBalance, Node, PendingSweepBalance};
 
 /// How many payments the status keeps (newest first).
 const RECENT_PAYMENTS: usize = 10;
@@ -38,18 +38,40 @@ pub fn channel(details: &ChannelDetails) -> ChannelSummary {
     }
 }
 
-/// The four numbers the screens show, from ldk-node's balances and channel list.
+/// The numbers the screens show, from ldk-node's balances and channel list.
+///
+/// - spendable: what the usable channels can send (balance above their reserve);
+/// - reserve: the part of our channel balance each channel must keep (1 %); it comes back
+///   when the channel closes;
+/// - pending: channels opening or closing, closed-channel outputs not swept yet, and
+///   unconfirmed on-chain funds. A sweep that already confirmed is in the on-chain
+///   balance and not counted again.
 pub fn balances(details: &BalanceDetails, channels: &[ChannelDetails]) -> Balances {
-    let spendable_msat: u64 = channels
+    let usable: Vec<&ChannelDetails> = channels.iter().filter(|c| c.is_usable).collect();
+    let lightning_spendable_sat =
+        usable.iter().map(|c| c.outbound_capacity_msat).sum::<u64>() / 1000;
+    let channel_reserve_sat: u64 = usable
         .iter()
-        .filter(|c| c.is_usable)
-        .map(|c| c.outbound_capacity_msat)
+        .map(|channel| {
+            let ours = details
+                .lightning_balances
+                .iter()
+                .find_map(|balance| match balance {
+                    LightningBalance::ClaimableOnChannelClose {
+                        channel_id,
+                        amount_satoshis,
+                        ..
+                    } if *channel_id == channel.channel_id => Some(*amount_satoshis),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            ours.saturating_sub(channel.outbound_capacity_msat / 1000)
+        })
         .sum();
-    let lightning_spendable_sat = spendable_msat / 1000;
     let sweeping: u64 = details
         .pending_balances_from_channel_closures
         .iter()
-        .map(pending_sweep_amount)
+        .map(unswept_amount)
         .sum();
     let unconfirmed_onchain = details
         .total_onchain_balance_sats
@@ -58,25 +80,26 @@ pub fn balances(details: &BalanceDetails, channels: &[ChannelDetails]) -> Balanc
         onchain_sat: details.total_onchain_balance_sats,
         onchain_spendable_sat: details.spendable_onchain_balance_sats,
         lightning_spendable_sat,
+        channel_reserve_sat,
         pending_sat: details
             .total_lightning_balance_sats
-            .saturating_sub(lightning_spendable_sat)
+            .saturating_sub(lightning_spendable_sat + channel_reserve_sat)
             + sweeping
             + unconfirmed_onchain,
     }
 }
 
-fn pending_sweep_amount(balance: &PendingSweepBalance) -> u64 {
+/// What a closed channel's output still adds beyond the on-chain balance.
+fn unswept_amount(balance: &PendingSweepBalance) -> u64 {
     match balance {
         PendingSweepBalance::PendingBroadcast {
             amount_satoshis, ..
         }
         | PendingSweepBalance::BroadcastAwaitingConfirmation {
             amount_satoshis, ..
-        }
-        | PendingSweepBalance::AwaitingThresholdConfirmations {
-            amount_satoshis, ..
         } => *amount_satoshis,
+        // Confirmed: the wallet counts it already.
+        PendingSweepBalance::AwaitingThresholdConfirmations { .. } => 0,
     }
 }
 

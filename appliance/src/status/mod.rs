@@ -5,9 +5,9 @@
 //! `tokio::sync::watch` channel, so they never disagree. Alerts are derived from the parts
 //! ([`Status::alerts`]), never stored twice.
 
-mod alerts;
+pub mod alerts;
 
-pub use alerts::{Alert, AlertKind, Severity};
+pub use alerts::{human_bytes, Alert, AlertKind, Severity};
 
 use serde::Serialize;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -151,6 +151,8 @@ pub struct LightningStatus {
     pub balances: Balances,
     /// Newest first; a handful for the screens.
     pub recent_payments: Vec<PaymentSummary>,
+    /// Restored from an older backup: the peers close the channels, no payments until then.
+    pub recovery_mode: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -177,8 +179,11 @@ pub struct Balances {
     pub onchain_spendable_sat: u64,
     /// What we can send over our channels right now.
     pub lightning_spendable_sat: u64,
-    /// Our side of channels that are not usable yet or closing, and on-chain funds that
-    /// are not confirmed or still time-locked.
+    /// The part of our channel balance the channels must keep (about 1 %); it comes back
+    /// when a channel closes.
+    pub channel_reserve_sat: u64,
+    /// Our side of channels that are not usable yet or closing, closed-channel outputs not
+    /// swept yet, and on-chain funds not confirmed yet.
     pub pending_sat: u64,
 }
 

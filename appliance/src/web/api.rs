@@ -192,7 +192,10 @@ async fn display_frame(
 ) -> Result<HttpResponse, ApiError> {
     let display = context.display.as_ref().ok_or_else(no_display)?;
     let png = display.latest_png().ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "The screen has not been drawn yet.")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The screen has not been drawn yet.",
+        )
     })?;
     Ok(HttpResponse::Ok()
         .content_type("image/png")
@@ -245,10 +248,7 @@ fn no_display() -> ApiError {
 }
 
 /// Unwraps a JSON body, turning actix's parse errors into a message that shows the shape.
-fn json_body<T>(
-    body: Result<web::Json<T>, actix_web::Error>,
-    shape: &str,
-) -> Result<T, ApiError> {
+fn json_body<T>(body: Result<web::Json<T>, actix_web::Error>, shape: &str) -> Result<T, ApiError> {
     body.map(web::Json::into_inner).map_err(|err| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

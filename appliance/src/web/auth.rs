@@ -167,7 +167,10 @@ impl Auth {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(err) => {
-                warn!("cannot read the first-boot password file {}: {err}", file.display());
+                warn!(
+                    "cannot read the first-boot password file {}: {err}",
+                    file.display()
+                );
                 return Ok(None);
             }
         };
@@ -233,7 +236,10 @@ impl Auth {
             ));
         }
         let expected = self.setup_code();
-        let given = setup_code.trim().to_ascii_uppercase().replace([' ', '-'], "");
+        let given = setup_code
+            .trim()
+            .to_ascii_uppercase()
+            .replace([' ', '-'], "");
         let matches = expected.is_some_and(|code| constant_time_eq(code.expose(), &given));
         if !matches {
             self.record_failure();
@@ -389,7 +395,11 @@ fn token_key(token: &str) -> [u8; 32] {
 }
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 fn setup_required() -> ApiError {

@@ -6,10 +6,12 @@
 mod api;
 mod assets;
 pub mod auth;
+mod backup_api;
 mod lightning_api;
 
 pub use auth::Auth;
 
+use crate::backup::service::BackupHandle;
 use crate::bitcoind::BitcoindHandle;
 use crate::display::DisplayHandle;
 use crate::lightning::LightningHandle;
@@ -27,6 +29,7 @@ pub struct WebContext {
     pub shutdown: Shutdown,
     pub display: Option<DisplayHandle>,
     pub lightning: LightningHandle,
+    pub backup: BackupHandle,
 }
 
 /// A running web server.
@@ -50,6 +53,7 @@ impl WebServer {
                 .app_data(data.clone())
                 .app_data(auth.clone())
                 .configure(lightning_api::routes)
+                .configure(backup_api::routes)
                 .configure(api::routes)
                 .configure(assets::routes)
         })

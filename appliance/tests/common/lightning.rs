@@ -52,16 +52,32 @@ impl LnBox {
     /// Starts a box on `chain`, creates its wallet through the API, and waits until its
     /// Lightning node runs.
     pub fn start(dir: &Path, chain: &Chain) -> LnBox {
-        let config = TestConfig::lightning_box(dir, &chain.sim);
+        LnBox::start_with(TestConfig::lightning_box(dir, &chain.sim)).0
+    }
+
+    /// Starts a box from `config`, creates its wallet, waits for Lightning; returns the
+    /// box and its 24 words.
+    pub fn start_with(config: TestConfig) -> (LnBox, String) {
         let node = Plugnode::start(&config);
         let ln = LnBox { node, config };
         ln.node
             .wait_status("bitcoind ready", |s| state(s) == "ready");
         let (code, answer) = ln.post("/api/wallet/create", json!({}));
         assert_eq!(code, 200, "{answer}");
-        assert_eq!(answer["words"].as_array().map(Vec::len), Some(24));
+        let words: Vec<&str> = answer["words"]
+            .as_array()
+            .expect("a box without a screen gets its words once")
+            .iter()
+            .map(|w| w.as_str().unwrap())
+            .collect();
+        assert_eq!(words.len(), 24);
+        let words = words.join(" ");
         ln.wait_running();
-        ln
+        (ln, words)
+    }
+
+    pub fn status(&self) -> Value {
+        self.node.status().expect("the status answers")
     }
 
     /// Starts the box again (same data, same ports) after it stopped or was killed.
@@ -81,7 +97,7 @@ impl LnBox {
         let (code, text) = self
             .node
             .api("POST", path, Some(&body.to_string()))
-            .unwrap_or_else(|| panic!("POST {path} got no answer"));
+            .unwrap_or_else(|| panic!("POST {path} got no answer; log:\n{}", self.node.log()));
         (code, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
@@ -89,7 +105,7 @@ impl LnBox {
         let (code, text) = self
             .node
             .api("GET", path, None)
-            .unwrap_or_else(|| panic!("GET {path} got no answer"));
+            .unwrap_or_else(|| panic!("GET {path} got no answer; log:\n{}", self.node.log()));
         (code, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
@@ -107,6 +123,12 @@ impl LnBox {
         let (code, answer) = self.post("/api/lightning/address", json!({}));
         assert_eq!(code, 200, "{answer}");
         answer["address"].as_str().unwrap().to_string()
+    }
+
+    /// Balances, or `None` while the node is (re)starting.
+    pub fn try_balances(&self) -> Option<Value> {
+        let (code, balances) = self.get("/api/lightning/balances");
+        (code == 200).then_some(balances)
     }
 
     pub fn balances(&self) -> Value {
@@ -157,12 +179,31 @@ impl LnBox {
     }
 
     pub fn wait_channel_usable(&self) {
-        wait_for("the channel to be usable", LN_TIMEOUT, || {
+        self.wait("the channel to be usable", || {
             self.channels()
                 .iter()
                 .any(|c| c["usable"] == true)
                 .then_some(())
         });
+    }
+
+    /// Like [`wait_for`], but a timeout shows this box's log.
+    pub fn wait<T>(&self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+        let deadline = std::time::Instant::now() + LN_TIMEOUT;
+        loop {
+            if let Some(value) = check() {
+                return value;
+            }
+            if std::time::Instant::now() > deadline {
+                let log = self.node.log();
+                let tail: Vec<&str> = log.lines().rev().take(60).collect();
+                panic!(
+                    "timed out waiting for {what}; last log lines:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod lightning;
+pub mod stick;
 
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -109,6 +110,8 @@ pub struct TestConfig {
     pub panel: &'static str,
     /// `[lightning] listen_port`, when the Lightning node runs.
     pub lightning_port: Option<u16>,
+    /// `[backup]`: (mode, the device standing in for a stick); off when `None`.
+    pub backup: Option<(&'static str, PathBuf)>,
 }
 
 impl TestConfig {
@@ -124,7 +127,13 @@ impl TestConfig {
             first_boot_password: true,
             panel: "none",
             lightning_port: None,
+            backup: None,
         }
+    }
+
+    /// Where plugnode mounts the test's stick.
+    pub fn mount_dir(&self) -> PathBuf {
+        self.dir.join("mnt")
     }
 
     /// A box with a Lightning node whose bitcoind is a proxy onto `chain`, so several
@@ -157,7 +166,7 @@ impl TestConfig {
             "[data]\ndir = {data:?}\n\n[bitcoind]\nbinary = {binary:?}\nnetwork = \"regtest\"\n\
              rpc_port = {rpc}\np2p_port = {p2p}\nextra_args = {args:?}\nstop_timeout_secs = {stop}\n{prune}\n\
              [lightning]\n{lightning}\n[web]\nlisten = \"127.0.0.1:{web}\"\ninitial_password_file = {password:?}\n\n\
-             [display]\npanel = {panel:?}\n",
+             [display]\npanel = {panel:?}\n\n[backup]\n{backup}",
             data = self.data_dir(),
             binary = self.binary,
             rpc = self.rpc_port,
@@ -167,6 +176,13 @@ impl TestConfig {
             web = self.web_port,
             password = self.password_file(),
             panel = self.panel,
+            backup = match &self.backup {
+                Some((mode, device)) => format!(
+                    "enabled = true\nmode = {mode:?}\nmount_dir = {:?}\nextra_devices = [{device:?}]\n",
+                    self.mount_dir()
+                ),
+                None => "enabled = false\n".into(),
+            },
             lightning = match self.lightning_port {
                 Some(port) => format!("enabled = true\nlisten_port = {port}\n"),
                 None => "enabled = false\n".into(),
@@ -273,7 +289,14 @@ impl Plugnode {
             if Instant::now() > deadline {
                 panic!(
                     "timed out waiting for {what}; last status: {}\nplugnode log:\n{}",
-                    last.map(|s| serde_json::to_string_pretty(&s["bitcoind"]).unwrap())
+                    last.map(|s| serde_json::json!({
+                        "phase": s["phase"],
+                        "bitcoind": s["bitcoind"]["state"],
+                        "lightning": s["lightning"]["state"],
+                        "backup": s["backup"],
+                        "alerts": s["alerts"],
+                    })
+                    .to_string())
                         .unwrap_or_default(),
                     self.log()
                 );

@@ -1,0 +1,313 @@
+//! Backup copies on a stick: writing snapshots (and checking them by reading them back),
+//! finding the copies that are there, and loading one.
+//!
+//! Layout: `plugnode-backup/<node id>/snapshot-<generation>.pnb` and, for a live mirror,
+//! `journal-<base generation>.pnj` with every update after that snapshot.
+
+use super::format::{self, BackupKey, Entry, FormatError, Header, Kind};
+use crate::fsutil;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Who writes backups: the node id (in clear on the stick) and the key (from the seed).
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub node_id: [u8; 33],
+    pub key: BackupKey,
+}
+
+impl Identity {
+    /// The node id and backup key of the wallet with this seed, exactly as ldk-node derives
+    /// its keys (so a restore can check whose backup it is before starting anything).
+    pub fn from_seed(seed: &crate::lightning::Seed) -> Identity {
+        use ldk_node::bitcoin::bip32::Xpriv;
+        use ldk_node::lightning::sign::{KeysManager, NodeSigner, Recipient};
+        let seed_bytes = seed.to_bytes();
+        // ldk-node: the master key of the BIP39 seed is the LDK seed (the network only
+        // changes how keys are printed, not the keys).
+        let master = Xpriv::new_master(ldk_node::bitcoin::Network::Bitcoin, &seed_bytes)
+            .expect("a 64-byte seed always gives a master key");
+        let keys = KeysManager::new(&master.private_key.secret_bytes(), 0, 0, true);
+        let node_id = keys
+            .get_node_id(Recipient::Node)
+            .expect("the node key always exists")
+            .serialize();
+        Identity {
+            node_id,
+            key: BackupKey::from_seed(&seed_bytes),
+        }
+    }
+
+    pub fn node_id_hex(&self) -> String {
+        hex::encode(self.node_id)
+    }
+}
+
+/// The folder of one node's copies.
+pub fn node_dir(backup_dir: &Path, node_id: &[u8; 33]) -> PathBuf {
+    backup_dir.join(hex::encode(node_id))
+}
+
+pub fn snapshot_name(generation: u64) -> String {
+    format!("snapshot-{generation:020}.pnb")
+}
+
+pub fn journal_name(base_generation: u64) -> String {
+    format!("journal-{base_generation:020}.pnj")
+}
+
+/// Writes a snapshot of `entries` at `generation`, reads it back to check it, and keeps
+/// only the newest `keep` snapshots (with their journals). Returns the snapshot's path.
+pub fn write_snapshot(
+    backup_dir: &Path,
+    identity: &Identity,
+    generation: u64,
+    written_at: u64,
+    entries: &[Entry],
+    keep: usize,
+) -> io::Result<PathBuf> {
+    let dir = node_dir(backup_dir, &identity.node_id);
+    fsutil::ensure_private_dir(&dir, 0o700)?;
+    let header = Header {
+        kind: Kind::Snapshot,
+        node_id: identity.node_id,
+        generation,
+        written_at,
+    };
+    let bytes = format::encode_snapshot(&identity.key, &header, entries);
+    let path = dir.join(snapshot_name(generation));
+    fsutil::write_atomic(&path, &bytes, 0o600)?;
+
+    // Read it back from the stick, not from memory: a stick that silently loses data is
+    // caught here.
+    drop_page_cache(&path);
+    let read = std::fs::read(&path)?;
+    let (read_header, read_entries) = format::decode_snapshot(&identity.key, &read)
+        .map_err(|err| io::Error::other(format!("the snapshot did not read back: {err}")))?;
+    if read_header != header || read_entries != entries {
+        return Err(io::Error::other(
+            "the snapshot read back differs from what was written: the stick is failing",
+        ));
+    }
+    prune(&dir, keep)?;
+    Ok(path)
+}
+
+/// Asks the kernel to forget the cached pages of `path`, so the next read hits the stick.
+fn drop_page_cache(path: &Path) {
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = nix::fcntl::posix_fadvise(
+            &file,
+            0,
+            0,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+        );
+    }
+}
+
+/// Keeps the newest `keep` snapshots and the journals that start at one of them.
+fn prune(dir: &Path, keep: usize) -> io::Result<()> {
+    let mut snapshots = generations(dir, "snapshot-", ".pnb")?;
+    snapshots.sort_unstable();
+    let kept: Vec<u64> = snapshots.iter().rev().take(keep).copied().collect();
+    for generation in snapshots.iter().filter(|g| !kept.contains(g)) {
+        std::fs::remove_file(dir.join(snapshot_name(*generation)))?;
+    }
+    for base in generations(dir, "journal-", ".pnj")? {
+        if !kept.contains(&base) {
+            std::fs::remove_file(dir.join(journal_name(base)))?;
+        }
+    }
+    fsutil::sync_dir(dir)
+}
+
+fn generations(dir: &Path, prefix: &str, suffix: &str) -> io::Result<Vec<u64>> {
+    Ok(std::fs::read_dir(dir)?
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            name.strip_prefix(prefix)?
+                .strip_suffix(suffix)?
+                .parse()
+                .ok()
+        })
+        .collect())
+}
+
+/// One restorable copy, as its clear headers describe it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Copy {
+    pub node_id: String,
+    /// How many channel-store updates it holds.
+    pub generation: u64,
+    /// When its newest part was written (Unix seconds).
+    pub written_at: u64,
+    /// "mirror" (a snapshot and a live journal) or "snapshot".
+    pub kind: &'static str,
+    #[serde(skip)]
+    pub snapshot: PathBuf,
+    #[serde(skip)]
+    pub journal: Option<PathBuf>,
+}
+
+/// Every copy on a stick (all nodes), newest first. Needs no key.
+pub fn find_copies(backup_dir: &Path) -> Vec<Copy> {
+    let mut copies = Vec::new();
+    let Ok(nodes) = std::fs::read_dir(backup_dir) else {
+        return copies;
+    };
+    for node in nodes.flatten() {
+        let dir = node.path();
+        let Ok(snapshots) = generations(&dir, "snapshot-", ".pnb") else {
+            continue;
+        };
+        for base in snapshots {
+            let snapshot = dir.join(snapshot_name(base));
+            let Ok(bytes) = read_prefix(&snapshot, format::HEADER_LEN) else {
+                continue;
+            };
+            let Ok(header) = Header::decode(&bytes) else {
+                continue;
+            };
+            let journal = dir.join(journal_name(base));
+            let (generation, written_at, journal) = match std::fs::read(&journal) {
+                Ok(bytes) => {
+                    let last = format::journal_headers(&bytes).last().copied();
+                    match last {
+                        Some(last) => (last.generation, last.written_at, Some(journal)),
+                        None => (header.generation, header.written_at, Some(journal)),
+                    }
+                }
+                Err(_) => (header.generation, header.written_at, None),
+            };
+            copies.push(Copy {
+                node_id: hex::encode(header.node_id),
+                generation,
+                written_at,
+                kind: if journal.is_some() {
+                    "mirror"
+                } else {
+                    "snapshot"
+                },
+                snapshot,
+                journal,
+            });
+        }
+    }
+    copies.sort_by_key(|c| std::cmp::Reverse((c.generation, c.written_at)));
+    copies
+}
+
+fn read_prefix(path: &Path, len: usize) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = vec![0u8; len];
+    std::fs::File::open(path)?.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Decrypts a copy: its snapshot, then its journal's updates in order. Returns the
+/// generation reached and the store's entries.
+pub fn load_copy(copy: &Copy, key: &BackupKey) -> Result<(u64, Vec<Entry>), FormatError> {
+    let bytes = std::fs::read(&copy.snapshot).map_err(|_| FormatError::Truncated)?;
+    let (header, entries) = format::decode_snapshot(key, &bytes)?;
+    let mut state: std::collections::BTreeMap<(String, String, String), Vec<u8>> = entries
+        .into_iter()
+        .map(|e| ((e.primary_namespace, e.secondary_namespace, e.key), e.value))
+        .collect();
+    let mut generation = header.generation;
+    if let Some(journal) = &copy.journal {
+        let bytes = std::fs::read(journal).unwrap_or_default();
+        let (records, _torn) = format::decode_journal(key, &bytes)?;
+        for (record, change) in records {
+            // Updates are numbered one by one; a gap would mean a lost record.
+            if record.generation != generation + 1 || record.node_id != header.node_id {
+                break;
+            }
+            match change {
+                format::Change::Write(entry) => {
+                    state.insert(
+                        (
+                            entry.primary_namespace,
+                            entry.secondary_namespace,
+                            entry.key,
+                        ),
+                        entry.value,
+                    );
+                }
+                format::Change::Remove {
+                    primary_namespace,
+                    secondary_namespace,
+                    key,
+                } => {
+                    state.remove(&(primary_namespace, secondary_namespace, key));
+                }
+            }
+            generation = record.generation;
+        }
+    }
+    let entries = state
+        .into_iter()
+        .map(
+            |((primary_namespace, secondary_namespace, key), value)| Entry {
+                primary_namespace,
+                secondary_namespace,
+                key,
+                value,
+            },
+        )
+        .collect();
+    Ok((generation, entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> Identity {
+        Identity {
+            node_id: [3; 33],
+            key: BackupKey::from_seed(&[5; 64]),
+        }
+    }
+
+    fn entry(key: &str, value: u8) -> Entry {
+        Entry {
+            primary_namespace: "m".into(),
+            secondary_namespace: "".into(),
+            key: key.into(),
+            value: vec![value],
+        }
+    }
+
+    #[test]
+    fn snapshots_are_found_loaded_and_pruned() {
+        let stick = tempfile::tempdir().unwrap();
+        let me = identity();
+        for generation in [5, 9, 12, 20] {
+            write_snapshot(
+                stick.path(),
+                &me,
+                generation,
+                1000 + generation,
+                &[entry("a", generation as u8)],
+                3,
+            )
+            .unwrap();
+        }
+        let copies = find_copies(stick.path());
+        assert_eq!(
+            copies.iter().map(|c| c.generation).collect::<Vec<_>>(),
+            vec![20, 12, 9],
+            "the oldest was pruned, newest first"
+        );
+        assert!(copies.iter().all(|c| c.kind == "snapshot"));
+        assert_eq!(copies[0].node_id, hex::encode([3u8; 33]));
+        let (generation, entries) = load_copy(&copies[1], &me.key).unwrap();
+        assert_eq!((generation, entries), (12, vec![entry("a", 12)]));
+        let stranger = BackupKey::from_seed(&[6; 64]);
+        assert_eq!(
+            load_copy(&copies[0], &stranger).unwrap_err(),
+            FormatError::WrongKeyOrDamaged
+        );
+    }
+}

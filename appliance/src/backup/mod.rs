@@ -1,0 +1,15 @@
+//! The USB backup of the Lightning channel state.
+//!
+//! - [`format`]: the encrypted files on the stick, headers in clear.
+//! - [`copies`]: snapshots (written, read back, verified), finding and loading copies.
+//! - [`mirror`]: the live journal every store update goes to before it is acknowledged.
+//! - [`stick`]: finding USB sticks in sysfs and naming their file systems.
+//! - [`mount`]: mounting them (root helper, direct, or the demo's folder).
+
+pub mod copies;
+pub mod format;
+pub mod mirror;
+pub mod mount;
+pub mod restore;
+pub mod service;
+pub mod stick;

@@ -1,0 +1,344 @@
+//! Getting at a stick's files: mounting it (nosuid, nodev, noexec, in a private
+//! directory), preparing an empty one, and unmounting it before saying "safe to remove".
+//!
+//! Three ways, one interface ([`StickAccess`]):
+//! - [`HelperAccess`] on the box: plugnode runs unprivileged, so a small root helper
+//!   (`systemd/mount-helper`, reached over `/run/plugnode-mount.sock`) mounts and unmounts;
+//! - [`DirectAccess`] when plugnode itself may mount (root: tests, a developer's machine);
+//! - [`FolderAccess`] for the demo, where a folder stands in for the stick.
+//!
+//! Each one puts plugnode's files in `plugnode-backup/` on the stick and never touches
+//! anything else there.
+
+use super::stick::{probe, Contents, StickDevice};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// plugnode's folder on a stick.
+pub const BACKUP_DIR: &str = "plugnode-backup";
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StickError {
+    /// Nothing on it: it may be prepared for backups once the user agrees.
+    #[error("the stick is empty")]
+    Empty,
+    #[error("{0}")]
+    Unusable(String),
+}
+
+/// How plugnode gets at a stick's files.
+pub trait StickAccess: Send + Sync {
+    /// Mounts the stick; returns plugnode's folder on it.
+    fn mount(&self, stick: &StickDevice) -> Result<PathBuf, StickError>;
+    /// Unmounts it (after flushing). Refuses when busy.
+    fn unmount(&self, stick: &StickDevice) -> Result<(), StickError>;
+    /// Prepares an empty stick for backups (a file system labelled PLUGNODE). Refuses a
+    /// stick that holds anything.
+    fn format(&self, stick: &StickDevice) -> Result<(), StickError>;
+    /// Where the stick is mounted (for checking it is still there), if it is a real mount.
+    fn mount_point(&self) -> Option<PathBuf>;
+}
+
+/// Whether `dir` is a mount point right now (from /proc/self/mountinfo).
+pub fn is_mounted(dir: &Path) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let wanted = dir.to_string_lossy();
+    table
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .any(|mount_point| unescape_mountinfo(mount_point) == wanted)
+}
+
+fn unescape_mountinfo(field: &str) -> String {
+    field
+        .replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+// --- root helper ----------------------------------------------------------------------
+
+/// Asks the root mount helper (the box's way).
+pub struct HelperAccess {
+    socket: PathBuf,
+}
+
+impl HelperAccess {
+    pub const SOCKET: &'static str = "/run/plugnode-mount.sock";
+
+    pub fn new(socket: PathBuf) -> Self {
+        HelperAccess { socket }
+    }
+
+    fn ask(&self, request: &str) -> Result<String, StickError> {
+        let helper_missing = |err: std::io::Error| {
+            StickError::Unusable(format!(
+                "plugnode's mount helper does not answer ({err}); check that \
+                 plugnode-mount.socket is enabled"
+            ))
+        };
+        let mut stream = UnixStream::connect(&self.socket).map_err(helper_missing)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .map_err(helper_missing)?;
+        writeln!(stream, "{request}").map_err(helper_missing)?;
+        let mut answer = String::new();
+        BufReader::new(stream)
+            .read_line(&mut answer)
+            .map_err(helper_missing)?;
+        let answer = answer.trim();
+        if let Some(ok) = answer.strip_prefix("ok ") {
+            Ok(ok.to_string())
+        } else if answer.contains("has no file system") {
+            Err(StickError::Empty)
+        } else {
+            Err(StickError::Unusable(
+                answer.strip_prefix("error ").unwrap_or(answer).to_string(),
+            ))
+        }
+    }
+}
+
+impl StickAccess for HelperAccess {
+    fn mount(&self, stick: &StickDevice) -> Result<PathBuf, StickError> {
+        self.ask(&format!("mount {}", stick.name))
+            .map(PathBuf::from)
+    }
+
+    fn unmount(&self, _stick: &StickDevice) -> Result<(), StickError> {
+        self.ask("unmount").map(|_| ())
+    }
+
+    fn format(&self, _stick: &StickDevice) -> Result<(), StickError> {
+        Err(StickError::Unusable(
+            "this stick is empty: format it as FAT32, exFAT or ext4 on a computer, then plug \
+             it in again"
+                .into(),
+        ))
+    }
+
+    fn mount_point(&self) -> Option<PathBuf> {
+        Some(PathBuf::from("/media/plugnode/backup"))
+    }
+}
+
+// --- direct mount (root) --------------------------------------------------------------
+
+/// Mounts by itself (needs CAP_SYS_ADMIN: tests and development as root).
+pub struct DirectAccess {
+    mount_point: PathBuf,
+}
+
+impl DirectAccess {
+    pub fn new(mount_point: PathBuf) -> Self {
+        DirectAccess { mount_point }
+    }
+}
+
+impl StickAccess for DirectAccess {
+    fn mount(&self, stick: &StickDevice) -> Result<PathBuf, StickError> {
+        use nix::mount::{mount, MsFlags};
+        let dir = self.mount_point.join(BACKUP_DIR);
+        // Left over from a failed session (or a dead plugnode): start clean, so the file
+        // system is checked and mounted read-write again.
+        if is_mounted(&self.mount_point) && nix::mount::umount(&self.mount_point).is_err() {
+            let _ = nix::mount::umount2(&self.mount_point, nix::mount::MntFlags::MNT_DETACH);
+        }
+        let contents = probe(&stick.path).map_err(|err| {
+            StickError::Unusable(format!("cannot read {}: {err}", stick.path.display()))
+        })?;
+        let fstype = match contents {
+            Contents::Usable { fstype, .. } => fstype,
+            Contents::Empty => return Err(StickError::Empty),
+            Contents::Unsupported(name) => {
+                return Err(StickError::Unusable(format!(
+                    "the stick has a {name} file system, which plugnode does not write to; use a \
+                     FAT32, exFAT or ext4 stick (plugnode never formats a stick that holds data)"
+                )))
+            }
+            Contents::Unknown => {
+                return Err(StickError::Unusable(
+                    "plugnode cannot tell what is on this stick, so it leaves it alone; use a \
+                     FAT32, exFAT or ext4 stick"
+                        .into(),
+                ))
+            }
+        };
+        crate::fsutil::ensure_private_dir(&self.mount_point, 0o700)
+            .map_err(|err| StickError::Unusable(format!("cannot create the mount point: {err}")))?;
+        // A stick pulled out without unmounting: let fsck repair what it safely can.
+        let _ = std::process::Command::new("fsck")
+            .args(["-a", "-t", fstype])
+            .arg(&stick.path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let flags =
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOATIME;
+        // ext4 with errors=remount-ro: a damaged file system stops taking writes (the
+        // mirror then fails loudly) instead of taking them into damaged structures.
+        let options = match fstype {
+            "vfat" | "exfat" => Some("umask=0077"),
+            _ => Some("errors=remount-ro"),
+        };
+        mount(
+            Some(&stick.path),
+            &self.mount_point,
+            Some(fstype),
+            flags,
+            options,
+        )
+        .map_err(|err| {
+            StickError::Unusable(format!(
+                "the stick's {fstype} file system could not be mounted ({err}): it may be \
+                 damaged; check it on a computer"
+            ))
+        })?;
+        if let Err(err) = std::fs::create_dir_all(&dir).and_then(|()| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        }) {
+            let _ = nix::mount::umount(&self.mount_point);
+            return Err(StickError::Unusable(format!(
+                "the stick is read-only or full ({err})"
+            )));
+        }
+        Ok(dir)
+    }
+
+    fn unmount(&self, _stick: &StickDevice) -> Result<(), StickError> {
+        if !is_mounted(&self.mount_point) {
+            return Ok(());
+        }
+        nix::unistd::sync();
+        nix::mount::umount(&self.mount_point).map_err(|err| {
+            StickError::Unusable(format!("the stick is busy and was not unmounted ({err})"))
+        })
+    }
+
+    fn format(&self, stick: &StickDevice) -> Result<(), StickError> {
+        // Look again right before: never format anything that holds data.
+        match probe(&stick.path) {
+            Ok(Contents::Empty) => {}
+            Ok(_) => {
+                return Err(StickError::Unusable(
+                    "the stick is not empty (any more): plugnode does not format it".into(),
+                ))
+            }
+            Err(err) => {
+                return Err(StickError::Unusable(format!(
+                    "cannot read the stick: {err}"
+                )))
+            }
+        }
+        let output = std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "PLUGNODE"])
+            .arg(&stick.path)
+            .output()
+            .map_err(|err| StickError::Unusable(format!("cannot run mkfs.ext4: {err}")))?;
+        if !output.status.success() {
+            return Err(StickError::Unusable(format!(
+                "preparing the stick failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
+    fn mount_point(&self) -> Option<PathBuf> {
+        Some(self.mount_point.clone())
+    }
+}
+
+// --- a folder (the demo) --------------------------------------------------------------
+
+/// The demo's stick is a folder; "mounting" makes plugnode's folder inside it.
+pub struct FolderAccess;
+
+impl StickAccess for FolderAccess {
+    fn mount(&self, stick: &StickDevice) -> Result<PathBuf, StickError> {
+        let dir = stick.path.join(BACKUP_DIR);
+        std::fs::create_dir_all(&dir)
+            .map_err(|err| StickError::Unusable(format!("cannot write to the folder: {err}")))?;
+        Ok(dir)
+    }
+
+    fn unmount(&self, _stick: &StickDevice) -> Result<(), StickError> {
+        nix::unistd::sync();
+        Ok(())
+    }
+
+    fn format(&self, _stick: &StickDevice) -> Result<(), StickError> {
+        Ok(())
+    }
+
+    fn mount_point(&self) -> Option<PathBuf> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_file_system_is_a_mount_point_and_a_temp_dir_is_not() {
+        assert!(is_mounted(Path::new("/")));
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_mounted(dir.path()));
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape_mountinfo("/media/my\\040stick"), "/media/my stick");
+    }
+
+    /// The helper's protocol, against a fake helper on a socket.
+    #[test]
+    fn speaks_the_mount_helpers_protocol() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("mount.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let server = std::thread::spawn(move || {
+            let mut requests = Vec::new();
+            for answer in [
+                "ok /media/plugnode/backup/plugnode-backup",
+                "error sdb has no file system; format the stick as FAT32, exFAT or ext4",
+                "error sdc has a ntfs file system; format the stick as FAT32, exFAT or ext4",
+            ] {
+                let (stream, _) = listener.accept().unwrap();
+                let mut line = String::new();
+                BufReader::new(&stream).read_line(&mut line).unwrap();
+                requests.push(line.trim().to_string());
+                writeln!(&stream, "{answer}").unwrap();
+            }
+            requests
+        });
+        let helper = HelperAccess::new(socket);
+        let stick = |name: &str| StickDevice {
+            name: name.into(),
+            path: PathBuf::from("/dev").join(name),
+            description: String::new(),
+            size_bytes: 1,
+            is_folder: false,
+        };
+        assert_eq!(
+            helper.mount(&stick("sda1")).unwrap(),
+            PathBuf::from("/media/plugnode/backup/plugnode-backup")
+        );
+        assert_eq!(helper.mount(&stick("sdb")).unwrap_err(), StickError::Empty);
+        assert!(matches!(
+            helper.mount(&stick("sdc")).unwrap_err(),
+            StickError::Unusable(message) if message.contains("ntfs")
+        ));
+        assert_eq!(
+            server.join().unwrap(),
+            vec!["mount sda1", "mount sdb", "mount sdc"]
+        );
+    }
+}

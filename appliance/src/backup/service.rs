@@ -1,0 +1,633 @@
+//! The backup service: watches for sticks and keeps the channel state on them.
+//!
+//! ```text
+//! NoStick ── stick in ──→ mount ──→ keep-attached: snapshot + live journal → Mirroring
+//!                           │        snapshot:      snapshot, verify, unmount → SafeToRemove
+//!                           ├── empty → NeedsConfirmation ── confirm → prepare → mount …
+//!                           └── unusable / failing → Failed (alert), retried while it stays in
+//! Mirroring ── write fails, unmounted, pulled out ──→ Failed (alert; SD card only) ── heal
+//!           ── eject ──→ SafeToRemove ── pulled out ──→ NoStick
+//! ```
+//!
+//! A healed or returning stick always gets a full resync (a new snapshot at the store's
+//! current generation, then a new journal), so it is never left behind.
+
+use super::copies::{self, Identity};
+use super::mirror::MirrorWriter;
+use super::mount::{self, StickAccess, StickError};
+use super::restore::{self, RestoreOutcome, RestoreRequest};
+use super::stick::{self, StickDevice};
+use crate::config::BackupMode;
+use crate::lightning::{LightningHandle, Seed};
+use crate::status::{unix_now, BackupState, StatusHandle};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+/// Snapshots kept on a stick in snapshot mode (a stale one can still be chosen on purpose).
+const SNAPSHOTS_KEPT: usize = 3;
+/// A live mirror needs only the snapshot its journal continues.
+const MIRROR_SNAPSHOTS_KEPT: usize = 1;
+/// A journal this large is folded into a new snapshot.
+const JOURNAL_COMPACT_BYTES: u64 = 32 * 1024 * 1024;
+/// How soon a failed stick that is still plugged in is tried again.
+const RETRY_FAILED: Duration = Duration::from_secs(10);
+
+/// Where sticks come from.
+#[derive(Clone, Debug)]
+pub enum StickSource {
+    /// USB sticks in sysfs (`/sys`), plus devices named in `backup.extra_devices`.
+    Sysfs {
+        root: PathBuf,
+        extra_devices: Vec<PathBuf>,
+    },
+    /// The demo: a folder is the stick while it exists.
+    Folder(PathBuf),
+}
+
+impl StickSource {
+    fn scan(&self) -> Vec<StickDevice> {
+        match self {
+            StickSource::Sysfs {
+                root,
+                extra_devices,
+            } => stick::scan(root, extra_devices),
+            StickSource::Folder(folder) => stick::scan_folder(folder),
+        }
+    }
+}
+
+pub struct BackupSettings {
+    pub enabled: bool,
+    pub mode: BackupMode,
+    pub source: StickSource,
+    /// `None` when this box cannot mount sticks at all (then the status says why).
+    pub access: Result<Arc<dyn StickAccess>, String>,
+    pub secrets_dir: PathBuf,
+    pub poll_every: Duration,
+    pub mirror_timeout: Duration,
+}
+
+enum Command {
+    ConfirmFormat(oneshot::Sender<Result<(), String>>),
+    Eject(oneshot::Sender<Result<(), String>>),
+    ListCopies(oneshot::Sender<Result<Vec<copies::Copy>, String>>),
+    Restore(
+        RestoreRequest,
+        oneshot::Sender<Result<RestoreOutcome, restore::RestoreError>>,
+    ),
+    Stop(oneshot::Sender<()>),
+}
+
+/// Commands for the backup service. Cheap to clone.
+#[derive(Clone)]
+pub struct BackupHandle {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl BackupHandle {
+    pub fn spawn(
+        settings: BackupSettings,
+        status: StatusHandle,
+        lightning: LightningHandle,
+    ) -> BackupHandle {
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let service = Service {
+            settings,
+            status,
+            lightning,
+            current: None,
+            identity: None,
+            last_failure: None,
+        };
+        tokio::spawn(service.run(receiver));
+        BackupHandle { commands }
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(make(reply)).ok()?;
+        answer.await.ok()
+    }
+
+    /// The user agreed to prepare the empty stick that is plugged in.
+    pub async fn confirm_format(&self) -> Result<(), String> {
+        self.ask(Command::ConfirmFormat)
+            .await
+            .unwrap_or_else(|| Err("the backup service has stopped".into()))
+    }
+
+    /// Finishes writing, unmounts, and says "safe to remove".
+    pub async fn eject(&self) -> Result<(), String> {
+        self.ask(Command::Eject)
+            .await
+            .unwrap_or_else(|| Err("the backup service has stopped".into()))
+    }
+
+    /// The backup copies on the stick that is plugged in (headers only, no words needed).
+    pub async fn copies(&self) -> Result<Vec<copies::Copy>, String> {
+        self.ask(Command::ListCopies)
+            .await
+            .unwrap_or_else(|| Err("the backup service has stopped".into()))
+    }
+
+    /// Restores a fresh box from the stick (see [`restore`]).
+    pub async fn restore(
+        &self,
+        request: RestoreRequest,
+    ) -> Result<RestoreOutcome, restore::RestoreError> {
+        self.ask(|reply| Command::Restore(request, reply))
+            .await
+            .unwrap_or_else(|| {
+                Err(restore::RestoreError::Unavailable(
+                    "the backup service has stopped".into(),
+                ))
+            })
+    }
+
+    /// Final flush: the mirror is closed cleanly and the stick unmounted (last in the
+    /// shutdown order before bitcoind).
+    pub async fn stop(&self) {
+        let _ = self.ask(Command::Stop).await;
+    }
+}
+
+/// The stick the service is working with.
+struct Attached {
+    stick: StickDevice,
+    /// plugnode's folder on it, while mounted.
+    dir: Option<PathBuf>,
+    activity: Activity,
+}
+
+enum Activity {
+    /// Mounted, nothing to do (no wallet yet: a restore may look at it).
+    Idle,
+    Mirroring(Arc<MirrorWriter>),
+    /// Written and unmounted (snapshot mode or eject): waiting to be pulled out.
+    Done,
+    NeedsConfirmation,
+    /// Failed; tried again after `RETRY_FAILED` while it stays plugged in.
+    Failed(Instant),
+}
+
+struct Service {
+    settings: BackupSettings,
+    status: StatusHandle,
+    lightning: LightningHandle,
+    current: Option<Attached>,
+    identity: Option<Identity>,
+    /// The last failure, shown until a stick works again.
+    last_failure: Option<String>,
+}
+
+impl Service {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mode = match self.settings.mode {
+            BackupMode::KeepAttached => "keep-attached",
+            BackupMode::Snapshot => "snapshot",
+        };
+        self.status.update(|s| s.backup.mode = mode.to_string());
+        if !self.settings.enabled {
+            self.set_state(BackupState::Disabled);
+        }
+        let mut tick = tokio::time::interval(self.settings.poll_every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if self.settings.enabled {
+                        self.on_tick();
+                    }
+                }
+                command = commands.recv() => match command {
+                    Some(Command::Stop(done)) => {
+                        self.shut_down();
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(command) => self.on_command(command),
+                    None => return,
+                },
+            }
+        }
+    }
+
+    fn access(&self) -> Result<Arc<dyn StickAccess>, String> {
+        self.settings.access.clone()
+    }
+
+    fn set_state(&self, state: BackupState) {
+        self.status.update(|s| s.backup.state = state);
+    }
+
+    fn fail(&mut self, message: String) {
+        error!("backup: {message}");
+        self.last_failure = Some(message.clone());
+        self.set_state(BackupState::Failed { message });
+    }
+
+    /// The wallet's backup identity, once it has a seed.
+    fn identity(&mut self) -> Option<Identity> {
+        if self.identity.is_none() {
+            if let Ok(Some(seed)) = Seed::load(&self.settings.secrets_dir) {
+                self.identity = Some(Identity::from_seed(&seed));
+            }
+        }
+        self.identity.clone()
+    }
+
+    fn on_tick(&mut self) {
+        let sticks = self.settings.source.scan();
+        let has_wallet = self.identity().is_some();
+        let Some(current) = &self.current else {
+            match sticks.into_iter().next() {
+                Some(stick) => self.attach(stick),
+                None if self.last_failure.is_none() => self.set_state(BackupState::NoStick),
+                None => {}
+            }
+            return;
+        };
+
+        if !sticks.contains(&current.stick) {
+            self.on_removed();
+            return;
+        }
+        match &current.activity {
+            Activity::Mirroring(writer) => {
+                let writer = Arc::clone(writer);
+                self.watch_mirror(&writer);
+            }
+            Activity::Idle if has_wallet => {
+                // The wallet was created or restored while the stick sat there.
+                let stick = current.stick.clone();
+                self.current = None;
+                self.attach(stick);
+            }
+            Activity::Failed(since) if since.elapsed() >= RETRY_FAILED => {
+                let stick = current.stick.clone();
+                self.current = None;
+                self.attach(stick);
+            }
+            _ => {}
+        }
+    }
+
+    /// Mounts a stick that appeared and does what the mode says.
+    fn attach(&mut self, stick: StickDevice) {
+        let access = match self.access() {
+            Ok(access) => access,
+            Err(why) => {
+                self.current = Some(Attached {
+                    stick,
+                    dir: None,
+                    activity: Activity::Failed(Instant::now()),
+                });
+                self.fail(why);
+                return;
+            }
+        };
+        info!("backup: stick {} plugged in", stick.label());
+        let dir = match access.mount(&stick) {
+            Ok(dir) => dir,
+            Err(StickError::Empty) => {
+                self.set_state(BackupState::NeedsConfirmation {
+                    stick: stick.label(),
+                    reason: "This stick is empty. Prepare it for backups? (It is formatted; \
+                             it holds nothing now.)"
+                        .into(),
+                });
+                self.current = Some(Attached {
+                    stick,
+                    dir: None,
+                    activity: Activity::NeedsConfirmation,
+                });
+                return;
+            }
+            Err(StickError::Unusable(why)) => {
+                self.current = Some(Attached {
+                    stick,
+                    dir: None,
+                    activity: Activity::Failed(Instant::now()),
+                });
+                self.fail(why);
+                return;
+            }
+        };
+        self.current = Some(Attached {
+            stick: stick.clone(),
+            dir: Some(dir.clone()),
+            activity: Activity::Idle,
+        });
+        if self.identity().is_none() {
+            // Nothing to back up yet; the stick may hold a backup to restore.
+            self.set_state(BackupState::Disabled);
+            return;
+        }
+        match self.settings.mode {
+            BackupMode::KeepAttached => self.start_mirror(),
+            BackupMode::Snapshot => self.write_snapshot_and_unmount(),
+        }
+    }
+
+    /// A full snapshot at the store's current generation and a journal for what follows,
+    /// taken while no update can slip in between.
+    fn start_mirror(&mut self) {
+        let (Some(identity), Some(attached)) = (self.identity(), self.current.as_mut()) else {
+            return;
+        };
+        let Some(dir) = attached.dir.clone() else {
+            return;
+        };
+        self.status
+            .update(|s| s.backup.state = BackupState::Writing);
+        let store = self.lightning.store().clone();
+        let mount_point = self
+            .settings
+            .access
+            .as_ref()
+            .ok()
+            .and_then(|a| a.mount_point());
+        let timeout = self.settings.mirror_timeout;
+        let result = store.snapshot_then(|generation, entries| {
+            copies::write_snapshot(
+                &dir,
+                &identity,
+                generation,
+                unix_now(),
+                entries,
+                MIRROR_SNAPSHOTS_KEPT,
+            )?;
+            let writer =
+                MirrorWriter::start(&dir, identity.clone(), generation, mount_point, timeout)?;
+            store.attach_mirror(writer.clone());
+            Ok::<_, std::io::Error>((generation, writer))
+        });
+        match result {
+            Ok(Ok((generation, writer))) => {
+                info!(
+                    "backup: mirroring to {} from generation {generation}",
+                    attached.stick.label()
+                );
+                attached.activity = Activity::Mirroring(writer);
+                self.last_failure = None;
+                let stick_id = attached.stick.label();
+                self.status.update(|s| {
+                    s.backup.state = BackupState::Mirroring;
+                    s.backup.generation = Some(generation);
+                    s.backup.last_success = Some(unix_now());
+                    s.backup.stick_id = Some(stick_id);
+                });
+            }
+            Ok(Err(err)) => {
+                attached.activity = Activity::Failed(Instant::now());
+                let why = super::mirror::describe_io_error(&err);
+                self.fail(why);
+            }
+            Err(err) => {
+                attached.activity = Activity::Failed(Instant::now());
+                self.fail(format!("cannot read the channel store: {err}"));
+            }
+        }
+    }
+
+    /// Snapshot mode: write, read back and verify, unmount, "safe to remove".
+    fn write_snapshot_and_unmount(&mut self) {
+        let access = self.access();
+        let (Some(identity), Some(attached)) = (self.identity(), self.current.as_mut()) else {
+            return;
+        };
+        let Some(dir) = attached.dir.clone() else {
+            return;
+        };
+        self.status
+            .update(|s| s.backup.state = BackupState::Writing);
+        let written = self
+            .lightning
+            .store()
+            .snapshot()
+            .map_err(|err| err.to_string())
+            .and_then(|(generation, entries)| {
+                copies::write_snapshot(
+                    &dir,
+                    &identity,
+                    generation,
+                    unix_now(),
+                    &entries,
+                    SNAPSHOTS_KEPT,
+                )
+                .map(|_| generation)
+                .map_err(|err| super::mirror::describe_io_error(&err))
+            });
+        let unmounted =
+            access.and_then(|access| access.unmount(&attached.stick).map_err(|e| e.to_string()));
+        attached.dir = None;
+        match (written, unmounted) {
+            (Ok(generation), Ok(())) => {
+                info!("backup: snapshot at generation {generation} written, verified, unmounted");
+                attached.activity = Activity::Done;
+                self.last_failure = None;
+                let stick_id = attached.stick.label();
+                self.status.update(|s| {
+                    s.backup.state = BackupState::SafeToRemove;
+                    s.backup.generation = Some(generation);
+                    s.backup.last_success = Some(unix_now());
+                    s.backup.stick_id = Some(stick_id);
+                });
+            }
+            (Err(why), _) => {
+                attached.activity = Activity::Failed(Instant::now());
+                self.fail(why);
+            }
+            (Ok(_), Err(why)) => {
+                attached.activity = Activity::Failed(Instant::now());
+                self.fail(format!(
+                    "the snapshot is written, but {why}: wait, then try Eject again"
+                ));
+            }
+        }
+    }
+
+    /// Follows a live mirror: its health, its mount, its size.
+    fn watch_mirror(&mut self, writer: &Arc<MirrorWriter>) {
+        let unmounted = self
+            .settings
+            .access
+            .as_ref()
+            .ok()
+            .and_then(|a| a.mount_point())
+            .is_some_and(|point| !mount::is_mounted(&point));
+        let failure = writer.failure().or_else(|| {
+            unmounted.then(|| "the backup stick was unmounted or pulled out".to_string())
+        });
+        if let Some(why) = failure {
+            self.lightning.store().detach_mirror();
+            writer.close();
+            if let Some(attached) = self.current.as_mut() {
+                attached.activity = Activity::Failed(Instant::now());
+                if let (Ok(access), true) = (self.settings.access.as_ref(), attached.dir.is_some())
+                {
+                    let _ = access.unmount(&attached.stick);
+                }
+                attached.dir = None;
+            }
+            self.fail(format!(
+                "{}. The channel state is on the SD card only; plugnode copies it all again \
+                 when the stick works.",
+                capitalise(&why)
+            ));
+            return;
+        }
+        let generation = writer.last_generation();
+        self.status.update(|s| {
+            if s.backup.generation != Some(generation) {
+                s.backup.generation = Some(generation);
+                s.backup.last_success = Some(unix_now());
+            }
+        });
+        let journal_len = std::fs::metadata(writer.journal())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if journal_len > JOURNAL_COMPACT_BYTES {
+            info!("backup: folding the journal ({journal_len} bytes) into a new snapshot");
+            writer.close();
+            self.start_mirror();
+        }
+    }
+
+    fn on_removed(&mut self) {
+        let Some(attached) = self.current.take() else {
+            return;
+        };
+        info!("backup: stick {} removed", attached.stick.label());
+        if let Activity::Mirroring(writer) = &attached.activity {
+            // Pulled out without Eject: the mirror is gone mid-run.
+            self.lightning.store().detach_mirror();
+            writer.close();
+            if let Ok(access) = &self.settings.access {
+                let _ = access.unmount(&attached.stick);
+            }
+            self.fail(
+                "The backup stick was pulled out without Eject. The channel state is on the SD \
+                 card only: plug a stick in again."
+                    .into(),
+            );
+            return;
+        }
+        if attached.dir.is_some() {
+            if let Ok(access) = &self.settings.access {
+                let _ = access.unmount(&attached.stick);
+            }
+        }
+        if matches!(
+            attached.activity,
+            Activity::Done | Activity::NeedsConfirmation | Activity::Idle
+        ) {
+            self.last_failure = None;
+        }
+        if self.last_failure.is_none() {
+            self.set_state(BackupState::NoStick);
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::ConfirmFormat(reply) => {
+                let result = self.format();
+                let _ = reply.send(result);
+            }
+            Command::Eject(reply) => {
+                let _ = reply.send(self.eject());
+            }
+            Command::ListCopies(reply) => {
+                let result = match self.current.as_ref().and_then(|a| a.dir.clone()) {
+                    Some(dir) => Ok(copies::find_copies(&dir)),
+                    None => Err(
+                        "No backup stick is plugged in (or it is not readable): plug in the \
+                         stick that holds your backup."
+                            .to_string(),
+                    ),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Restore(request, reply) => {
+                let result = match self.current.as_ref().and_then(|a| a.dir.clone()) {
+                    Some(dir) => restore::restore(&dir, request, &self.lightning),
+                    None => Err(restore::RestoreError::Unavailable(
+                        "No backup stick is plugged in: plug in the stick that holds your backup."
+                            .into(),
+                    )),
+                };
+                if result.is_ok() {
+                    self.identity = None; // picked up from the restored seed next tick
+                }
+                let _ = reply.send(result);
+            }
+            Command::Stop(_) => unreachable!("handled in run"),
+        }
+    }
+
+    fn format(&mut self) -> Result<(), String> {
+        let Some(attached) = self.current.as_ref() else {
+            return Err("No stick is plugged in.".into());
+        };
+        if !matches!(attached.activity, Activity::NeedsConfirmation) {
+            return Err("The stick that is plugged in does not need preparing.".into());
+        }
+        let stick = attached.stick.clone();
+        let access = self.access()?;
+        access.format(&stick).map_err(|err| err.to_string())?;
+        info!("backup: prepared the empty stick {}", stick.label());
+        self.current = None;
+        self.attach(stick);
+        Ok(())
+    }
+
+    fn eject(&mut self) -> Result<(), String> {
+        let Some(attached) = self.current.as_mut() else {
+            return Err("No stick is plugged in.".into());
+        };
+        if let Activity::Mirroring(writer) = &attached.activity {
+            self.lightning.store().detach_mirror();
+            writer.close();
+        }
+        if attached.dir.is_some() {
+            let access = self.settings.access.clone()?;
+            access
+                .unmount(&attached.stick)
+                .map_err(|err| err.to_string())?;
+            attached.dir = None;
+        }
+        attached.activity = Activity::Done;
+        self.last_failure = None;
+        self.set_state(BackupState::SafeToRemove);
+        Ok(())
+    }
+
+    /// The final flush on shutdown: close the journal (every append already synced) and
+    /// unmount, so the stick can be pulled once the box is off.
+    fn shut_down(&mut self) {
+        if let Some(attached) = self.current.as_mut() {
+            if let Activity::Mirroring(writer) = &attached.activity {
+                self.lightning.store().detach_mirror();
+                writer.close();
+            }
+            if attached.dir.is_some() {
+                if let Ok(access) = &self.settings.access {
+                    if let Err(err) = access.unmount(&attached.stick) {
+                        warn!("backup: could not unmount the stick on shutdown: {err}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,539 @@
+//! End-to-end: the USB backup with real mounts (ext4 images on loop devices; tests run as
+//! root, as CI does), real Lightning payments between two boxes, and faults made from
+//! outside: a stick unmounted or pulled mid-run, a full one, a read-only one, kill -9.
+
+mod common;
+
+use common::lightning::*;
+use common::stick::*;
+use common::*;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+
+fn backup_state(status: &Value) -> String {
+    status["backup"]["state"]["state"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn wait_backup(ln: &LnBox, wanted: &str) -> Value {
+    ln.node
+        .wait_status_for(&format!("backup state {wanted}"), LN_TIMEOUT, |s| {
+            backup_state(s) == wanted
+        })
+}
+
+/// Waits until the stick's newest copy holds the same generation as the SD card.
+fn wait_in_sync(ln: &LnBox) -> u64 {
+    let backup_dir = ln.config.mount_dir().join("plugnode-backup");
+    wait_for(
+        "the stick to hold the SD card's generation",
+        LN_TIMEOUT,
+        || {
+            let primary = primary_generation(&ln.node.data_dir);
+            let stick = stick_generation(&backup_dir)?;
+            // Equal twice in a row: no write in flight between the two reads.
+            std::thread::sleep(Duration::from_millis(300));
+            (stick == primary && primary_generation(&ln.node.data_dir) == primary && primary > 0)
+                .then_some(primary)
+        },
+    )
+}
+
+fn pay(from: &LnBox, to: &LnBox, sat: u64) {
+    let (code, payment) = from.pay(&to.invoice(Some(sat * 1000), "backup test"), None);
+    assert_eq!(code, 200, "{payment}; channels: {:?}", from.channels());
+    assert_eq!(payment["status"], "succeeded", "{payment}");
+}
+
+fn alert_kinds(status: &Value) -> Vec<String> {
+    status["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Fills a file system to the last block (big writes, then small files).
+fn fill(root: &Path) {
+    use std::io::Write;
+    let dir = root.join("filler");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (chunk, count) in [(1 << 20, 1000), (4096, 100_000)] {
+        for n in 0..count {
+            let path = dir.join(format!("{chunk}-{n}"));
+            let written = std::fs::File::create(&path)
+                .and_then(|mut f| f.write_all(&vec![0u8; chunk]).and_then(|()| f.sync_all()));
+            if written.is_err() {
+                let _ = std::fs::remove_file(&path);
+                break;
+            }
+        }
+    }
+}
+
+/// Everything on the stick outside plugnode's folder, with contents.
+fn foreign_files(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let relative = path.strip_prefix(root).unwrap().display().to_string();
+            if relative.starts_with("plugnode-backup") || relative.starts_with("lost+found") {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push((relative, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn keep_attached_mirrors_every_payment_and_heals_after_pulls_full_and_read_only_sticks() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(dir.path());
+    let stick = LoopStick::ext4(
+        dir.path(),
+        "stick",
+        24,
+        &[
+            ("photos/cat.jpg", b"not really a cat"),
+            ("notes.txt", b"buy milk"),
+        ],
+    );
+    stick.plug_in();
+    let mut config = TestConfig::lightning_box(&dir.path().join("a"), &chain.sim);
+    config.backup = Some(("keep-attached", stick.link.clone()));
+    let mount_dir = config.mount_dir();
+    let (a, _words) = LnBox::start_with(config);
+    let b = LnBox::start(&dir.path().join("b"), &chain);
+    let mirroring = wait_backup(&a, "mirroring");
+    assert!(mirroring["backup"]["stick_id"].as_str().is_some());
+
+    a.fund(&chain);
+    open_channel(&chain, &a, &b, 600_000, 0);
+    for sat in [11_000, 12_000, 13_000] {
+        pay(&a, &b, sat);
+        let generation = wait_in_sync(&a);
+        a.node
+            .wait_status("the status to show the stick's generation", |s| {
+                s["backup"]["generation"].as_u64() >= Some(generation)
+            });
+    }
+    // The node id on the stick is the node's.
+    let node_dirs: Vec<String> = std::fs::read_dir(mount_dir.join("plugnode-backup"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(node_dirs, vec![a.node_id()]);
+
+    // Someone unmounts the stick under the running box: the alert goes up, payments go on.
+    lazy_unmount(&mount_dir);
+    pay(&a, &b, 1_000);
+    let failed = wait_backup(&a, "failed");
+    assert!(
+        alert_kinds(&failed).contains(&"backup_failed".to_string()),
+        "{failed}"
+    );
+    let message = failed["backup"]["state"]["message"].as_str().unwrap();
+    assert!(message.contains("SD card only"), "{message}");
+    // Remounted: healed with a full resync.
+    stick.mount_at(&mount_dir, false);
+    wait_backup(&a, "mirroring");
+    pay(&a, &b, 2_000);
+    wait_in_sync(&a);
+
+    // A full stick: the write that does not fit fails the mirror, not the payment.
+    let filler = dir.path().join("filler-mount");
+    stick.mount_at(&filler, false);
+    fill(&filler);
+    // The journal's last block may have room for a record or two: pay until it does not.
+    for _ in 0..10 {
+        pay(&a, &b, 3_000);
+        if backup_state(&a.status()) == "failed" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let failed = wait_backup(&a, "failed");
+    assert!(
+        failed["backup"]["state"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("full"),
+        "{failed}"
+    );
+    std::fs::remove_dir_all(filler.join("filler")).unwrap();
+    std::process::Command::new("umount")
+        .arg(&filler)
+        .status()
+        .unwrap();
+    wait_backup(&a, "mirroring"); // tried again by itself once there is room
+    pay(&a, &b, 4_000);
+    wait_in_sync(&a);
+
+    // The file system finds an error and turns read-only (as a damaged stick does).
+    let device_name = std::fs::canonicalize(stick.device())
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    std::fs::write(
+        format!("/sys/fs/ext4/{device_name}/trigger_fs_error"),
+        "simulated damage",
+    )
+    .unwrap();
+    for _ in 0..10 {
+        pay(&a, &b, 5_000);
+        if backup_state(&a.status()) == "failed" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let failed = wait_backup(&a, "failed");
+    assert!(
+        failed["backup"]["state"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("read-only"),
+        "{failed}"
+    );
+    // Checked and mounted again by plugnode: healed.
+    wait_backup(&a, "mirroring");
+    pay(&a, &b, 6_000);
+    wait_in_sync(&a);
+
+    // Eject: unmounted, safe to remove; nothing of the owner's was touched.
+    let (code, answer) = a.post("/api/backup/eject", json!({}));
+    assert_eq!(code, 200, "{answer}");
+    wait_backup(&a, "safe_to_remove");
+    assert!(!plugnode::backup::mount::is_mounted(&mount_dir));
+    let look = dir.path().join("look");
+    stick.mount_at(&look, true);
+    assert_eq!(
+        foreign_files(&look),
+        vec![
+            ("notes.txt".to_string(), b"buy milk".to_vec()),
+            ("photos/cat.jpg".to_string(), b"not really a cat".to_vec()),
+        ]
+    );
+    std::process::Command::new("umount")
+        .arg(&look)
+        .status()
+        .unwrap();
+}
+
+#[test]
+fn snapshot_mode_writes_verifies_unmounts_and_a_wiped_box_comes_back_from_the_stick() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(dir.path());
+    let stick = LoopStick::ext4(dir.path(), "stick", 24, &[("readme.txt", b"mine")]);
+    let mut config = TestConfig::lightning_box(&dir.path().join("a"), &chain.sim);
+    config.backup = Some(("snapshot", stick.link.clone()));
+    let mount_dir = config.mount_dir();
+    let (mut a, words) = LnBox::start_with(config);
+    let b = LnBox::start(&dir.path().join("b"), &chain);
+    a.fund(&chain);
+    open_channel(&chain, &a, &b, 500_000, 0);
+    pay(&a, &b, 40_000);
+    let node_id = a.node_id();
+    let channels_before = a.channels();
+    std::thread::sleep(Duration::from_secs(1));
+
+    // Insertion: written, read back, verified, unmounted.
+    stick.plug_in();
+    let done = wait_backup(&a, "safe_to_remove");
+    assert!(!plugnode::backup::mount::is_mounted(&mount_dir));
+    let generation = done["backup"]["generation"].as_u64().unwrap();
+    assert_eq!(generation, primary_generation(&a.node.data_dir));
+
+    // The stick reads back identical to the SD card's store.
+    let look = dir.path().join("look");
+    stick.mount_at(&look, true);
+    let seed = plugnode::lightning::Seed::from_words(&words).unwrap();
+    let identity = plugnode::backup::copies::Identity::from_seed(&seed);
+    assert_eq!(
+        identity.node_id_hex(),
+        node_id,
+        "the node id follows from the words"
+    );
+    let copies = plugnode::backup::copies::find_copies(&look.join("plugnode-backup"));
+    assert_eq!(copies.len(), 1);
+    let (read_generation, entries) =
+        plugnode::backup::copies::load_copy(&copies[0], &identity.key).unwrap();
+    assert_eq!(read_generation, generation);
+    let store =
+        plugnode::lightning::store::ChannelStore::open(&a.node.data_dir.join("lightning")).unwrap();
+    let (primary, primary_entries) = store.snapshot().unwrap();
+    drop(store);
+    assert_eq!((read_generation, entries), (primary, primary_entries));
+    std::process::Command::new("umount")
+        .arg(&look)
+        .status()
+        .unwrap();
+
+    // The SD card dies: a fresh card, the stick, the words.
+    a.node.signal(nix::sys::signal::Signal::SIGTERM);
+    a.node.wait_exit(TIMEOUT);
+    std::fs::remove_dir_all(&a.node.data_dir).unwrap();
+    a.node = Plugnode::start(&a.config);
+    a.node
+        .wait_status("a fresh box waiting for its wallet", |s| {
+            s["lightning"]["state"]["state"] == "waiting"
+        });
+    let (code, copies) = a.get("/api/backup/copies");
+    assert_eq!(code, 200, "{copies}");
+    assert_eq!(copies[0]["node_id"], node_id);
+    assert_eq!(copies[0]["generation"], generation);
+
+    // Wrong words: a mistyped word is named; another wallet's words are refused.
+    let mut typo: Vec<&str> = words.split(' ').collect();
+    typo[4] = "bitcoinz";
+    let (code, answer) = a.post("/api/backup/restore", json!({"words": typo.join(" ")}));
+    assert_eq!(
+        (code, answer["kind"].as_str()),
+        (400, Some("wrong_words")),
+        "{answer}"
+    );
+    assert!(
+        answer["error"].as_str().unwrap().contains("word 5"),
+        "{answer}"
+    );
+    let other = plugnode::lightning::Seed::generate().words().join(" ");
+    let (code, answer) = a.post("/api/backup/restore", json!({"words": other}));
+    assert_eq!(
+        (code, answer["kind"].as_str()),
+        (403, Some("other_node")),
+        "{answer}"
+    );
+
+    let (code, restored) = a.post("/api/backup/restore", json!({"words": words}));
+    assert_eq!(code, 200, "{restored}");
+    assert_eq!(restored["node_id"], node_id);
+    assert_eq!(restored["recovery_mode"], false);
+    a.wait_running();
+    assert_eq!(a.node_id(), node_id);
+    a.wait_channel_usable();
+    let channels_after = a.channels();
+    assert_eq!(
+        channels_after[0]["channel_id"],
+        channels_before[0]["channel_id"]
+    );
+    assert_eq!(
+        channels_after[0]["outbound_sat"],
+        channels_before[0]["outbound_sat"]
+    );
+    pay(&a, &b, 5_000);
+    // Restoring again is refused: the box is not fresh any more.
+    let (code, answer) = a.post("/api/backup/restore", json!({"words": words}));
+    assert_eq!(
+        (code, answer["kind"].as_str()),
+        (409, Some("not_fresh")),
+        "{answer}"
+    );
+}
+
+#[test]
+fn a_stale_copy_is_refused_and_when_insisted_on_the_peer_closes_with_the_latest_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(dir.path());
+    let stick = LoopStick::ext4(dir.path(), "stick", 24, &[]);
+    let mut config = TestConfig::lightning_box(&dir.path().join("a"), &chain.sim);
+    config.backup = Some(("snapshot", stick.link.clone()));
+    let (mut a, words) = LnBox::start_with(config);
+    let b = LnBox::start(&dir.path().join("b"), &chain);
+    a.fund(&chain);
+    open_channel(&chain, &a, &b, 500_000, 0);
+    pay(&a, &b, 10_000);
+    std::thread::sleep(Duration::from_secs(1));
+    stick.plug_in();
+    let old = wait_backup(&a, "safe_to_remove")["backup"]["generation"]
+        .as_u64()
+        .unwrap();
+    stick.take_out();
+    wait_backup(&a, "no_stick");
+
+    // More payments after the first snapshot, then a second one.
+    for _ in 0..4 {
+        pay(&a, &b, 40_000);
+    }
+    let latest_outbound = a.outbound_sat();
+    std::thread::sleep(Duration::from_secs(1));
+    stick.plug_in();
+    a.node
+        .wait_status_for("the second snapshot", LN_TIMEOUT, |s| {
+            backup_state(s) == "safe_to_remove" && s["backup"]["generation"].as_u64() > Some(old)
+        });
+
+    a.node.signal(nix::sys::signal::Signal::SIGTERM);
+    a.node.wait_exit(TIMEOUT);
+    std::fs::remove_dir_all(&a.node.data_dir).unwrap();
+    a.node = Plugnode::start(&a.config);
+    a.node.wait_status("a fresh box", |s| {
+        s["lightning"]["state"]["state"] == "waiting"
+    });
+
+    let request = json!({"words": words, "generation": old});
+    let (code, answer) = a.post("/api/backup/restore", request.clone());
+    assert_eq!(
+        (code, answer["kind"].as_str()),
+        (409, Some("stale")),
+        "{answer}"
+    );
+    let mut insist = request;
+    insist["insist"] = true.into();
+    let (code, restored) = a.post("/api/backup/restore", insist);
+    assert_eq!(code, 200, "{restored}");
+    assert_eq!(restored["recovery_mode"], true);
+    a.wait_running();
+    a.node
+        .wait_status("recovery mode", |s| s["lightning"]["recovery_mode"] == true);
+    let (code, answer) = a.pay(&b.invoice(Some(1_000_000), "no"), None);
+    assert_eq!(code, 503, "no payments in recovery mode: {answer}");
+
+    // The peer holds the newer state: the channel is closed with it, never with ours.
+    let onchain_before = a.balances()["onchain_sat"].as_u64().unwrap();
+    wait_for("the peer to close the channel", LN_TIMEOUT, || {
+        (chain.mempool_size() > 0).then_some(())
+    });
+    for _ in 0..4 {
+        chain.mine(6);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    wait_for("A's latest balance back on-chain", LN_TIMEOUT, || {
+        chain.mine(1);
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = a.node.api("POST", "/api/lightning/sync", Some("{}"));
+        let onchain = a.try_balances()?["onchain_sat"].as_u64().unwrap();
+        // The latest state (after every payment), less fees; the stale one would have
+        // given 160 000 sat more, and our own old commitment would have lost it all.
+        let gained = onchain.saturating_sub(onchain_before);
+        (gained + 20_000 > latest_outbound && gained < latest_outbound + 20_000).then_some(())
+    });
+    // Recovery ends once our side is swept and buried.
+    let deadline = std::time::Instant::now() + LN_TIMEOUT;
+    while std::time::Instant::now() < deadline && a.status()["lightning"]["recovery_mode"] == true {
+        chain.mine(1);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    if a.status()["lightning"]["recovery_mode"] == true {
+        let log = a.node.log();
+        let tail: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                l.contains("recovery")
+                    || l.contains("balance")
+                    || l.contains("sweep")
+                    || l.contains("Sweep")
+            })
+            .collect();
+        panic!(
+            "recovery did not end; balances {}; log:\n{}",
+            a.balances(),
+            tail.join("\n")
+        );
+    }
+    wait_for("recovery to end", LN_TIMEOUT, || {
+        chain.mine(1);
+        std::thread::sleep(Duration::from_millis(300));
+        (a.status()["lightning"]["recovery_mode"] == false).then_some(())
+    });
+    let (code, payment) = a.pay(&b.invoice(Some(1_000_000), "after"), None);
+    assert_ne!(
+        code, 503,
+        "payments are on again (no channel, so refused for that): {payment}"
+    );
+}
+
+#[test]
+fn an_empty_stick_is_prepared_only_when_asked_and_a_stick_of_unknown_content_never() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(dir.path());
+    let garbage: Vec<u8> = (0..8 * 1024 * 1024u64)
+        .map(|i| (i * 7919 % 251) as u8)
+        .collect();
+    let unknown = LoopStick::raw(dir.path(), "unknown", &garbage);
+    let blank = LoopStick::raw(dir.path(), "blank", &vec![0u8; 32 * 1024 * 1024]);
+    unknown.plug_in();
+    let mut config = TestConfig::lightning_box(&dir.path().join("a"), &chain.sim);
+    config.backup = Some(("keep-attached", unknown.link.clone()));
+    let (a, _) = LnBox::start_with(config);
+    let failed = wait_backup(&a, "failed");
+    let message = failed["backup"]["state"]["message"].as_str().unwrap();
+    assert!(message.contains("cannot tell"), "{message}");
+    let (code, _) = a.post("/api/backup/prepare", json!({}));
+    assert_eq!(code, 409, "nothing to prepare: it is not offered");
+    unknown.take_out();
+    assert_eq!(
+        std::fs::read(&unknown.image).unwrap(),
+        garbage,
+        "never touched"
+    );
+
+    // The blank stick takes the same place: asked first, prepared on request, then used.
+    std::fs::remove_file(&unknown.link).ok();
+    std::os::unix::fs::symlink(blank.device(), &unknown.link).unwrap();
+    let asking = wait_backup(&a, "needs_confirmation");
+    assert!(asking["backup"]["state"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("empty"));
+    let (code, answer) = a.post("/api/backup/prepare", json!({}));
+    assert_eq!(code, 200, "{answer}");
+    wait_backup(&a, "mirroring");
+    wait_in_sync(&a);
+}
+
+#[test]
+fn kill_9_during_mirrored_writes_leaves_both_copies_agreeing_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(dir.path());
+    let stick = LoopStick::ext4(dir.path(), "stick", 24, &[]);
+    stick.plug_in();
+    let mut config = TestConfig::lightning_box(&dir.path().join("a"), &chain.sim);
+    config.backup = Some(("keep-attached", stick.link.clone()));
+    let (mut a, _) = LnBox::start_with(config);
+    let b = LnBox::start(&dir.path().join("b"), &chain);
+    wait_backup(&a, "mirroring");
+    a.fund(&chain);
+    open_channel(&chain, &a, &b, 600_000, 0);
+
+    // Payments keep the store busy while the box is killed.
+    let invoices: Vec<String> = (0..20)
+        .map(|_| b.invoice(Some(1_000_000), "busy"))
+        .collect();
+    let token = a.node.token().unwrap();
+    let web = a.node.web;
+    let payer = std::thread::spawn(move || {
+        for invoice in invoices {
+            let body = json!({ "invoice": invoice }).to_string();
+            if http_with_token(web, "POST", "/api/lightning/pay", Some(&body), Some(&token))
+                .is_none()
+            {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    a.node.signal(nix::sys::signal::Signal::SIGKILL);
+    a.node.wait_exit(TIMEOUT);
+    let _ = payer.join();
+    // The kernel's lazy detach of a dead process's mount does not happen by itself here:
+    // plugnode's next start finds the stick mounted and resyncs it.
+    a.restart();
+    wait_backup(&a, "mirroring");
+    a.wait_channel_usable();
+    pay(&a, &b, 1_000);
+    wait_in_sync(&a);
+}
