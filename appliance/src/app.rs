@@ -160,6 +160,12 @@ impl Appliance {
         if let (Some(display), Some(code)) = (&display, auth.setup_code()) {
             let _ = display.show_setup_code(Some(code));
         }
+        if let Some(display) = &display {
+            tokio::spawn(carry_out_device_requests(
+                display.device_requests(),
+                backup.clone(),
+            ));
+        }
         let monitor = SystemMonitor::spawn(config.data.dir.clone(), web_address, status.clone());
         let power = tokio::spawn(crate::system::power::watch(
             "/sys".into(),
@@ -239,6 +245,22 @@ impl Appliance {
     }
 }
 
+/// Does what the user asked for with the device's keys.
+async fn carry_out_device_requests(
+    mut requests: tokio::sync::broadcast::Receiver<display::DeviceRequest>,
+    backup: BackupHandle,
+) {
+    while let Ok(request) = requests.recv().await {
+        match request {
+            display::DeviceRequest::PrepareStick => {
+                if let Err(err) = backup.confirm_format().await {
+                    tracing::warn!("could not prepare the stick: {err}");
+                }
+            }
+        }
+    }
+}
+
 /// The backup service's settings: how sticks are found and mounted on this box.
 fn backup_settings(
     config: &Config,
@@ -273,6 +295,7 @@ fn backup_settings(
         source,
         access,
         secrets_dir: secrets_dir.to_path_buf(),
+        history_file: config.data.dir.join("backup-history.json"),
         poll_every: std::time::Duration::from_secs(2),
         mirror_timeout: MirrorWriter::TIMEOUT,
     }

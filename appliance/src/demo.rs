@@ -127,7 +127,21 @@ const DEMO_PUSH_MSAT: u64 = 250_000_000;
 impl DemoPeer {
     async fn start(dir: &Path, box_: &Appliance) -> anyhow::Result<DemoPeer> {
         let peer_dir = dir.join("demo-peer");
-        let port = free_port()?;
+        // The same port every run in a kept demo directory: the box reconnects to it.
+        std::fs::create_dir_all(&peer_dir)?;
+        let port_file = peer_dir.join("port");
+        let port = match std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|p| p.trim().parse::<u16>().ok())
+            .filter(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        {
+            Some(port) => port,
+            None => {
+                let port = free_port()?;
+                std::fs::write(&port_file, port.to_string())?;
+                port
+            }
+        };
         // The peer follows the box's bitcoind state (it has no supervisor of its own).
         let status = StatusHandle::new();
         let mirror = tokio::spawn({

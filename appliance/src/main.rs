@@ -5,7 +5,6 @@ use plugnode::config::{Config, DEFAULT_CONFIG_PATH};
 use plugnode::shutdown::{Shutdown, ShutdownReason, EXIT_POWER_OFF};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 #[derive(Parser)]
 #[command(
@@ -39,7 +38,8 @@ enum Command {
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
-    let started = Instant::now();
+    #[cfg(feature = "demo")]
+    let started = std::time::Instant::now();
     // Multi-call: started through a symlink named `regtest-sim` (the demo does this),
     // plugnode is the bitcoind simulator.
     #[cfg(feature = "demo")]
@@ -97,6 +97,7 @@ enum PowerOff {
     /// On the box: exit with EXIT_POWER_OFF so the service unit powers off.
     ExitCode,
     /// On a laptop (demo): stop, and say the box would be off now.
+    #[cfg_attr(not(feature = "demo"), allow(dead_code))]
     JustStop,
 }
 

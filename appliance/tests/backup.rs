@@ -532,6 +532,11 @@ fn kill_9_during_mirrored_writes_leaves_both_copies_agreeing_after_restart() {
     // The kernel's lazy detach of a dead process's mount does not happen by itself here:
     // plugnode's next start finds the stick mounted and resyncs it.
     a.restart();
+    let history = &a.status()["backup"];
+    assert!(
+        history["last_success"].is_u64() && history["stick_id"].is_string(),
+        "the last backup is remembered across restarts: {history}"
+    );
     wait_backup(&a, "mirroring");
     a.wait_channel_usable();
     pay(&a, &b, 1_000);

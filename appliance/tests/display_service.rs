@@ -667,3 +667,52 @@ async fn the_setup_code_shows_until_the_box_is_claimed() {
     let claimed = rig.status.snapshot();
     assert_eq!(rig.monitor.frame(), rig.expected(Screen::Home, &claimed));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_change_of_state_is_drawn_at_once_but_new_numbers_wait() {
+    let mut starting = samples::running();
+    starting.bitcoind.state = plugnode::status::BitcoindState::Syncing;
+    let rig = rig(WaveshareModel::Epd2in7V2, starting);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let drawn = rig.ops().len();
+
+    // A new block soon after the last picture: waits for the idle interval.
+    rig.status
+        .update(|s| s.bitcoind.chain.as_mut().unwrap().blocks += 1);
+    settle().await;
+    assert_eq!(rig.ops().len(), drawn, "numbers wait");
+
+    // bitcoind becomes ready: drawn now.
+    rig.status
+        .update(|s| s.bitcoind.state = plugnode::status::BitcoindState::Ready);
+    settle().await;
+    let now = rig.status.snapshot();
+    assert_eq!(rig.monitor.frame(), rig.expected(Screen::Home, &now));
+    assert!(rig.ops().len() > drawn);
+}
+
+#[tokio::test(start_paused = true)]
+async fn key2_on_the_backup_screen_prepares_an_empty_stick() {
+    let rig = rig(WaveshareModel::Epd2in7V2, samples::running());
+    settle().await;
+    let mut requests = rig.display.device_requests();
+    rig.status.update(|s| {
+        s.backup.state = BackupState::NeedsConfirmation {
+            stick: "sda SanDisk (16 GB)".into(),
+            reason: "This stick is empty. Prepare it for backups?".into(),
+        }
+    });
+    settle().await;
+    while rig.screen() != Screen::Backup {
+        rig.click(Key::Key1).await;
+    }
+    assert!(
+        requests.try_recv().is_err(),
+        "nothing happens without the key"
+    );
+    rig.click(Key::Key2).await;
+    assert_eq!(
+        requests.try_recv().unwrap(),
+        plugnode::display::DeviceRequest::PrepareStick
+    );
+}

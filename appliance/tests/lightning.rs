@@ -121,6 +121,13 @@ fn open_pay_both_ways_keysend_amountless_and_refusals_that_move_no_money() {
             "a message that explains"
         );
     }
+    let own = a.invoice(Some(1_000_000), "to myself");
+    let (code, answer) = a.pay(&own, None);
+    assert_eq!(
+        (code, answer["kind"].as_str()),
+        (400, Some("invalid_input")),
+        "{answer}"
+    );
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(a.outbound_sat(), before, "refused payments move no money");
     let sent: Vec<Value> = a
@@ -134,6 +141,44 @@ fn open_pay_both_ways_keysend_amountless_and_refusals_that_move_no_money() {
         3,
         "exactly the three payments A made: {sent:?}"
     );
+}
+
+#[test]
+fn on_chain_funds_can_be_withdrawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(dir.path());
+    let a = LnBox::start(&dir.path().join("a"), &chain);
+    let b = LnBox::start(&dir.path().join("b"), &chain);
+    a.fund(&chain);
+    let (code, answer) = a.post(
+        "/api/lightning/withdraw",
+        json!({"address": "bc1qnotanaddressatall", "amount_sat": 1000}),
+    );
+    assert_eq!(code, 400, "{answer}");
+    let (code, answer) = a.post(
+        "/api/lightning/withdraw",
+        json!({"address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "amount_sat": 1000}),
+    );
+    assert_eq!(code, 400, "a mainnet address on regtest: {answer}");
+    assert!(answer["error"]
+        .as_str()
+        .unwrap()
+        .contains("another network"));
+
+    let (code, sent) = a.post(
+        "/api/lightning/withdraw",
+        json!({"address": b.onchain_address(), "amount_sat": 123_456}),
+    );
+    assert_eq!(code, 200, "{sent}");
+    assert_eq!(sent["txid"].as_str().map(str::len), Some(64));
+    wait_for("the withdrawal in the mempool", LN_TIMEOUT, || {
+        (chain.mempool_size() > 0).then_some(())
+    });
+    chain.mine(1);
+    wait_for("B to receive it", LN_TIMEOUT, || {
+        let _ = b.node.api("POST", "/api/lightning/sync", Some("{}"));
+        (b.balances()["onchain_sat"] == 123_456).then_some(())
+    });
 }
 
 #[test]

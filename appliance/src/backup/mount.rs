@@ -114,12 +114,8 @@ impl StickAccess for HelperAccess {
         self.ask("unmount").map(|_| ())
     }
 
-    fn format(&self, _stick: &StickDevice) -> Result<(), StickError> {
-        Err(StickError::Unusable(
-            "this stick is empty: format it as FAT32, exFAT or ext4 on a computer, then plug \
-             it in again"
-                .into(),
-        ))
+    fn format(&self, stick: &StickDevice) -> Result<(), StickError> {
+        self.ask(&format!("format {}", stick.name)).map(|_| ())
     }
 
     fn mount_point(&self) -> Option<PathBuf> {

@@ -66,6 +66,8 @@ pub struct BackupSettings {
     /// `None` when this box cannot mount sticks at all (then the status says why).
     pub access: Result<Arc<dyn StickAccess>, String>,
     pub secrets_dir: PathBuf,
+    /// The last successful backup (time, generation, stick), kept across restarts.
+    pub history_file: PathBuf,
     pub poll_every: Duration,
     pub mirror_timeout: Duration,
 }
@@ -189,7 +191,13 @@ impl Service {
             BackupMode::KeepAttached => "keep-attached",
             BackupMode::Snapshot => "snapshot",
         };
-        self.status.update(|s| s.backup.mode = mode.to_string());
+        let history = History::load(&self.settings.history_file);
+        self.status.update(|s| {
+            s.backup.mode = mode.to_string();
+            s.backup.last_success = history.last_success;
+            s.backup.generation = history.generation;
+            s.backup.stick_id = history.stick_id;
+        });
         if !self.settings.enabled {
             self.set_state(BackupState::Disabled);
         }
@@ -216,6 +224,20 @@ impl Service {
 
     fn access(&self) -> Result<Arc<dyn StickAccess>, String> {
         self.settings.access.clone()
+    }
+
+    /// Keeps the last success for the next start (while mirroring, the generation moves on
+    /// with every update: it is saved when the mirror starts, ends and on shutdown).
+    fn save_history(&self) {
+        let backup = self.status.snapshot().backup;
+        let history = History {
+            last_success: backup.last_success,
+            generation: backup.generation,
+            stick_id: backup.stick_id,
+        };
+        if let Err(err) = history.save(&self.settings.history_file) {
+            warn!("backup: cannot record the last backup: {err}");
+        }
     }
 
     fn set_state(&self, state: BackupState) {
@@ -379,6 +401,7 @@ impl Service {
                     s.backup.last_success = Some(unix_now());
                     s.backup.stick_id = Some(stick_id);
                 });
+                self.save_history();
             }
             Ok(Err(err)) => {
                 attached.activity = Activity::Failed(Instant::now());
@@ -435,6 +458,7 @@ impl Service {
                     s.backup.last_success = Some(unix_now());
                     s.backup.stick_id = Some(stick_id);
                 });
+                self.save_history();
             }
             (Err(why), _) => {
                 attached.activity = Activity::Failed(Instant::now());
@@ -462,6 +486,7 @@ impl Service {
             unmounted.then(|| "the backup stick was unmounted or pulled out".to_string())
         });
         if let Some(why) = failure {
+            self.save_history();
             self.lightning.store().detach_mirror();
             writer.close();
             if let Some(attached) = self.current.as_mut() {
@@ -602,12 +627,14 @@ impl Service {
         attached.activity = Activity::Done;
         self.last_failure = None;
         self.set_state(BackupState::SafeToRemove);
+        self.save_history();
         Ok(())
     }
 
     /// The final flush on shutdown: close the journal (every append already synced) and
     /// unmount, so the stick can be pulled once the box is off.
     fn shut_down(&mut self) {
+        self.save_history();
         if let Some(attached) = self.current.as_mut() {
             if let Activity::Mirroring(writer) = &attached.activity {
                 self.lightning.store().detach_mirror();
@@ -621,6 +648,28 @@ impl Service {
                 }
             }
         }
+    }
+}
+
+/// The last successful backup, in a small file next to the data.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct History {
+    last_success: Option<u64>,
+    generation: Option<u64>,
+    stick_id: Option<String>,
+}
+
+impl History {
+    fn load(path: &std::path::Path) -> History {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let text = serde_json::to_string(self).expect("history serializes");
+        crate::fsutil::write_atomic(path, text.as_bytes(), 0o600)
     }
 }
 

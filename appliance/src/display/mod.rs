@@ -31,7 +31,7 @@ pub mod widgets;
 pub use plugnode_hw::Key;
 pub use policy::{Decision, RefreshPolicy, RefreshRules};
 pub use render::{render, View};
-pub use service::{spawn, DisplayError, DisplayHandle, DisplayState};
+pub use service::{spawn, DeviceRequest, DisplayError, DisplayHandle, DisplayState};
 pub use ui::{PairingCode, PairingDisplay, Screen, SeedWords, UiTiming};
 
 use crate::shutdown::Shutdown;

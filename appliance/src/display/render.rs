@@ -224,7 +224,14 @@ fn backup_words(view: &View) -> (&'static str, &'static [&'static str; 12], Stri
         BackupState::NeedsConfirmation { stick, reason } => (
             "Confirm stick",
             &icons::STICK,
-            format!("Found {stick}: {reason} Confirm on the web page."),
+            format!(
+                "Found {stick}: {reason} {}",
+                if view.has_keys {
+                    "KEY2 prepares it (or confirm on the web page)."
+                } else {
+                    "Confirm on the web page."
+                }
+            ),
         ),
         BackupState::Writing => (
             "Writing...",

@@ -255,6 +255,14 @@ pub fn gallery() -> Vec<Sample> {
         }),
         Sample::new("backup-failed", Screen::Backup, with_alerts()),
         Sample::new(
+            "backup-needs-confirmation",
+            Screen::Backup,
+            backup_in(BackupState::NeedsConfirmation {
+                stick: "sda SanDisk (16 GB)".into(),
+                reason: "This stick is empty. Prepare it for backups?".into(),
+            }),
+        ),
+        Sample::new(
             "alerts-crash-loop",
             Screen::Alerts { index: 0 },
             crash_loop(),

@@ -51,6 +51,13 @@ enum Command {
     },
 }
 
+/// Something the user asked for on the device that another service carries out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceRequest {
+    /// KEY2 on the backup screen: prepare the empty stick that was found.
+    PrepareStick,
+}
+
 /// What the display shows, for the web page and tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DisplayState {
@@ -70,6 +77,7 @@ pub struct DisplayState {
 pub struct DisplayHandle {
     commands: mpsc::UnboundedSender<Command>,
     frames: watch::Receiver<Option<Arc<Frame>>>,
+    requests: tokio::sync::broadcast::Sender<DeviceRequest>,
     state: watch::Receiver<DisplayState>,
     size: Size,
     panel_name: &'static str,
@@ -138,6 +146,11 @@ impl DisplayHandle {
         self.commands
             .send(Command::Action(Action::Long(key)))
             .map_err(|_| DisplayError::Stopped)
+    }
+
+    /// Requests the user makes on the device (confirming a stick, …).
+    pub fn device_requests(&self) -> tokio::sync::broadcast::Receiver<DeviceRequest> {
+        self.requests.subscribe()
     }
 
     /// The picture on the panel as a 1-bit PNG (secrets replaced by a placeholder), or
@@ -215,6 +228,7 @@ pub fn spawn(
     let ui = Ui::new(has_keys, settings.timing, now);
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (frames_tx, frames) = watch::channel(None);
+    let (requests, _) = tokio::sync::broadcast::channel(8);
     let (state_tx, state) = watch::channel(DisplayState {
         screen: ui.screen(),
         has_keys,
@@ -237,11 +251,13 @@ pub fn spawn(
         state: state_tx,
         shutdown: shutdown.clone(),
         setup_code: None,
+        requests: requests.clone(),
     };
     tokio::spawn(service.run(status, keys, command_rx, shutdown));
     DisplayHandle {
         commands,
         frames,
+        requests,
         state,
         size,
         panel_name,
@@ -265,6 +281,7 @@ struct Service {
     shutdown: Shutdown,
     /// Shown on the home screen while the box is unclaimed.
     setup_code: Option<Secret>,
+    requests: tokio::sync::broadcast::Sender<DeviceRequest>,
 }
 
 impl Service {
@@ -404,6 +421,10 @@ impl Service {
                 Effect::TriggerShutdown => {
                     tracing::info!("shutdown confirmed on the device");
                     self.shutdown.power_off();
+                }
+                Effect::PrepareStick => {
+                    tracing::info!("preparing the stick confirmed on the device");
+                    let _ = self.requests.send(DeviceRequest::PrepareStick);
                 }
             }
         }

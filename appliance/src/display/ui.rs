@@ -185,6 +185,8 @@ pub enum Urgency {
 pub enum Effect {
     /// The user confirmed shutdown on the device.
     TriggerShutdown,
+    /// The user agreed on the device to prepare the empty stick that was found.
+    PrepareStick,
 }
 
 /// How a pairing request was taken.
@@ -252,7 +254,37 @@ pub struct Ui {
     /// When a keyless panel turns to the next status screen.
     rotate_at: Option<Instant>,
     alerts_seen: Vec<AlertKind>,
+    /// The kinds of state last drawn (bitcoind, Lightning, backup, setup).
+    headline: Option<Headline>,
     timing: UiTiming,
+}
+
+/// What a status *says*, as opposed to its numbers: a change here ("starting" → "ready",
+/// "safe to remove", "prepare this stick?") is drawn at once, while a new block height or
+/// balance waits for the idle interval. A backup writing and mirroring again after each
+/// payment is routine and waits too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Headline {
+    bitcoind: std::mem::Discriminant<crate::status::BitcoindState>,
+    lightning: std::mem::Discriminant<crate::status::LightningState>,
+    backup: Option<std::mem::Discriminant<crate::status::BackupState>>,
+    setup_needed: bool,
+}
+
+impl Headline {
+    fn of(status: &Status) -> Headline {
+        use crate::status::BackupState;
+        let backup = match status.backup.state {
+            BackupState::Writing | BackupState::Mirroring => None,
+            ref other => Some(std::mem::discriminant(other)),
+        };
+        Headline {
+            bitcoind: std::mem::discriminant(&status.bitcoind.state),
+            lightning: std::mem::discriminant(&status.lightning.state),
+            backup,
+            setup_needed: status.setup.needed(),
+        }
+    }
 }
 
 impl Ui {
@@ -266,6 +298,7 @@ impl Ui {
             overlay_deadline: None,
             rotate_at: (!has_keys).then(|| now + timing.rotate_every),
             alerts_seen: Vec::new(),
+            headline: None,
             timing,
         }
     }
@@ -406,7 +439,14 @@ impl Ui {
         let Action::Click(key) = action else {
             return Outcome::default();
         };
+        let stick_waits = matches!(
+            status.backup.state,
+            crate::status::BackupState::NeedsConfirmation { .. }
+        );
         match (self.screen, key) {
+            (Screen::Backup, Key::Key2) if stick_waits => {
+                outcome.effects.push(Effect::PrepareStick);
+            }
             (s, Key::Key1) if s.is_status() => self.next_status_screen(alert_count),
             (s, Key::Key3) if s.is_status() => self.previous_status_screen(alert_count),
             (Screen::Alerts { .. }, Key::Key2) => self.go(Screen::Home),
@@ -463,6 +503,11 @@ impl Ui {
             return Outcome::redraw(Urgency::Idle);
         }
         let mut urgency = Urgency::Idle;
+        let headline = Headline::of(status);
+        if self.headline.as_ref().is_some_and(|seen| *seen != headline) {
+            urgency = Urgency::Immediate;
+        }
+        self.headline = Some(headline);
         if status.phase != Phase::Booting && self.screen == Screen::Boot {
             self.go(Screen::Home);
             urgency = Urgency::Immediate;

@@ -41,6 +41,8 @@ pub(super) struct Shared {
     pub seed_stored: watch::Sender<u64>,
     /// Bumped after every Lightning event, to wake payment waiters.
     pub payment_events: watch::Sender<u64>,
+    /// Channels this box asked to close (cooperatively), until they are gone.
+    closing: std::sync::Mutex<std::collections::HashSet<u128>>,
 }
 
 impl Shared {
@@ -108,6 +110,7 @@ impl LightningHandle {
             commands,
             seed_stored: watch::channel(0).0,
             payment_events: watch::channel(0).0,
+            closing: Default::default(),
         });
         tokio::spawn(service::run(Arc::clone(&shared), receiver));
         LightningHandle { shared }
@@ -165,6 +168,18 @@ impl LightningHandle {
         let seed = Seed::generate();
         self.store_seed(&seed)?;
         Ok(seed)
+    }
+
+    /// The wallet's words, to show again on the box's own screen (never on a page).
+    pub(crate) fn seed_words(&self) -> Result<Vec<String>> {
+        match Seed::load(&self.shared.settings.secrets_dir) {
+            Ok(Some(seed)) => Ok(seed.words()),
+            Ok(None) => Err(LightningError::new(
+                ErrorKind::NoSeed,
+                "This box has no wallet yet.",
+            )),
+            Err(err) => Err(LightningError::new(ErrorKind::Internal, err.to_string())),
+        }
     }
 
     /// Restores the wallet from the user's words. Every problem names the word.
@@ -285,15 +300,22 @@ impl LightningHandle {
             .node()?
             .list_channels()
             .iter()
-            .map(summary::channel)
+            .map(|c| summary::channel(c, self.is_closing(c)))
             .collect())
+    }
+
+    pub(super) fn is_closing(&self, channel: &ldk_node::ChannelDetails) -> bool {
+        self.shared
+            .closing
+            .lock()
+            .expect("closing lock")
+            .contains(&channel.user_channel_id.0)
     }
 
     /// Lightning payments, newest first.
     pub fn list_payments(&self) -> Result<Vec<PaymentSummary>> {
         let node = self.node()?;
-        let mut payments =
-            node.list_payments_with_filter(|p| !matches!(p.kind, PaymentKind::Onchain { .. }));
+        let mut payments = node.list_payments_with_filter(summary::is_payment);
         payments.sort_by_key(|p| std::cmp::Reverse(p.latest_update_timestamp));
         Ok(payments.iter().map(summary::payment).collect())
     }
@@ -310,6 +332,39 @@ impl LightningHandle {
                 .new_address()
                 .map(|a| a.to_string())
                 .map_err(|e| LightningError::node("Creating an address failed", e))
+        })
+        .await
+    }
+
+    /// Sends on-chain funds out of the wallet (to withdraw them); `None` sends everything
+    /// that is not kept back as the reserve for closing channels. Returns the txid.
+    pub async fn send_onchain(&self, address: &str, amount_sat: Option<u64>) -> Result<String> {
+        let network = self.shared.settings.network.to_bitcoin();
+        let address = ldk_node::bitcoin::Address::from_str(address.trim())
+            .map_err(|_| {
+                LightningError::new(ErrorKind::InvalidInput, "That is not a Bitcoin address.")
+            })?
+            .require_network(network)
+            .map_err(|_| {
+                LightningError::new(
+                    ErrorKind::InvalidInput,
+                    format!("That address is for another network; this box runs on {network}."),
+                )
+            })?;
+        if amount_sat == Some(0) {
+            return Err(LightningError::new(
+                ErrorKind::InvalidInput,
+                "Send more than 0 sat.",
+            ));
+        }
+        self.blocking(move |node| {
+            let payments = node.onchain_payment();
+            match amount_sat {
+                Some(amount) => payments.send_to_address(&address, amount, None),
+                None => payments.send_all_to_address(&address, true, None),
+            }
+            .map(|txid| txid.to_string())
+            .map_err(|e| LightningError::node("Sending on-chain failed", e))
         })
         .await
     }
@@ -416,7 +471,13 @@ impl LightningHandle {
             };
             closed.map_err(|e| LightningError::node("Closing the channel failed", e))
         })
-        .await
+        .await?;
+        self.shared
+            .closing
+            .lock()
+            .expect("closing lock")
+            .insert(wanted);
+        Ok(())
     }
 
     // --- receiving -----------------------------------------------------------------------
@@ -512,6 +573,16 @@ impl LightningHandle {
                     invoice.network(),
                     network
                 ),
+            ));
+        }
+        if self
+            .node()
+            .is_ok_and(|node| invoice.recover_payee_pub_key() == node.node_id())
+        {
+            return Err(LightningError::new(
+                ErrorKind::InvalidInput,
+                "This invoice was made by this box: it cannot pay itself. Pay it from another \
+                 wallet.",
             ));
         }
         if invoice.is_expired() {

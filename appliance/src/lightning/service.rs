@@ -475,7 +475,10 @@ impl LightningHandle {
     pub(super) fn refresh_status(&self, node: &Node) {
         let channels = node.list_channels();
         let balances = summary::balances(&node.list_balances(), &channels);
-        let summaries = channels.iter().map(summary::channel).collect();
+        let summaries = channels
+            .iter()
+            .map(|c| summary::channel(c, self.is_closing(c)))
+            .collect();
         let peers = node.list_peers().iter().filter(|p| p.is_connected).count() as u32;
         let payments = summary::recent_payments(node);
         let node_id = node.node_id().to_string();

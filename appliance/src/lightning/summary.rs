@@ -8,8 +8,12 @@ use ldk_node::{BalanceDetails, ChannelDetails, LightningBalance, Node, PendingSw
 /// How many payments the status keeps (newest first).
 const RECENT_PAYMENTS: usize = 10;
 
-pub fn channel(details: &ChannelDetails) -> ChannelSummary {
-    let state = if details.is_usable {
+/// A channel in the status's words; `closing` when this box asked to close it (ldk-node
+/// does not say so itself).
+pub fn channel(details: &ChannelDetails, closing: bool) -> ChannelSummary {
+    let state = if closing {
+        "closing".to_string()
+    } else if details.is_usable {
         "open".to_string()
     } else if details.is_channel_ready {
         "open, peer offline".to_string()
@@ -103,6 +107,14 @@ fn unswept_amount(balance: &PendingSweepBalance) -> u64 {
     }
 }
 
+/// A Lightning payment that happened or is happening (not an open invoice of ours).
+pub fn is_payment(details: &&PaymentDetails) -> bool {
+    let onchain = matches!(details.kind, PaymentKind::Onchain { .. });
+    let open_invoice = details.direction == PaymentDirection::Inbound
+        && details.status != PaymentStatus::Succeeded;
+    !onchain && !open_invoice
+}
+
 pub fn payment(details: &PaymentDetails) -> PaymentSummary {
     let (kind, payment_hash) = match &details.kind {
         PaymentKind::Onchain { txid, .. } => ("onchain", Some(txid.to_string())),
@@ -129,10 +141,10 @@ pub fn payment(details: &PaymentDetails) -> PaymentSummary {
     }
 }
 
-/// Lightning payments, newest first (on-chain wallet transactions left out).
+/// Lightning payments, newest first: on-chain wallet transactions and invoices nobody
+/// paid (yet) left out.
 pub fn recent_payments(node: &Node) -> Vec<PaymentSummary> {
-    let mut payments: Vec<PaymentDetails> =
-        node.list_payments_with_filter(|p| !matches!(p.kind, PaymentKind::Onchain { .. }));
+    let mut payments: Vec<PaymentDetails> = node.list_payments_with_filter(is_payment);
     payments.sort_by_key(|p| std::cmp::Reverse(p.latest_update_timestamp));
     payments.iter().take(RECENT_PAYMENTS).map(payment).collect()
 }

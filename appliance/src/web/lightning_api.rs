@@ -18,10 +18,12 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/api/wallet", web::get().to(wallet_state))
         .route("/api/wallet/create", web::post().to(create_wallet))
         .route("/api/wallet/restore", web::post().to(restore_wallet))
+        .route("/api/wallet/show-words", web::post().to(show_words_again))
         .route("/api/lightning/info", web::get().to(info))
         .route("/api/lightning/balances", web::get().to(balances))
         .route("/api/lightning/address", web::post().to(new_address))
         .route("/api/lightning/sync", web::post().to(sync_wallets))
+        .route("/api/lightning/withdraw", web::post().to(withdraw))
         .route("/api/lightning/peers", web::post().to(connect_peer))
         .route("/api/lightning/channels", web::get().to(list_channels))
         .route("/api/lightning/channels", web::post().to(open_channel))
@@ -100,6 +102,50 @@ async fn create_wallet(
                         only way to recover your funds.",
         })),
     }
+}
+
+/// Shows the 24 words again on the box's screen (pages of six; cleared after two minutes
+/// without a key press), for writing them down. Never on the page.
+async fn show_words_again(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(display) = &context.display else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "This box has no screen, so the words were shown once on the page when the wallet \
+             was made; plugnode never shows them on a page again.",
+        ));
+    };
+    let words = context.lightning.seed_words()?;
+    display
+        .show_seed_words(words)
+        .await
+        .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()))?;
+    ok(serde_json::json!({
+        "shown_on": "screen",
+        "message": "The 24 words are on the box's screen (KEY1 turns the page).",
+    }))
+}
+
+#[derive(Deserialize)]
+struct WithdrawRequest {
+    address: String,
+    /// Everything (less the reserve kept for closing channels) when absent.
+    amount_sat: Option<u64>,
+}
+
+async fn withdraw(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+    request: Json<WithdrawRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body(request, "{\"address\": \"bc1…\", \"amount_sat\": 50000}")?;
+    let txid = context
+        .lightning
+        .send_onchain(&request.address, request.amount_sat)
+        .await?;
+    ok(serde_json::json!({ "txid": txid }))
 }
 
 #[derive(Deserialize)]
