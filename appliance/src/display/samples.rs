@@ -70,6 +70,7 @@ pub fn running() -> Status {
             },
             recent_payments: Vec::new(),
             recovery_mode: false,
+            force_closed_on_start: 0,
         },
         backup: BackupStatus {
             state: BackupState::Mirroring,

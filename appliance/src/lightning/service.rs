@@ -297,6 +297,15 @@ async fn run_events(
         tokio::select! {
             event = node.next_event_async() => {
                 log_event(&event);
+                if matches!(
+                    &event,
+                    Event::ChannelClosed {
+                        reason: Some(ldk_node::lightning::events::ClosureReason::OutdatedChannelManager),
+                        ..
+                    }
+                ) {
+                    handle.shared().status.update(|s| s.lightning.force_closed_on_start += 1);
+                }
                 handle.refresh_status(node);
                 handle.shared().payment_events.send_modify(|n| *n += 1);
                 if let Err(err) = node.event_handled() {

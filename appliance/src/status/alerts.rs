@@ -21,6 +21,7 @@ pub enum AlertKind {
     BackupFailed,
     LightningFailed,
     DisplayFailed,
+    ChannelClosedOnStart,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -158,6 +159,21 @@ impl Status {
                 Severity::Warning,
                 "Screen not working",
                 message.clone(),
+            );
+        }
+
+        if self.lightning.force_closed_on_start > 0 {
+            push(
+                AlertKind::ChannelClosedOnStart,
+                Severity::Warning,
+                "Channel closed on restart",
+                format!(
+                    "{} channel(s) were closed when the node started: the box lost power or \
+                     crashed in the middle of a channel update, and the Lightning node then \
+                     closes the channel to keep the funds safe. Your side comes back to the \
+                     on-chain wallet after the channel's delay (about a day).",
+                    self.lightning.force_closed_on_start
+                ),
             );
         }
 

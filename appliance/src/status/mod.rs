@@ -153,6 +153,8 @@ pub struct LightningStatus {
     pub recent_payments: Vec<PaymentSummary>,
     /// Restored from an older backup: the peers close the channels, no payments until then.
     pub recovery_mode: bool,
+    /// Channels LDK had to close by force on start (the box lost power mid-update).
+    pub force_closed_on_start: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
