@@ -1,12 +1,13 @@
 // plugnode dashboard: logs in, polls /api/status and hands it to each area of the page.
-// One module per area (wallet setup, Lightning, channels, payments); no framework, no
-// build step.
+// One module per area (wallet setup, Lightning, channels, payments, backup); no framework,
+// no build step.
 
 import { $, api, errorText, setText } from "./ui.js";
 import * as wallet from "./wallet.js";
 import * as lightning from "./lightning.js";
 import * as channels from "./channels.js";
 import * as payments from "./payments.js";
+import * as backup from "./backup.js";
 
 const POLL_MS = 2000;
 
@@ -51,19 +52,6 @@ function renderBitcoind(b) {
   setText("restarts", b.restarts);
 }
 
-function renderBackup(b) {
-  const words = {
-    disabled: "Not set up",
-    no_stick: "No backup stick: insert one",
-    needs_confirmation: "A stick needs your confirmation",
-    writing: "Writing…",
-    mirroring: "Every channel update is mirrored to the stick",
-    safe_to_remove: "Backup OK: safe to remove the stick",
-    failed: `Failed: ${b.state.message || ""}`,
-  };
-  setText("backup-state", words[b.state.state] || b.state.state);
-}
-
 function renderAlerts(alerts, status) {
   const box = $("alerts");
   box.replaceChildren();
@@ -104,7 +92,7 @@ function render(status) {
   channels.render(status);
   payments.render(status);
   renderBitcoind(status.bitcoind);
-  renderBackup(status.backup);
+  backup.render(status);
   const sys = status.system;
   setText("disk", sys.data_disk_free_bytes === null ? null :
     `${humanBytes(sys.data_disk_free_bytes)} of ${humanBytes(sys.data_disk_total_bytes)}`);
@@ -161,6 +149,7 @@ $("login-form").addEventListener("submit", async (event) => {
 $("logout").addEventListener("click", async () => {
   await api("POST", "/api/logout", {});
   wallet.forget();
+  backup.forget();
   refresh();
 });
 
@@ -234,8 +223,9 @@ export async function refresh() {
   }
 }
 
-wallet.init({ pressKey, refresh });
+wallet.init({ pressKey, refresh, restored: lightning.showRestored });
 lightning.init({ refresh });
+backup.init({ refresh, hasWallet: wallet.hasWallet });
 channels.init({ refresh });
 payments.init();
 refresh();

@@ -1,7 +1,7 @@
 // The Channels card: each channel with a bar of our side and theirs, its state, Close and
 // Force close (with a confirmation that explains the difference), and the Open form.
 
-import { $, api, busy, el, parseSat, sat, showError } from "./ui.js";
+import { $, api, busy, el, parseSat, sat, shortId, showError } from "./ui.js";
 
 let hooks = null;
 let channels = [];
@@ -26,10 +26,6 @@ export function render(status) {
   lastShown = shown;
   $("channels-empty").hidden = channels.length > 0;
   $("channels-list").replaceChildren(...channels.map(channelItem));
-}
-
-export function shortId(id) {
-  return id.length > 20 ? `${id.slice(0, 8)}…${id.slice(-8)}` : id;
 }
 
 function channelItem(c) {

@@ -1,8 +1,10 @@
-// The Lightning card: the node's state, balances, node details, and the Receive, Send and
-// Add-funds panels (one open at a time).
+// The Lightning card: the node's state, balances, node details, and the Receive, Send,
+// Add-funds and Withdraw panels (one open at a time); after a restore from the USB backup,
+// a notice with the restored node id.
 
 import {
-  $, api, busy, copyButton, el, msat, parseSat, sat, setText, showError, showQr, when,
+  $, ago, api, busy, copyButton, el, groupDigits, msat, parseSat, sat, setText, showError,
+  showQr, when,
 } from "./ui.js";
 
 let hooks = null;
@@ -10,6 +12,8 @@ let running = false;
 let latestPayments = [];  // status.lightning.recent_payments, to see an invoice being paid
 let invoice = null;       // the invoice on screen in the Receive panel
 let nodeUri = "";
+let onchainSpendable = 0;
+let withdrawal = null;    // { address, amount_sat } while it waits for "Send"
 
 const STATE_WORDS = {
   disabled: ["Not running", "warn"],
@@ -59,6 +63,29 @@ export function render(status) {
 
   latestPayments = l.recent_payments;
   if (invoice) renderInvoicePaid();
+
+  onchainSpendable = b.onchain_spendable_sat;
+  $("withdraw-available").textContent = running ?
+    `Spendable on-chain now: ${sat(b.onchain_spendable_sat)}.` : "";
+}
+
+// --- restored from the USB backup ------------------------------------------------------------
+
+/// Shows what a restore from the USB backup brought back, until the user dismisses it.
+export function showRestored(outcome) {
+  const parts = [
+    "Restored from the USB backup (generation " +
+      `${groupDigits(outcome.generation)}, written ${ago(outcome.written_at)}).`,
+  ];
+  parts.push(outcome.recovery_mode ?
+    "It is an older copy, so the Lightning node starts in recovery mode: your peers close " +
+    "the channels, your side returns to the on-chain wallet, and no payments can be made " +
+    "until then. Node id:" :
+    "The Lightning node starts with your channels and this node id:");
+  $("lightning-restored-text").textContent = parts.join(" ");
+  $("lightning-restored-id").textContent = outcome.node_id;
+  $("lightning-restored").hidden = false;
+  $("lightning-card").scrollIntoView({ block: "start" });
 }
 
 // --- panels ------------------------------------------------------------------------------
@@ -70,6 +97,7 @@ function openPanel(id) {
     $(button.dataset.panel).hidden = !open;
   }
   if (id === "fund-panel" && !$(id).hidden && $("fund-address").textContent === "") newAddress();
+  if (id === "withdraw-panel" && !$(id).hidden && $("withdraw-form").hidden) newWithdrawal();
   const first = $(id).querySelector("input, textarea");
   if (!$(id).hidden && first) first.focus();
 }
@@ -250,6 +278,93 @@ async function newAddress() {
   $("fund-result").hidden = false;
 }
 
+// --- withdraw ------------------------------------------------------------------------------
+
+function renderWithdrawAll() {
+  const all = $("withdraw-all").checked;
+  $("withdraw-amount").disabled = all;
+  if (all) $("withdraw-amount").value = "";
+  $("withdraw-all-note").hidden = !all;
+}
+
+/// "Review": checks what can be checked here and asks before sending.
+function reviewWithdrawal(event) {
+  event.preventDefault();
+  const error = $("withdraw-error");
+  showError(error, null);
+  const address = $("withdraw-address").value.trim();
+  if (address === "") {
+    error.textContent = "Paste the Bitcoin address to send to.";
+    $("withdraw-address").focus();
+    return;
+  }
+  let amount = null;
+  if (!$("withdraw-all").checked) {
+    const parsed = parseSat($("withdraw-amount").value);
+    if (parsed.error) {
+      error.textContent = `${parsed.error} Or tick “Everything”.`;
+      $("withdraw-amount").focus();
+      return;
+    }
+    amount = parsed.value;
+    if (amount > onchainSpendable) {
+      error.textContent = `That is more than the ${sat(onchainSpendable)} spendable on-chain now.`;
+      return;
+    }
+  }
+  withdrawal = { address, amount_sat: amount };
+  $("withdraw-summary").textContent = amount === null ?
+    "Send everything on-chain (less the fee and the reserve for closing channels) to:" :
+    `Send ${sat(amount)} (plus the network fee) to:`;
+  $("withdraw-confirm-address").textContent = address;
+  showError($("withdraw-send-error"), null);
+  $("withdraw-form").hidden = true;
+  $("withdraw-confirm").hidden = false;
+  $("withdraw-send").focus();
+}
+
+async function sendWithdrawal() {
+  if (!withdrawal) return;
+  const error = $("withdraw-send-error");
+  showError(error, null);
+  const body = { address: withdrawal.address };
+  if (withdrawal.amount_sat !== null) body.amount_sat = withdrawal.amount_sat;
+  const answer = await busy($("withdraw-send"), "Sending…", () =>
+    api("POST", "/api/lightning/withdraw", body));
+  if (!answer.ok) {
+    showError(error, answer);
+    return;
+  }
+  $("withdraw-done").textContent = (withdrawal.amount_sat === null ?
+    "Sent everything on-chain." : `Sent ${sat(withdrawal.amount_sat)}.`) +
+    " It is final once the transaction confirms (about 10 minutes per block).";
+  $("withdraw-txid").textContent = answer.data.txid;
+  withdrawal = null;
+  $("withdraw-confirm").hidden = true;
+  $("withdraw-result").hidden = false;
+  hooks.refresh();
+}
+
+function changeWithdrawal() {
+  withdrawal = null;
+  $("withdraw-confirm").hidden = true;
+  $("withdraw-form").hidden = false;
+  $("withdraw-address").focus();
+}
+
+function newWithdrawal() {
+  withdrawal = null;
+  $("withdraw-result").hidden = true;
+  $("withdraw-confirm").hidden = true;
+  $("withdraw-form").hidden = false;
+  $("withdraw-address").value = "";
+  $("withdraw-amount").value = "";
+  $("withdraw-all").checked = false;
+  renderWithdrawAll();
+  showError($("withdraw-error"), null);
+  $("withdraw-address").focus();
+}
+
 export function init(h) {
   hooks = h;
   for (const button of $("ln-actions").querySelectorAll("button")) {
@@ -266,6 +381,14 @@ export function init(h) {
   $("fund-buttons").append(
     copyButton(() => $("fund-address").textContent, "Copy address"),
     el("button", { type: "button", class: "secondary", onclick: newAddress }, "New address"));
+  $("withdraw-form").addEventListener("submit", reviewWithdrawal);
+  $("withdraw-all").addEventListener("change", renderWithdrawAll);
+  $("withdraw-send").addEventListener("click", sendWithdrawal);
+  $("withdraw-change").addEventListener("click", changeWithdrawal);
+  $("withdraw-buttons").append(
+    copyButton(() => $("withdraw-txid").textContent, "Copy transaction id"),
+    el("button", { type: "button", class: "secondary", onclick: newWithdrawal }, "New withdrawal"));
+  $("lightning-restored-ok").addEventListener("click", () => { $("lightning-restored").hidden = true; });
   $("node-copy").append(
     copyButton(() => $("node-id").textContent, "Copy node id"),
     copyButton(() => nodeUri, "Copy id@address"));

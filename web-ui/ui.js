@@ -129,6 +129,13 @@ export function parseSat(text, { optional = false } = {}) {
   return { value };
 }
 
+// --- recovery words ----------------------------------------------------------------------
+
+/// The words as typed: separated by spaces, commas or new lines; numbers like "1." left out.
+export function typedWords(text) {
+  return text.split(/[\s,]+/).filter((w) => w && !/^[\d.]+$/.test(w));
+}
+
 // --- times -------------------------------------------------------------------------------
 
 /// A Unix time as local time: "14:32" today, "24 Nov, 14:32" otherwise.
@@ -138,6 +145,34 @@ export function when(unixSecs) {
   const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   if (date.toDateString() === new Date().toDateString()) return time;
   return `${date.toLocaleDateString([], { day: "numeric", month: "short" })}, ${time}`;
+}
+
+/// How long ago a Unix time was, for people: "just now", "3 minutes ago", "yesterday".
+/// A time ahead of this computer's clock (the box's clock is a little ahead) is "just now".
+export function ago(unixSecs, nowMs = Date.now()) {
+  if (!unixSecs) return "never";
+  const secs = Math.max(0, nowMs / 1000 - unixSecs);
+  if (secs < 45) return "just now";
+  const minutes = Math.round(secs / 60);
+  if (minutes < 60) return minutes === 1 ? "a minute ago" : `${minutes} minutes ago`;
+  const hours = Math.round(secs / 3600);
+  if (hours < 24) return hours === 1 ? "an hour ago" : `${hours} hours ago`;
+  const days = Math.round(secs / 86400);
+  return days === 1 ? "yesterday" : `${days} days ago`;
+}
+
+/// A Unix time in full, for tooltips: "24 Nov 2026, 14:32:05".
+export function fullTime(unixSecs) {
+  if (!unixSecs) return "";
+  return new Date(unixSecs * 1000).toLocaleString([], {
+    day: "numeric", month: "short", year: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+}
+
+/// A node id short enough for a line: "02ab12cd…ef34ab56".
+export function shortId(id) {
+  return id && id.length > 20 ? `${id.slice(0, 8)}…${id.slice(-8)}` : id;
 }
 
 // --- copying -------------------------------------------------------------------------------

@@ -1,18 +1,20 @@
 // Wallet setup: shown while the box has no wallet seed (GET /api/wallet), one step at a
 // time: choose → (words on the box's screen | words on this page → three words asked back)
-// or restore from 24 words → done.
+// or restore from 24 words → done, or restore from a USB backup (usb-restore.js) → the
+// dashboard. Also "Show the words again on the box" for a box with a wallet and a screen.
 //
 // The words of a new wallet reach this page only on a box without a screen. They live in
 // one variable of this module while their two steps are on screen and are dropped (and
 // taken out of the page) as soon as the user has typed three of them back. They are never
 // stored anywhere else.
 
-import { $, api, busy, el, showError } from "./ui.js";
+import { $, api, busy, el, showError, typedWords } from "./ui.js";
+import * as usbRestore from "./usb-restore.js";
 
 const WORD_COUNT = 24;
 const WORDS_PER_SCREEN_PAGE = 6;
 const STEPS = ["wallet-choose", "wallet-screen", "wallet-words", "wallet-confirm",
-  "wallet-restore", "wallet-done"];
+  "wallet-restore", "wallet-usb", "wallet-done"];
 
 let hooks = null;
 let step = null;         // the step on screen; null = no wallet setup in progress
@@ -41,6 +43,14 @@ function holdOn(event) {
 export function render(status) {
   if (hasSeed !== true && !asking) checkSeed();
   if (step === "wallet-screen") renderScreenStep(status.display);
+  if (step === "wallet-usb") usbRestore.poll();
+  // The words again, on the box's own screen: only a box with a screen and a wallet.
+  $("words-again").hidden = !(status.display && hasSeed === true);
+}
+
+/// Whether the box has a wallet (null while not known yet).
+export function hasWallet() {
+  return hasSeed;
 }
 
 async function checkSeed() {
@@ -48,7 +58,10 @@ async function checkSeed() {
   const answer = await api("GET", "/api/wallet");
   asking = false;
   if (!answer.ok) return;
+  const known = hasSeed !== null;
   hasSeed = answer.data.has_seed;
+  // The first answer changes what other cards say (the Backup card on a fresh box).
+  if (!known) setTimeout(hooks.refresh, 0);
   if (!hasSeed && step === null) show("wallet-choose");
   // Someone set the wallet up from another browser meanwhile.
   if (hasSeed && step === "wallet-choose") show(null);
@@ -57,6 +70,7 @@ async function checkSeed() {
 /// Logging out: nothing of a setup in progress stays in the page.
 export function forget() {
   dropWords();
+  usbRestore.reset();
   $("wallet-restore-words").value = "";
   hasSeed = null;
   show(null);
@@ -178,10 +192,6 @@ function renderScreenStep(display) {
 
 // --- restoring -------------------------------------------------------------------------
 
-function typedWords(text) {
-  return text.split(/[\s,]+/).filter((w) => w && !/^[\d.]+$/.test(w));
-}
-
 async function restore(event) {
   event.preventDefault();
   const button = event.submitter || $("wallet-restore").querySelector("button[type=submit]");
@@ -198,8 +208,42 @@ async function restore(event) {
        "on-chain bitcoin.");
 }
 
+// --- restoring from a USB backup -------------------------------------------------------
+
+function restoredFromUsb(outcome) {
+  hasSeed = true;
+  show(null);
+  hooks.restored(outcome);
+  hooks.refresh();
+}
+
+// --- the words again, on the box's screen ---------------------------------------------------
+
+async function showWordsAgain(button) {
+  showError($("words-again-error"), null);
+  $("words-again-result").textContent = "";
+  const answer = await busy(button, "Asking the box…", () =>
+    api("POST", "/api/wallet/show-words", {}));
+  if (!answer.ok) {
+    showError($("words-again-error"), answer);
+    return;
+  }
+  $("words-again-result").textContent = answer.data.message;
+  hooks.refresh();
+}
+
 export function init(h) {
   hooks = h;
+  usbRestore.init({ finished: restoredFromUsb });
+  $("wallet-usb-open").addEventListener("click", () => {
+    show("wallet-usb");
+    usbRestore.open();
+  });
+  $("usb-back").addEventListener("click", () => {
+    usbRestore.reset();
+    show("wallet-choose");
+  });
+  $("words-again-button").addEventListener("click", (e) => showWordsAgain(e.currentTarget));
   $("wallet-create").addEventListener("click", (e) => create(e.currentTarget));
   $("wallet-words-written").addEventListener("click", askBack);
   $("wallet-confirm").addEventListener("submit", checkBack);

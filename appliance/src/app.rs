@@ -62,6 +62,7 @@ impl Appliance {
         mirror_secrets: bool,
         stick_folder: Option<std::path::PathBuf>,
     ) -> anyhow::Result<Appliance> {
+        let demo_stick = stick_folder.clone();
         let backup_source = stick_folder;
         let data_dir = &config.data.dir;
         fsutil::ensure_private_dir(data_dir, 0o700).with_context(|| {
@@ -181,6 +182,7 @@ impl Appliance {
                 display: display.clone(),
                 lightning: lightning.clone(),
                 backup: backup.clone(),
+                demo_stick,
             },
             auth.clone(),
         )

@@ -49,6 +49,16 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../../web-ui/payments.js"),
     },
+    Asset {
+        path: "/backup.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../../web-ui/backup.js"),
+    },
+    Asset {
+        path: "/usb-restore.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../../web-ui/usb-restore.js"),
+    },
 ];
 
 pub fn routes(config: &mut web::ServiceConfig) {

@@ -1,11 +1,13 @@
 //! The USB backup part of the JSON API: prepare an empty stick, eject, list the copies on a
-//! stick, and restore a fresh box from one.
+//! stick, and restore a fresh box from one. In the demo, also plugging its stick (a
+//! folder) in and pulling it out.
 
 use super::auth::{ApiError, Authenticated};
 use super::WebContext;
 use crate::backup::restore::{RestoreError, RestoreRequest};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use std::path::{Path, PathBuf};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -13,6 +15,13 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/api/backup/eject", web::post().to(eject))
         .route("/api/backup/copies", web::get().to(copies))
         .route("/api/backup/restore", web::post().to(restore));
+}
+
+/// Only in the demo (see [`WebContext::demo_stick`]).
+pub fn demo_routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/api/demo/stick", web::get().to(demo_stick_state))
+        .route("/api/demo/stick", web::post().to(demo_stick));
 }
 
 fn unavailable(message: String) -> ApiError {
@@ -72,4 +81,88 @@ async fn restore(
             Err(ApiError::new(status, err.to_string()).with_kind(err.kind()))
         }
     }
+}
+
+// --- the demo's stick ------------------------------------------------------------------
+
+/// Where the demo's stick keeps its files while it is pulled out: beside the folder, so a
+/// stick plugged in again still holds its backups, as a real one would.
+fn unplugged(folder: &Path) -> PathBuf {
+    let mut name = folder.file_name().unwrap_or_default().to_os_string();
+    name.push(".unplugged");
+    folder.with_file_name(name)
+}
+
+fn demo_folder(context: &WebContext) -> Result<&Path, ApiError> {
+    context
+        .demo_stick
+        .as_deref()
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "This box is not the demo."))
+}
+
+async fn demo_stick_state(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+) -> Result<HttpResponse, ApiError> {
+    let folder = demo_folder(&context)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "inserted": folder.is_dir(),
+        "folder": folder,
+    })))
+}
+
+#[derive(serde::Deserialize)]
+struct DemoStickRequest {
+    inserted: bool,
+}
+
+/// Plugs the demo's stick in (the folder appears) or pulls it out (the folder moves aside),
+/// without Eject: what the backup service then sees is what a real stick would cause.
+async fn demo_stick(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+    request: Result<web::Json<DemoStickRequest>, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let request = request.map(web::Json::into_inner).map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("Send a JSON body like {{\"inserted\": true}} ({err})."),
+        )
+    })?;
+    let folder = demo_folder(&context)?;
+    let aside = unplugged(folder);
+    let result = match (request.inserted, folder.is_dir()) {
+        (true, false) if aside.is_dir() => std::fs::rename(&aside, folder),
+        (true, false) => std::fs::create_dir_all(folder),
+        (false, true) => std::fs::remove_dir_all(&aside)
+            .or_else(|err| match err.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(err),
+            })
+            .and_then(|()| std::fs::rename(folder, &aside)),
+        // Already as asked.
+        _ => Ok(()),
+    };
+    result.map_err(|err| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "The demo could not {} its stick ({}): {err}",
+                if request.inserted {
+                    "plug in"
+                } else {
+                    "pull out"
+                },
+                folder.display()
+            ),
+        )
+    })?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "inserted": request.inserted,
+        "message": if request.inserted {
+            "The demo's stick is plugged in: the box notices it within a few seconds."
+        } else {
+            "The demo's stick is pulled out (without Eject)."
+        },
+    })))
 }

@@ -30,6 +30,9 @@ pub struct WebContext {
     pub display: Option<DisplayHandle>,
     pub lightning: LightningHandle,
     pub backup: BackupHandle,
+    /// The demo's folder standing in for the USB stick (`None` on a real box): the page
+    /// may plug it in and pull it out (`/api/demo/stick`).
+    pub demo_stick: Option<std::path::PathBuf>,
 }
 
 /// A running web server.
@@ -46,6 +49,7 @@ impl WebServer {
         auth: Auth,
     ) -> std::io::Result<WebServer> {
         let address = listener.local_addr()?;
+        let demo = context.demo_stick.is_some();
         let data = web::Data::new(context);
         let auth = web::Data::new(auth);
         let server = HttpServer::new(move || {
@@ -54,6 +58,11 @@ impl WebServer {
                 .app_data(auth.clone())
                 .configure(lightning_api::routes)
                 .configure(backup_api::routes)
+                .configure(|config| {
+                    if demo {
+                        backup_api::demo_routes(config);
+                    }
+                })
                 .configure(api::routes)
                 .configure(assets::routes)
         })
