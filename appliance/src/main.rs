@@ -108,6 +108,7 @@ where
     F: FnOnce(Shutdown) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
+    return_big_allocations_to_the_system();
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -162,6 +163,18 @@ async fn stop_on_signals(shutdown: Shutdown) {
             tracing::info!("{name}: shutting down");
             shutdown.trigger();
         }
+    }
+}
+
+/// glibc raises its mmap threshold after the first large allocation is freed, and then
+/// keeps later large blocks in the heap: each login's 19 MiB of password-hashing scratch
+/// stayed resident (measured: 25 MiB idle → 82 MiB after three logins). A fixed threshold
+/// keeps large blocks in mmap, returned to the system when freed.
+fn return_big_allocations_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before any other thread runs.
+    unsafe {
+        nix::libc::mallopt(nix::libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 

@@ -396,6 +396,13 @@ fn a_stale_copy_is_refused_and_when_insisted_on_the_peer_closes_with_the_latest_
     let (code, restored) = a.post("/api/backup/restore", insist);
     assert_eq!(code, 200, "{restored}");
     assert_eq!(restored["recovery_mode"], true);
+    let newest_on_stick = a.get("/api/backup/copies").1[0]["generation"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        primary_generation(&a.node.data_dir) > newest_on_stick,
+        "backups made from now on count as newer than the state given up"
+    );
     a.wait_running();
     a.node
         .wait_status("recovery mode", |s| s["lightning"]["recovery_mode"] == true);

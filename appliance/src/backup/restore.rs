@@ -135,6 +135,13 @@ pub fn restore(
     if stale {
         entries = crate::lightning::recovery::stash(entries);
     }
+    // An older copy continues above every copy already on the stick: whatever the box
+    // backs up from now on must count as newer than the state it gave up.
+    let generation = if stale {
+        newest.generation + 1
+    } else {
+        generation
+    };
     store
         .restore(generation, &entries)
         .map_err(|err| RestoreError::Store(err.to_string()))?;

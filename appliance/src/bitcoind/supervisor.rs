@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 /// How often health is checked while bitcoind starts or syncs, and once it is ready.
-const POLL_WHILE_STARTING: Duration = Duration::from_secs(1);
+const POLL_WHILE_STARTING: Duration = Duration::from_millis(250);
 const POLL_WHEN_READY: Duration = Duration::from_secs(5);
 /// An RPC answer may take this long before the check counts as "busy" (not failed).
 const RPC_TIMEOUT: Duration = Duration::from_secs(20);

@@ -21,8 +21,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
-/// How often the channel/balance summary is refreshed besides after each event.
+/// How often the channel/balance summary is refreshed besides after each event; more
+/// often while a channel is not usable (peers reconnecting raise no event).
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
+const REFRESH_WHILE_RECONNECTING: Duration = Duration::from_secs(1);
 /// How long to wait before trying again after a failed start.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -291,8 +293,8 @@ async fn run_events(
     node: &Arc<Node>,
     commands: &mut tokio::sync::mpsc::UnboundedReceiver<Command>,
 ) -> EventsEnd {
-    let mut refresh = tokio::time::interval(REFRESH_EVERY);
     let mut progress = RecoveryProgress::default();
+    let mut next_refresh = tokio::time::Instant::now();
     loop {
         tokio::select! {
             event = node.next_event_async() => {
@@ -313,11 +315,14 @@ async fn run_events(
                     error!("could not acknowledge a Lightning event: {err}");
                 }
             }
-            _ = refresh.tick() => {
+            _ = tokio::time::sleep_until(next_refresh) => {
                 handle.refresh_status(node);
                 if progress.advance(handle, node).await {
                     return EventsEnd::ClaimFunds;
                 }
+                let waiting = node.list_channels().iter().any(|c| c.is_channel_ready && !c.is_usable);
+                next_refresh = tokio::time::Instant::now()
+                    + if waiting { REFRESH_WHILE_RECONNECTING } else { REFRESH_EVERY };
             }
             command = commands.recv() => {
                 return match command {

@@ -72,6 +72,8 @@ struct Db {
     connection: Connection,
     generation: u64,
     applied_versions: HashMap<(String, String, String), u64>,
+    /// Lazy removals not committed yet (see `remove_lazily`).
+    pending_removals: Vec<(String, String, String)>,
 }
 
 impl ChannelStore {
@@ -108,6 +110,7 @@ impl ChannelStore {
                     connection,
                     generation,
                     applied_versions: HashMap::new(),
+                    pending_removals: Vec::new(),
                 }),
                 mirror: RwLock::new(None),
                 next_version: AtomicU64::new(1),
@@ -153,6 +156,16 @@ impl ChannelStore {
             .map_err(sql)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(sql)?;
+        // The backup's view: derived data left out, lazy removals already applied.
+        let entries: Vec<Entry> = entries
+            .into_iter()
+            .filter(|e| is_backed_up(&e.primary_namespace, &e.key))
+            .filter(|e| {
+                !db.pending_removals.iter().any(|(p, s, k)| {
+                    *p == e.primary_namespace && *s == e.secondary_namespace && *k == e.key
+                })
+            })
+            .collect();
         Ok(then(db.generation, &entries))
     }
 
@@ -210,6 +223,16 @@ impl ChannelStore {
 
     fn read(&self, primary: &str, secondary: &str, key: &str) -> io::Result<Vec<u8>> {
         let db = self.inner.db.lock().expect("store lock");
+        let removed = db
+            .pending_removals
+            .iter()
+            .any(|(p, s, k)| p == primary && s == secondary && k == key);
+        if removed {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no key {primary}/{secondary}/{key}"),
+            ));
+        }
         db.connection
             .query_row(
                 "SELECT value FROM kv WHERE primary_namespace = ?1 AND secondary_namespace = ?2 \
@@ -239,8 +262,15 @@ impl ChannelStore {
             .query_map(params![primary, secondary], |row| row.get(0))
             .map_err(sql)?
             .collect::<Result<Vec<String>, _>>()
-            .map_err(sql);
-        keys
+            .map_err(sql)?;
+        Ok(keys
+            .into_iter()
+            .filter(|key| {
+                !db.pending_removals
+                    .iter()
+                    .any(|(p, s, k)| p == primary && s == secondary && k == key)
+            })
+            .collect())
     }
 
     fn new_version(&self) -> u64 {
@@ -250,26 +280,14 @@ impl ChannelStore {
     /// Applies one update (unless a newer one for the same key got there first), commits
     /// it with the next generation, and mirrors it.
     fn apply(&self, version: u64, change: Change) -> io::Result<()> {
-        let (primary, secondary, key) = match &change {
-            Change::Write(entry) => (
-                &entry.primary_namespace,
-                &entry.secondary_namespace,
-                &entry.key,
-            ),
-            Change::Remove {
-                primary_namespace,
-                secondary_namespace,
-                key,
-            } => (primary_namespace, secondary_namespace, key),
-        };
-        if key.is_empty() {
+        let slot = slot_of(&change);
+        if slot.2.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "empty store key",
             ));
         }
         let mut db = self.inner.db.lock().expect("store lock");
-        let slot = (primary.clone(), secondary.clone(), key.clone());
         if db
             .applied_versions
             .get(&slot)
@@ -277,20 +295,43 @@ impl ChannelStore {
         {
             return Ok(());
         }
-        let generation = db.generation + 1;
+        // A write cancels a lazy removal of the same key still waiting (LDK's rule); lazy
+        // removals waiting for other keys ride along in this transaction.
+        db.pending_removals.retain(|pending| *pending != slot);
+        let mut changes: Vec<Change> = std::mem::take(&mut db.pending_removals)
+            .into_iter()
+            .map(
+                |(primary_namespace, secondary_namespace, key)| Change::Remove {
+                    primary_namespace,
+                    secondary_namespace,
+                    key,
+                },
+            )
+            .collect();
+        changes.push(change);
+
+        let mut generation = db.generation;
+        let mut recorded = Vec::new();
         let transaction = db.connection.transaction().map_err(sql)?;
-        match &change {
-            Change::Write(entry) => transaction.execute(
-                "INSERT OR REPLACE INTO kv VALUES (?1, ?2, ?3, ?4)",
-                params![primary, secondary, key, entry.value],
-            ),
-            Change::Remove { .. } => transaction.execute(
-                "DELETE FROM kv WHERE primary_namespace = ?1 AND secondary_namespace = ?2 \
-                 AND key = ?3",
-                params![primary, secondary, key],
-            ),
+        for change in changes {
+            let (primary, secondary, key) = slot_of(&change);
+            match &change {
+                Change::Write(entry) => transaction.execute(
+                    "INSERT OR REPLACE INTO kv VALUES (?1, ?2, ?3, ?4)",
+                    params![primary, secondary, key, entry.value],
+                ),
+                Change::Remove { .. } => transaction.execute(
+                    "DELETE FROM kv WHERE primary_namespace = ?1 AND secondary_namespace = ?2 \
+                     AND key = ?3",
+                    params![primary, secondary, key],
+                ),
+            }
+            .map_err(sql)?;
+            if is_backed_up(&primary, &key) {
+                generation += 1;
+                recorded.push((generation, change));
+            }
         }
-        .map_err(sql)?;
         set_generation(&transaction, generation)?;
         transaction.commit().map_err(sql)?;
         db.generation = generation;
@@ -299,15 +340,35 @@ impl ChannelStore {
         // Still under the lock: the mirror sees updates in generation order.
         let mirror = self.inner.mirror.read().expect("mirror lock").clone();
         if let Some(mirror) = mirror {
-            if let Err(err) = mirror.record(generation, &change) {
-                tracing::error!(
-                    "the backup stick missed update {generation}: {err}; the channel state is \
-                     on the SD card only until the stick is healed"
-                );
-                self.detach_mirror();
+            for (generation, change) in &recorded {
+                if let Err(err) = mirror.record(*generation, change) {
+                    tracing::error!(
+                        "the backup stick missed update {generation}: {err}; the channel state \
+                         is on the SD card only until the stick is healed"
+                    );
+                    self.detach_mirror();
+                    break;
+                }
             }
         }
         Ok(())
+    }
+
+    /// A removal LDK allows to be lost in a crash (old monitor updates it ignores anyway):
+    /// kept in memory and committed with the next write, saving a sync of its own.
+    fn remove_lazily(&self, version: u64, slot: (String, String, String)) {
+        let mut db = self.inner.db.lock().expect("store lock");
+        if db
+            .applied_versions
+            .get(&slot)
+            .is_some_and(|applied| *applied > version)
+        {
+            return;
+        }
+        db.applied_versions.insert(slot.clone(), version);
+        if !db.pending_removals.contains(&slot) {
+            db.pending_removals.push(slot);
+        }
     }
 
     fn apply_async(&self, change: Change) -> AsyncResult<()> {
@@ -324,6 +385,38 @@ impl ChannelStore {
                 })
         })
     }
+}
+
+fn slot_of(change: &Change) -> (String, String, String) {
+    match change {
+        Change::Write(entry) => (
+            entry.primary_namespace.clone(),
+            entry.secondary_namespace.clone(),
+            entry.key.clone(),
+        ),
+        Change::Remove {
+            primary_namespace,
+            secondary_namespace,
+            key,
+        } => (
+            primary_namespace.clone(),
+            secondary_namespace.clone(),
+            key.clone(),
+        ),
+    }
+}
+
+/// Keys that are not channel state: the network graph and the pathfinding scores (tens of
+/// megabytes on mainnet, rebuilt from gossip after a restore). They are kept on the SD
+/// card but neither counted in the generation nor backed up.
+const DERIVED_KEYS: [&str; 3] = [
+    "network_graph",
+    "scorer",
+    "external_pathfinding_scores_cache",
+];
+
+pub fn is_backed_up(primary: &str, key: &str) -> bool {
+    !(primary.is_empty() && DERIVED_KEYS.contains(&key))
 }
 
 fn set_generation(transaction: &rusqlite::Transaction, generation: u64) -> io::Result<()> {
@@ -367,9 +460,12 @@ impl KVStoreSync for ChannelStore {
         self.apply(version, write_change(primary, secondary, key, buf))
     }
 
-    /// Removal is never lazy here: a removed key stays removed across a power cut.
-    fn remove(&self, primary: &str, secondary: &str, key: &str, _lazy: bool) -> io::Result<()> {
+    fn remove(&self, primary: &str, secondary: &str, key: &str, lazy: bool) -> io::Result<()> {
         let version = self.new_version();
+        if lazy {
+            self.remove_lazily(version, slot_of(&remove_change(primary, secondary, key)));
+            return Ok(());
+        }
         self.apply(version, remove_change(primary, secondary, key))
     }
 
@@ -402,7 +498,12 @@ impl KVStore for ChannelStore {
         self.apply_async(write_change(primary, secondary, key, buf))
     }
 
-    fn remove(&self, primary: &str, secondary: &str, key: &str, _lazy: bool) -> AsyncResult<()> {
+    fn remove(&self, primary: &str, secondary: &str, key: &str, lazy: bool) -> AsyncResult<()> {
+        if lazy {
+            let version = self.new_version();
+            self.remove_lazily(version, slot_of(&remove_change(primary, secondary, key)));
+            return Box::pin(async { Ok(()) });
+        }
         self.apply_async(remove_change(primary, secondary, key))
     }
 
@@ -434,7 +535,7 @@ mod tests {
             assert!(store.is_empty().unwrap());
             KVStoreSync::write(&store, "monitors", "", "chan1", vec![1, 2, 3]).unwrap();
             KVStoreSync::write(&store, "monitors", "", "chan2", vec![4]).unwrap();
-            KVStoreSync::remove(&store, "monitors", "", "chan2", true).unwrap();
+            KVStoreSync::remove(&store, "monitors", "", "chan2", false).unwrap();
             assert_eq!(store.generation(), 3);
         }
         let store = ChannelStore::open(dir.path()).unwrap();
@@ -482,6 +583,56 @@ mod tests {
         KVStoreSync::write(&store, "a", "", "k2", vec![2]).unwrap();
         assert!(!store.has_mirror());
         assert_eq!(KVStoreSync::read(&store, "a", "", "k2").unwrap(), vec![2]);
+    }
+
+    #[test]
+    fn lazy_removals_ride_with_the_next_write_and_a_write_cancels_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ChannelStore::open(dir.path()).unwrap();
+        let recorder = Arc::new(Recorder(Mutex::new(Vec::new()), false));
+        store.attach_mirror(recorder.clone());
+        KVStoreSync::write(&store, "updates", "m", "1", vec![1]).unwrap();
+        KVStoreSync::write(&store, "updates", "m", "2", vec![2]).unwrap();
+        assert_eq!(store.generation(), 2);
+        KVStoreSync::remove(&store, "updates", "m", "1", true).unwrap();
+        KVStoreSync::remove(&store, "updates", "m", "2", true).unwrap();
+        // Gone for readers at once, committed later.
+        assert!(KVStoreSync::read(&store, "updates", "m", "1").is_err());
+        assert!(KVStoreSync::list(&store, "updates", "m")
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.generation(), 2);
+        // A write to one of them cancels its removal.
+        KVStoreSync::write(&store, "updates", "m", "2", vec![3]).unwrap();
+        assert_eq!(store.generation(), 4, "the removal of 1 and the write of 2");
+        assert_eq!(
+            KVStoreSync::read(&store, "updates", "m", "2").unwrap(),
+            vec![3]
+        );
+        let seen: Vec<u64> = recorder.0.lock().unwrap().iter().map(|(g, _)| *g).collect();
+        assert_eq!(seen, vec![1, 2, 3, 4], "the mirror gets them in order");
+        drop(store);
+        let store = ChannelStore::open(dir.path()).unwrap();
+        assert!(KVStoreSync::read(&store, "updates", "m", "1").is_err());
+    }
+
+    #[test]
+    fn the_network_graph_is_kept_but_not_backed_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ChannelStore::open(dir.path()).unwrap();
+        let recorder = Arc::new(Recorder(Mutex::new(Vec::new()), false));
+        store.attach_mirror(recorder.clone());
+        KVStoreSync::write(&store, "", "", "network_graph", vec![0; 1000]).unwrap();
+        KVStoreSync::write(&store, "", "", "manager", vec![1]).unwrap();
+        assert_eq!(store.generation(), 1);
+        assert_eq!(recorder.0.lock().unwrap().len(), 1);
+        assert_eq!(store.snapshot().unwrap().1.len(), 1);
+        assert_eq!(
+            KVStoreSync::read(&store, "", "", "network_graph")
+                .unwrap()
+                .len(),
+            1000
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -112,6 +112,9 @@ struct AuthInner {
     setup_code: Mutex<Option<Secret>>,
     sessions: Mutex<HashMap<[u8; 32], Session>>,
     lockout: Mutex<Lockout>,
+    /// One password hash at a time: each takes 19 MiB, too much to run many at once on a
+    /// 512 MB board.
+    hashing: tokio::sync::Mutex<()>,
 }
 
 impl Auth {
@@ -144,6 +147,7 @@ impl Auth {
                     failures: 0,
                     until: None,
                 }),
+                hashing: tokio::sync::Mutex::new(()),
             }),
         };
         if password_hash.is_none() {
@@ -249,6 +253,7 @@ impl Auth {
                  without a screen: the file secrets/setup-code in plugnode's data directory).",
             ));
         }
+        let _one_at_a_time = self.inner.hashing.lock().await;
         let hash = tokio::task::spawn_blocking(move || hash_password(&password))
             .await
             .map_err(internal)?
@@ -268,6 +273,7 @@ impl Auth {
         let Some(hash) = self.inner.password_hash.lock().unwrap().clone() else {
             return Err(setup_required());
         };
+        let _one_at_a_time = self.inner.hashing.lock().await;
         let ok = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash).is_ok_and(|parsed| {
                 Argon2::default()
