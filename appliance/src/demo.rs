@@ -337,13 +337,13 @@ fn demo_address() -> bitcoin::Address {
     bitcoin::Address::p2wpkh(&public, bitcoin::Network::Regtest)
 }
 
-/// Time from start until `GET /api/status` answers 200.
+/// Time from start until `GET /api/health` answers 200.
 async fn wait_for_web(address: SocketAddr, started: Instant) -> Option<Duration> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     for _ in 0..200 {
         if let Ok(mut stream) = tokio::net::TcpStream::connect(address).await {
             let _ = stream
-                .write_all(b"GET /api/status HTTP/1.0\r\nHost: demo\r\n\r\n")
+                .write_all(b"GET /api/health HTTP/1.0\r\nHost: demo\r\n\r\n")
                 .await;
             let mut head = [0u8; 12];
             if stream.read_exact(&mut head).await.is_ok() && head.ends_with(b"200") {

@@ -247,3 +247,30 @@ fn bad_config_files_fail_precisely_without_touching_the_data_dir() {
         );
     }
 }
+
+#[test]
+fn demo_report_prints_its_figures_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(PLUGNODE)
+        .args(["demo", "--report", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    for figure in [
+        "start → bitcoind RPC ready",
+        "start → web page answering",
+        "supervisor resident memory",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(figure))
+            .unwrap_or_else(|| panic!("{figure:?} missing: {stdout}"));
+        assert!(!line.contains("not reached"), "{line}");
+    }
+    assert!(
+        stdout.contains("setup code"),
+        "the demo says how to log in: {stdout}"
+    );
+}
