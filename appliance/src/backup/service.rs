@@ -226,6 +226,18 @@ impl Service {
         self.settings.access.clone()
     }
 
+    /// A backup is on the stick: the alert goes away and the history moves on.
+    fn succeeded(&mut self, state: BackupState, generation: u64, stick_id: String) {
+        self.last_failure = None;
+        self.status.update(|s| {
+            s.backup.state = state;
+            s.backup.generation = Some(generation);
+            s.backup.last_success = Some(unix_now());
+            s.backup.stick_id = Some(stick_id);
+        });
+        self.save_history();
+    }
+
     /// Keeps the last success for the next start (while mirroring, the generation moves on
     /// with every update: it is saved when the mirror starts, ends and on shutdown).
     fn save_history(&self) {
@@ -393,15 +405,8 @@ impl Service {
                     attached.stick.label()
                 );
                 attached.activity = Activity::Mirroring(writer);
-                self.last_failure = None;
                 let stick_id = attached.stick.label();
-                self.status.update(|s| {
-                    s.backup.state = BackupState::Mirroring;
-                    s.backup.generation = Some(generation);
-                    s.backup.last_success = Some(unix_now());
-                    s.backup.stick_id = Some(stick_id);
-                });
-                self.save_history();
+                self.succeeded(BackupState::Mirroring, generation, stick_id);
             }
             Ok(Err(err)) => {
                 attached.activity = Activity::Failed(Instant::now());
@@ -450,15 +455,8 @@ impl Service {
             (Ok(generation), Ok(())) => {
                 info!("backup: snapshot at generation {generation} written, verified, unmounted");
                 attached.activity = Activity::Done;
-                self.last_failure = None;
                 let stick_id = attached.stick.label();
-                self.status.update(|s| {
-                    s.backup.state = BackupState::SafeToRemove;
-                    s.backup.generation = Some(generation);
-                    s.backup.last_success = Some(unix_now());
-                    s.backup.stick_id = Some(stick_id);
-                });
-                self.save_history();
+                self.succeeded(BackupState::SafeToRemove, generation, stick_id);
             }
             (Err(why), _) => {
                 attached.activity = Activity::Failed(Instant::now());
@@ -487,8 +485,7 @@ impl Service {
         });
         if let Some(why) = failure {
             self.save_history();
-            self.lightning.store().detach_mirror();
-            writer.close();
+            end_mirror(&self.lightning, writer);
             if let Some(attached) = self.current.as_mut() {
                 attached.activity = Activity::Failed(Instant::now());
                 if let (Ok(access), true) = (self.settings.access.as_ref(), attached.dir.is_some())
@@ -528,8 +525,7 @@ impl Service {
         info!("backup: stick {} removed", attached.stick.label());
         if let Activity::Mirroring(writer) = &attached.activity {
             // Pulled out without Eject: the mirror is gone mid-run.
-            self.lightning.store().detach_mirror();
-            writer.close();
+            end_mirror(&self.lightning, writer);
             if let Ok(access) = &self.settings.access {
                 let _ = access.unmount(&attached.stick);
             }
@@ -614,8 +610,7 @@ impl Service {
             return Err("No stick is plugged in.".into());
         };
         if let Activity::Mirroring(writer) = &attached.activity {
-            self.lightning.store().detach_mirror();
-            writer.close();
+            end_mirror(&self.lightning, writer);
         }
         if attached.dir.is_some() {
             let access = self.settings.access.clone()?;
@@ -637,8 +632,7 @@ impl Service {
         self.save_history();
         if let Some(attached) = self.current.as_mut() {
             if let Activity::Mirroring(writer) = &attached.activity {
-                self.lightning.store().detach_mirror();
-                writer.close();
+                end_mirror(&self.lightning, writer);
             }
             if attached.dir.is_some() {
                 if let Ok(access) = &self.settings.access {
@@ -649,6 +643,12 @@ impl Service {
             }
         }
     }
+}
+
+/// Stops sending updates to a mirror and closes its journal.
+fn end_mirror(lightning: &LightningHandle, writer: &MirrorWriter) {
+    lightning.store().detach_mirror();
+    writer.close();
 }
 
 /// The last successful backup, in a small file next to the data.
