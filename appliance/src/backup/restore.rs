@@ -137,13 +137,13 @@ pub fn restore(
     }
     // An older copy continues above every copy already on the stick: whatever the box
     // backs up from now on must count as newer than the state it gave up.
-    let generation = if stale {
+    let continue_at = if stale {
         newest.generation + 1
     } else {
         generation
     };
     store
-        .restore(generation, &entries)
+        .restore(continue_at, &entries)
         .map_err(|err| RestoreError::Store(err.to_string()))?;
     if stale {
         lightning
