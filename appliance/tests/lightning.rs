@@ -332,3 +332,93 @@ fn kill_9_right_after_a_payment_loses_and_doubles_nothing() {
     assert_eq!(code, 200, "{payment}");
     assert!(paid(&payment));
 }
+
+#[test]
+fn bolt12_offers_are_made_and_paid() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(dir.path());
+    let a = LnBox::start(&dir.path().join("a"), &chain);
+    let b = LnBox::start(&dir.path().join("b"), &chain);
+    a.fund(&chain);
+    open_channel(&chain, &a, &b, 800_000, 0);
+
+    let (code, answer) = b.post(
+        "/api/lightning/offers",
+        json!({"amount_msat": null, "description": "tips"}),
+    );
+    assert_eq!(code, 200, "{answer}");
+    let offer = answer["offer"].as_str().unwrap().to_string();
+    assert!(offer.starts_with("lno"), "{offer}");
+
+    let (code, answer) = a.pay(&offer, None);
+    assert_eq!(code, 400, "an offer without an amount needs one: {answer}");
+    let (code, payment) = a.pay(&offer, Some(12_000_000));
+    assert_eq!(code, 200, "{payment}");
+    assert!(paid(&payment), "{payment}");
+    assert_eq!(payment["kind"], "bolt12");
+    b.wait("B to see the offer paid", || {
+        let payments = b.get("/api/lightning/payments").1;
+        payments
+            .as_array()?
+            .iter()
+            .any(|p| p["inbound"] == true && p["status"] == "succeeded" && p["kind"] == "bolt12")
+            .then_some(())
+    });
+}
+
+/// The Lightning node's RPC password refused by bitcoind (another bitcoind on the port,
+/// a hand-edited bitcoin.conf): a clear failure in the status, not a silent retry loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_rpc_password_is_a_clear_failure() {
+    use plugnode::bitcoind::RpcUser;
+    use plugnode::config::{GossipSetting, Network};
+    use plugnode::lightning::store::ChannelStore;
+    use plugnode::lightning::{LightningHandle, LightningSettings};
+    use plugnode::secret::Secret;
+    use plugnode::status::{BitcoindState, LightningState, StatusHandle};
+
+    let dir = tempfile::tempdir().unwrap();
+    let chain = tokio::task::block_in_place(|| Chain::start(dir.path()));
+    let status = StatusHandle::new();
+    status.update(|s| s.bitcoind.state = BitcoindState::Ready);
+    let lightning = LightningHandle::spawn(
+        LightningSettings {
+            enabled: true,
+            network: Network::Regtest,
+            storage_dir: dir.path().join("lightning"),
+            secrets_dir: dir.path().join("secrets"),
+            listen_address: ([127, 0, 0, 1], free_port()).into(),
+            alias: None,
+            gossip: GossipSetting::P2p,
+            rpc_port: chain.sim.rpc_port(),
+            rpc_user: RpcUser {
+                name: "lightning".into(),
+                password: Secret::new("not the password"),
+            },
+        },
+        status.clone(),
+        ChannelStore::open(&dir.path().join("lightning")).unwrap(),
+    );
+    lightning.create_seed().unwrap();
+    let mut updates = status.subscribe();
+    let failed = tokio::time::timeout(
+        LN_TIMEOUT,
+        updates.wait_for(|s| matches!(s.lightning.state, LightningState::Failed { .. })),
+    )
+    .await
+    .expect("a failure, not a silent retry loop")
+    .unwrap()
+    .clone();
+    let LightningState::Failed { message } = &failed.lightning.state else {
+        unreachable!()
+    };
+    assert!(
+        message.contains("rejected") && message.contains("RPC password"),
+        "{message}"
+    );
+    assert!(failed
+        .alerts()
+        .iter()
+        .any(|a| a.kind == plugnode::status::AlertKind::LightningFailed));
+    lightning.stop().await;
+}
