@@ -554,3 +554,38 @@ fn kill_9_during_mirrored_writes_leaves_both_copies_agreeing_after_restart() {
         );
     }
 }
+
+#[test]
+fn a_damaged_plugnode_stick_is_prepared_again_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(dir.path());
+    // A stick plugnode prepared once, whose file system got damaged: an unknown feature
+    // flag makes mount and fsck refuse it, the label still says PLUGNODE.
+    let stick = LoopStick::ext4(dir.path(), "stick", 24, &[]);
+    std::process::Command::new("e2label")
+        .arg(stick.device())
+        .arg("PLUGNODE")
+        .status()
+        .unwrap();
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut image = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&stick.image)
+            .unwrap();
+        image.seek(SeekFrom::Start(1024 + 0x60 + 3)).unwrap();
+        image.write_all(&[0x80]).unwrap();
+        image.sync_all().unwrap();
+    }
+    stick.plug_in();
+    let mut config = TestConfig::lightning_box(&dir.path().join("a"), &chain.sim);
+    config.backup = Some(("keep-attached", stick.link.clone()));
+    let (a, _) = LnBox::start_with(config);
+    let asking = wait_backup(&a, "needs_confirmation");
+    let reason = asking["backup"]["state"]["reason"].as_str().unwrap();
+    assert!(reason.contains("damaged"), "{reason}");
+    let (code, answer) = a.post("/api/backup/prepare", json!({}));
+    assert_eq!(code, 200, "{answer}");
+    wait_backup(&a, "mirroring");
+    wait_in_sync(&a);
+}

@@ -18,12 +18,18 @@ use std::time::Duration;
 
 /// plugnode's folder on a stick.
 pub const BACKUP_DIR: &str = "plugnode-backup";
+/// The volume label of sticks plugnode prepared.
+pub const PLUGNODE_LABEL: &str = "PLUGNODE";
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StickError {
     /// Nothing on it: it may be prepared for backups once the user agrees.
     #[error("the stick is empty")]
     Empty,
+    /// plugnode's own stick (label PLUGNODE) whose file system cannot be used: it may be
+    /// prepared again once the user agrees.
+    #[error("{0}")]
+    DamagedPlugnodeStick(String),
     #[error("{0}")]
     Unusable(String),
 }
@@ -96,6 +102,8 @@ impl HelperAccess {
             Ok(ok.to_string())
         } else if answer.contains("has no file system") {
             Err(StickError::Empty)
+        } else if let Some(why) = answer.strip_prefix("error damaged-plugnode-stick ") {
+            Err(StickError::DamagedPlugnodeStick(why.to_string()))
         } else {
             Err(StickError::Unusable(
                 answer.strip_prefix("error ").unwrap_or(answer).to_string(),
@@ -148,8 +156,8 @@ impl StickAccess for DirectAccess {
         let contents = probe(&stick.path).map_err(|err| {
             StickError::Unusable(format!("cannot read {}: {err}", stick.path.display()))
         })?;
-        let fstype = match contents {
-            Contents::Usable { fstype, .. } => fstype,
+        let (fstype, ours) = match contents {
+            Contents::Usable { fstype, label } => (fstype, label == PLUGNODE_LABEL),
             Contents::Empty => return Err(StickError::Empty),
             Contents::Unsupported(name) => {
                 return Err(StickError::Unusable(format!(
@@ -190,10 +198,12 @@ impl StickAccess for DirectAccess {
             options,
         )
         .map_err(|err| {
-            StickError::Unusable(format!(
-                "the stick's {fstype} file system could not be mounted ({err}): it may be \
-                 damaged; check it on a computer"
-            ))
+            let why = format!("its {fstype} file system could not be mounted ({err})");
+            if ours {
+                StickError::DamagedPlugnodeStick(why)
+            } else {
+                StickError::Unusable(format!("{why}: it may be damaged; check it on a computer"))
+            }
         })?;
         if let Err(err) = std::fs::create_dir_all(&dir).and_then(|()| {
             use std::os::unix::fs::PermissionsExt;
@@ -218,9 +228,11 @@ impl StickAccess for DirectAccess {
     }
 
     fn format(&self, stick: &StickDevice) -> Result<(), StickError> {
-        // Look again right before: never format anything that holds data.
+        // Look again right before: never format anything that holds data (other than an
+        // unusable stick of plugnode's own).
         match probe(&stick.path) {
             Ok(Contents::Empty) => {}
+            Ok(Contents::Usable { label, .. }) if label == PLUGNODE_LABEL => {}
             Ok(_) => {
                 return Err(StickError::Unusable(
                     "the stick is not empty (any more): plugnode does not format it".into(),
@@ -233,7 +245,7 @@ impl StickAccess for DirectAccess {
             }
         }
         let output = std::process::Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-L", "PLUGNODE"])
+            .args(["-q", "-F", "-L", PLUGNODE_LABEL])
             .arg(&stick.path)
             .output()
             .map_err(|err| StickError::Unusable(format!("cannot run mkfs.ext4: {err}")))?;

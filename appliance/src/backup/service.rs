@@ -339,7 +339,24 @@ impl Service {
                 });
                 return;
             }
-            Err(StickError::Unusable(why)) => {
+            // Offered only to a box with a wallet: it writes a fresh full backup at once, so
+            // nothing the old stick held is lost.
+            Err(StickError::DamagedPlugnodeStick(why)) if self.identity().is_some() => {
+                self.set_state(BackupState::NeedsConfirmation {
+                    stick: stick.label(),
+                    reason: format!(
+                        "This plugnode backup stick is damaged ({why}). Prepare it again? \
+                         plugnode writes a fresh full backup to it at once."
+                    ),
+                });
+                self.current = Some(Attached {
+                    stick,
+                    dir: None,
+                    activity: Activity::NeedsConfirmation,
+                });
+                return;
+            }
+            Err(StickError::Unusable(why) | StickError::DamagedPlugnodeStick(why)) => {
                 self.current = Some(Attached {
                     stick,
                     dir: None,
