@@ -3,6 +3,7 @@
 
 use super::{free_port, wait_for, TIMEOUT};
 use fantoccini::{elements::Element, Client, ClientBuilder, Locator};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,10 +31,13 @@ impl Browser {
             "browser tests need Chromium and chromedriver: apt-get install -y chromium chromium-driver"
         );
         let port = free_port();
+        // Its own process group: a test that fails takes chromedriver *and* the Chromium
+        // it started down with it (see `kill_driver`).
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("chromedriver starts");
         wait_for("chromedriver to listen", TIMEOUT, || {
@@ -147,14 +151,19 @@ impl Browser {
 
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        kill_driver(&mut self.driver);
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        kill_driver(&mut self.driver);
     }
+}
+
+/// Kills chromedriver's whole process group, the browser it started included.
+fn kill_driver(driver: &mut Child) {
+    let group = nix::unistd::Pid::from_raw(driver.id() as i32);
+    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+    let _ = driver.wait();
 }
