@@ -568,14 +568,16 @@ fn a_damaged_plugnode_stick_is_prepared_again_only_when_asked() {
         .status()
         .unwrap();
     {
+        // Through the block device, not the image file: e2label went through the
+        // device's page cache, and a write behind its back may never be seen by mount.
         use std::io::{Seek, SeekFrom, Write};
-        let mut image = std::fs::OpenOptions::new()
+        let mut device = std::fs::OpenOptions::new()
             .write(true)
-            .open(&stick.image)
+            .open(stick.device())
             .unwrap();
-        image.seek(SeekFrom::Start(1024 + 0x60 + 3)).unwrap();
-        image.write_all(&[0x80]).unwrap();
-        image.sync_all().unwrap();
+        device.seek(SeekFrom::Start(1024 + 0x60 + 3)).unwrap();
+        device.write_all(&[0x80]).unwrap();
+        device.sync_all().unwrap();
     }
     stick.plug_in();
     let mut config = TestConfig::lightning_box(&dir.path().join("a"), &chain.sim);
