@@ -45,8 +45,9 @@ pub fn channel(details: &ChannelDetails, closing: bool) -> ChannelSummary {
 /// The numbers the screens show, from ldk-node's balances and channel list.
 ///
 /// - spendable: what the usable channels can send (balance above their reserve);
-/// - reserve: the part of our channel balance each channel must keep (1 %); it comes back
-///   when the channel closes;
+/// - reserve: kept back so channels can always be closed safely: the part of our channel
+///   balance each channel must keep (1 %), and the on-chain amount ldk-node holds per
+///   anchor channel to pay the fees of closing it; both come back when channels close;
 /// - pending: channels opening or closing, closed-channel outputs not swept yet, and
 ///   unconfirmed on-chain funds. A sweep that already confirmed is in the on-chain
 ///   balance and not counted again.
@@ -77,14 +78,19 @@ pub fn balances(details: &BalanceDetails, channels: &[ChannelDetails]) -> Balanc
         .iter()
         .map(unswept_amount)
         .sum();
-    let unconfirmed_onchain = details
+    // What the wallet holds but may not spend: unconfirmed coins, and the reserve ldk-node
+    // keeps on-chain per anchor channel to pay for closing it.
+    // A wallet holding less than the reserve holds back all it has, not more.
+    let held_back = details
         .total_onchain_balance_sats
         .saturating_sub(details.spendable_onchain_balance_sats);
+    let anchor_reserve = details.total_anchor_channels_reserve_sats.min(held_back);
+    let unconfirmed_onchain = held_back - anchor_reserve;
     Balances {
         onchain_sat: details.total_onchain_balance_sats,
         onchain_spendable_sat: details.spendable_onchain_balance_sats,
         lightning_spendable_sat,
-        channel_reserve_sat,
+        channel_reserve_sat: channel_reserve_sat + anchor_reserve,
         pending_sat: details
             .total_lightning_balance_sats
             .saturating_sub(lightning_spendable_sat + channel_reserve_sat)
@@ -147,4 +153,42 @@ pub fn recent_payments(node: &Node) -> Vec<PaymentSummary> {
     let mut payments: Vec<PaymentDetails> = node.list_payments_with_filter(is_payment);
     payments.sort_by_key(|p| std::cmp::Reverse(p.latest_update_timestamp));
     payments.iter().take(RECENT_PAYMENTS).map(payment).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn onchain(total: u64, spendable: u64, anchor_reserve: u64) -> BalanceDetails {
+        BalanceDetails {
+            total_onchain_balance_sats: total,
+            spendable_onchain_balance_sats: spendable,
+            total_anchor_channels_reserve_sats: anchor_reserve,
+            total_lightning_balance_sats: 0,
+            lightning_balances: Vec::new(),
+            pending_balances_from_channel_closures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_anchor_reserve_is_reserve_not_pending() {
+        let shown = balances(&onchain(100_000, 75_000, 25_000), &[]);
+        assert_eq!(shown.channel_reserve_sat, 25_000);
+        assert_eq!(shown.pending_sat, 0);
+    }
+
+    #[test]
+    fn unconfirmed_coins_are_pending_next_to_the_reserve() {
+        // 25 000 reserve held back, 10 000 more not confirmed yet.
+        let shown = balances(&onchain(110_000, 75_000, 25_000), &[]);
+        assert_eq!(shown.channel_reserve_sat, 25_000);
+        assert_eq!(shown.pending_sat, 10_000);
+    }
+
+    #[test]
+    fn a_wallet_below_the_reserve_holds_back_only_what_it_has() {
+        let shown = balances(&onchain(10_000, 0, 25_000), &[]);
+        assert_eq!(shown.channel_reserve_sat, 10_000);
+        assert_eq!(shown.pending_sat, 0);
+    }
 }

@@ -181,8 +181,9 @@ pub struct Balances {
     pub onchain_spendable_sat: u64,
     /// What we can send over our channels right now.
     pub lightning_spendable_sat: u64,
-    /// The part of our channel balance the channels must keep (about 1 %); it comes back
-    /// when a channel closes.
+    /// Kept back so channels can always be closed safely: the part of our channel balance
+    /// each channel must keep (about 1 %), and the on-chain amount kept per channel for
+    /// the fees of closing it. It comes back when the channels close.
     pub channel_reserve_sat: u64,
     /// Our side of channels that are not usable yet or closing, closed-channel outputs not
     /// swept yet, and on-chain funds not confirmed yet.
