@@ -54,6 +54,12 @@ pub async fn run(args: DemoArgs, shutdown: Shutdown, started: Instant) -> anyhow
         }
     };
     let dir = std::path::absolute(&dir)?;
+    // The demo's USB stick is a folder; it starts plugged in (unless a previous demo in this
+    // directory pulled it out: the page plugs it in again).
+    let stick = dir.join("usb-stick");
+    if !stick.exists() && !dir.join("usb-stick.unplugged").exists() {
+        std::fs::create_dir_all(&stick)?;
+    }
     let config = demo_config(&dir, &args)?;
     config.validate()?;
 
