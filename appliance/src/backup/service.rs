@@ -530,8 +530,17 @@ impl Service {
             .unwrap_or(0);
         if journal_len > JOURNAL_COMPACT_BYTES {
             info!("backup: folding the journal ({journal_len} bytes) into a new snapshot");
-            writer.close();
+            // The new snapshot and journal take the old journal's place under the store's
+            // lock, so no update falls between the two; only then is the old one closed.
+            // (Closing first made an update that came in meanwhile miss the stick.)
             self.start_mirror();
+            match self.current.as_ref().map(|a| &a.activity) {
+                Some(Activity::Mirroring(new)) if !Arc::ptr_eq(new, writer) => writer.close(),
+                // Nothing was started: the old journal goes on.
+                Some(Activity::Mirroring(_)) => {}
+                // The new snapshot failed (the alert says why): the stick is dropped.
+                _ => end_mirror(&self.lightning, writer),
+            }
         }
     }
 
