@@ -1,6 +1,7 @@
 //! End-to-end: the USB backup with real mounts (ext4 images on loop devices; tests run as
 //! root, as CI does), real Lightning payments between two boxes, and faults made from
-//! outside: a stick unmounted or pulled mid-run, a full one, a read-only one, kill -9.
+//! outside: a stick unmounted or pulled mid-run, a full one, a read-only one, a hung one
+//! (`fsfreeze`), kill -9.
 
 mod common;
 
@@ -589,5 +590,60 @@ fn a_damaged_plugnode_stick_is_prepared_again_only_when_asked() {
     let (code, answer) = a.post("/api/backup/prepare", json!({}));
     assert_eq!(code, 200, "{answer}");
     wait_backup(&a, "mirroring");
+    wait_in_sync(&a);
+}
+
+#[test]
+fn a_hung_stick_is_given_up_after_its_time_limit_and_payments_go_on() {
+    // A dying USB device can block I/O for minutes. `fsfreeze` makes a stick do that: every
+    // write to it waits until it is thawed.
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(dir.path());
+    let stick = LoopStick::ext4(dir.path(), "stick", 24, &[]);
+    stick.plug_in();
+    let mut config = TestConfig::lightning_box(&dir.path().join("a"), &chain.sim);
+    config.backup = Some(("keep-attached", stick.link.clone()));
+    let mount_dir = config.mount_dir();
+    let (a, _) = LnBox::start_with(config);
+    let b = LnBox::start(&dir.path().join("b"), &chain);
+    wait_backup(&a, "mirroring");
+    a.fund(&chain);
+    open_channel(&chain, &a, &b, 600_000, 0);
+    pay(&a, &b, 1_000);
+    wait_in_sync(&a);
+
+    /// Thaws the stick when dropped, so a failing test leaves no frozen mount behind.
+    struct Frozen<'a>(&'a Path);
+    impl Drop for Frozen<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("fsfreeze")
+                .arg("--unfreeze")
+                .arg(self.0)
+                .status();
+        }
+    }
+    let status = std::process::Command::new("fsfreeze")
+        .arg("--freeze")
+        .arg(&mount_dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "fsfreeze --freeze");
+    let frozen = Frozen(&mount_dir);
+    // The payment waits for the stick at most its time limit, then goes through on the SD
+    // card alone; the page and screen say what happened.
+    pay(&a, &b, 2_000);
+    let failed = wait_backup(&a, "failed");
+    let message = failed["backup"]["state"]["message"].as_str().unwrap();
+    assert!(message.contains("did not finish writing"), "{failed}");
+    assert!(
+        alert_kinds(&failed).contains(&"backup_failed".to_string()),
+        "{failed}"
+    );
+    pay(&a, &b, 3_000);
+
+    // The stick answers again: healed with a full resync.
+    drop(frozen);
+    wait_backup(&a, "mirroring");
+    pay(&a, &b, 4_000);
     wait_in_sync(&a);
 }
