@@ -42,9 +42,21 @@ DISK_MIB=8192
 started=$SECONDS
 say() { echo "== [$((SECONDS - started)) s] $*"; }
 [[ -f $img ]] || { echo "smoke-test.sh: no image $img; build it with: image/build.sh --profile test" >&2; exit 2; }
+# Debian packages it needs, installed when missing (as build.sh does); the loop below
+# checks the tools themselves, for machines where apt cannot be used.
+need=(qemu-system-arm mtools fdisk curl python3 device-tree-compiler)
+missing=()
+for pkg in "${need[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]})) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    say "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
+fi
 for tool in qemu-system-aarch64 mcopy mdir mtype sfdisk curl python3 fdtoverlay; do
     command -v "$tool" >/dev/null || {
-        echo "smoke-test.sh: $tool is missing (apt-get install qemu-system-arm mtools fdisk curl python3 device-tree-compiler)" >&2
+        echo "smoke-test.sh: $tool is missing (apt-get install ${need[*]})" >&2
         exit 2
     }
 done
