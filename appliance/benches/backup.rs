@@ -231,22 +231,6 @@ impl Side {
         self.plug.handle.store()
     }
 
-    fn new_address(&self) -> String {
-        self.plug
-            .runtime
-            .block_on(self.plug.handle.new_onchain_address())
-            .expect("an address")
-    }
-
-    fn spendable_sat(&self) -> u64 {
-        let _ = self.plug.runtime.block_on(self.plug.handle.sync_wallets());
-        self.plug
-            .handle
-            .balances()
-            .map(|b| b.onchain_spendable_sat)
-            .unwrap_or(0)
-    }
-
     fn backup_state(&self) -> BackupState {
         self.plug.status.snapshot().backup.state
     }
@@ -477,12 +461,12 @@ fn store_and_payment_figures(
     let needed_msat = (total + WARMUP_PAYMENTS + 2 * TRACE_PAYMENTS) as u64 * AMOUNT_MSAT;
     let channel_sat = (needed_msat / 1000 * 12 / 10 + 100_000).clamp(2_000_000, 16_000_000);
     for pair in &pairs {
-        chain.mine_to(1, &pair.sender.new_address());
+        chain.mine_to(1, &pair.sender.plug.new_address());
     }
     chain.mine(100);
     for pair in &pairs {
         wait_for("the sender's coinbase", LN_TIMEOUT, || {
-            (pair.sender.spendable_sat() > channel_sat).then_some(())
+            (pair.sender.plug.spendable_sat() > channel_sat).then_some(())
         });
     }
     for pair in &pairs {

@@ -172,7 +172,7 @@ impl Sender {
     fn new_address(&self) -> String {
         match self {
             Sender::Bare(node) => node.onchain_payment().new_address().unwrap().to_string(),
-            Sender::Plug(b) => b.runtime.block_on(b.handle.new_onchain_address()).unwrap(),
+            Sender::Plug(b) => b.new_address(),
         }
     }
 
@@ -182,13 +182,7 @@ impl Sender {
                 let _ = node.sync_wallets();
                 node.list_balances().spendable_onchain_balance_sats
             }
-            Sender::Plug(b) => {
-                let _ = b.runtime.block_on(b.handle.sync_wallets());
-                b.handle
-                    .balances()
-                    .map(|b| b.onchain_spendable_sat)
-                    .unwrap_or(0)
-            }
+            Sender::Plug(b) => b.spendable_sat(),
         }
     }
 

@@ -73,6 +73,21 @@ fn alert_kinds(status: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Box `a` mirroring to a fresh stick (keep-attached), funded, with a 600,000 sat channel
+/// to box `b`. The stick is detached when dropped.
+fn mirrored_box_with_a_channel(dir: &Path, chain: &Chain) -> (LnBox, LnBox, LoopStick) {
+    let stick = LoopStick::ext4(dir, "stick", 24, &[]);
+    stick.plug_in();
+    let mut config = TestConfig::lightning_box(&dir.join("a"), &chain.sim);
+    config.backup = Some(("keep-attached", stick.link.clone()));
+    let (a, _) = LnBox::start_with(config);
+    let b = LnBox::start(&dir.join("b"), chain);
+    wait_backup(&a, "mirroring");
+    a.fund(chain);
+    open_channel(chain, &a, &b, 600_000, 0);
+    (a, b, stick)
+}
+
 /// Fills a file system to the last block (big writes, then small files).
 fn fill(root: &Path) {
     use std::io::Write;
@@ -494,15 +509,7 @@ fn an_empty_stick_is_prepared_only_when_asked_and_a_stick_of_unknown_content_nev
 fn kill_9_during_mirrored_writes_leaves_both_copies_agreeing_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let chain = Chain::start(dir.path());
-    let stick = LoopStick::ext4(dir.path(), "stick", 24, &[]);
-    stick.plug_in();
-    let mut config = TestConfig::lightning_box(&dir.path().join("a"), &chain.sim);
-    config.backup = Some(("keep-attached", stick.link.clone()));
-    let (mut a, _) = LnBox::start_with(config);
-    let b = LnBox::start(&dir.path().join("b"), &chain);
-    wait_backup(&a, "mirroring");
-    a.fund(&chain);
-    open_channel(&chain, &a, &b, 600_000, 0);
+    let (mut a, b, _stick) = mirrored_box_with_a_channel(dir.path(), &chain);
 
     // Payments keep the store busy while the box is killed.
     let invoices: Vec<String> = (0..20)
@@ -537,14 +544,9 @@ fn kill_9_during_mirrored_writes_leaves_both_copies_agreeing_after_restart() {
     let generation = wait_in_sync(&a);
     assert!(generation > 0);
     // The channel goes on, unless the kill fell between a channel-monitor update and
-    // the channel manager's save: then LDK closes the channel on start (its rule for a
-    // manager older than its monitors; the funds come back on-chain), and says so.
-    a.wait("the channel to be usable or closed by LDK's rule", || {
-        let usable = a.channels().iter().any(|c| c["usable"] == true);
-        let closed_by_rule = a.status()["lightning"]["force_closed_on_start"] != 0;
-        (usable || closed_by_rule).then_some(usable)
-    });
-    if a.channels().iter().any(|c| c["usable"] == true) {
+    // the channel manager's save: then LDK closes the channel on start (the funds come
+    // back on-chain), and says so.
+    if a.wait_channel_resumed_or_closed_by_rule() {
         pay(&a, &b, 1_000);
         wait_in_sync(&a);
     } else {
@@ -599,16 +601,8 @@ fn a_hung_stick_is_given_up_after_its_time_limit_and_payments_go_on() {
     // write to it waits until it is thawed.
     let dir = tempfile::tempdir().unwrap();
     let chain = Chain::start(dir.path());
-    let stick = LoopStick::ext4(dir.path(), "stick", 24, &[]);
-    stick.plug_in();
-    let mut config = TestConfig::lightning_box(&dir.path().join("a"), &chain.sim);
-    config.backup = Some(("keep-attached", stick.link.clone()));
-    let mount_dir = config.mount_dir();
-    let (a, _) = LnBox::start_with(config);
-    let b = LnBox::start(&dir.path().join("b"), &chain);
-    wait_backup(&a, "mirroring");
-    a.fund(&chain);
-    open_channel(&chain, &a, &b, 600_000, 0);
+    let (a, b, _stick) = mirrored_box_with_a_channel(dir.path(), &chain);
+    let mount_dir = a.config.mount_dir();
     pay(&a, &b, 1_000);
     wait_in_sync(&a);
 

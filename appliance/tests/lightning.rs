@@ -285,12 +285,7 @@ fn kill_9_right_after_a_payment_loses_and_doubles_nothing() {
     // Either the channel resumes, or (when the kill fell between a channel-monitor update
     // and the channel manager's next save) LDK closes it on start by its rule for a
     // manager older than its monitors. Either way no payment is lost or doubled.
-    let resumed = a.wait("the channel to be usable or closed by LDK's rule", || {
-        let usable = a.channels().iter().any(|c| c["usable"] == true);
-        let closed_by_rule = a.status()["lightning"]["force_closed_on_start"] != 0;
-        (usable || closed_by_rule).then_some(usable)
-    });
-    if resumed {
+    if a.wait_channel_resumed_or_closed_by_rule() {
         the_channel_resumed_and_paid_once(&a, &b);
     } else {
         the_funds_came_back_on_chain(&chain, &a, &b, onchain_before, 1_000_000);

@@ -264,6 +264,21 @@ impl PlugBox {
         format!("127.0.0.1:{}", self.port)
     }
 
+    pub fn new_address(&self) -> String {
+        self.runtime
+            .block_on(self.handle.new_onchain_address())
+            .expect("an address")
+    }
+
+    /// The on-chain balance that can be spent, after a wallet sync.
+    pub fn spendable_sat(&self) -> u64 {
+        let _ = self.runtime.block_on(self.handle.sync_wallets());
+        self.handle
+            .balances()
+            .map(|b| b.onchain_spendable_sat)
+            .unwrap_or(0)
+    }
+
     pub fn usable(&self) -> bool {
         self.handle
             .list_channels()

@@ -187,6 +187,17 @@ impl LnBox {
         });
     }
 
+    /// After a crash: waits until the channel is usable again (`true`), or LDK closed it
+    /// on start (`false`), as it does when the crash fell between a channel-monitor update
+    /// and the channel manager's next save (a manager older than its monitors).
+    pub fn wait_channel_resumed_or_closed_by_rule(&self) -> bool {
+        self.wait("the channel to be usable or closed by LDK's rule", || {
+            let usable = self.channels().iter().any(|c| c["usable"] == true);
+            let closed_by_rule = self.status()["lightning"]["force_closed_on_start"] != 0;
+            (usable || closed_by_rule).then_some(usable)
+        })
+    }
+
     /// Like [`wait_for`], but a timeout shows this box's log.
     pub fn wait<T>(&self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         let deadline = std::time::Instant::now() + LN_TIMEOUT;
