@@ -8,6 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
@@ -50,6 +51,8 @@ pub struct BitcoindProcess {
     child: Child,
     pid: Pid,
     readers: Vec<tokio::task::JoinHandle<()>>,
+    /// Set when the exit is first seen: how long its output may still take to be read.
+    output_deadline: Option<tokio::time::Instant>,
 }
 
 /// Starts children from one thread that lives as long as the supervisor.
@@ -169,6 +172,7 @@ impl BitcoindProcess {
             child,
             pid,
             readers,
+            output_deadline: None,
         })
     }
 
@@ -177,13 +181,18 @@ impl BitcoindProcess {
     }
 
     /// Waits until the process exits, then until its output is read to the end (so the
-    /// tail holds its last words).
+    /// tail holds its last words). Cancel-safe: the supervisor waits in a `select!` beside
+    /// its timers, and a wait cut short goes on where it stopped.
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
         let status = self.child.wait().await?;
-        for reader in self.readers.drain(..) {
-            // The pipes close when the process exits; a grandchild holding them open must not
-            // keep us waiting.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), reader).await;
+        // The pipes close when the process exits; a grandchild holding them open must not
+        // keep us waiting for more than this, however often the wait is cut short.
+        let deadline = *self
+            .output_deadline
+            .get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(2));
+        while let Some(reader) = self.readers.last_mut() {
+            let _ = tokio::time::timeout_at(deadline, reader).await;
+            self.readers.pop();
         }
         Ok(status)
     }
@@ -254,6 +263,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_wait_cut_short_by_select_still_keeps_the_last_words() {
+        // The supervisor's loop waits for the exit in a `select!` beside its timers: a
+        // timer that fires while the output is still being read must not lose it.
+        let tail = OutputTail::default();
+        let spawner = spawner();
+        let mut process = BitcoindProcess::spawn(
+            &spawner,
+            Path::new("/bin/sh"),
+            // The last words come a moment after the exit (from a helper still holding the
+            // pipe), so the output is surely still being read when the exit is seen.
+            &[
+                "-c".into(),
+                "(sleep 0.3; echo 'Error: disk on fire' >&2) & exit 1".into(),
+            ],
+            &tail,
+        )
+        .await
+        .unwrap();
+        let status = loop {
+            tokio::select! {
+                biased;
+                exit = process.wait() => break exit.unwrap(),
+                _ = tokio::task::yield_now() => {}
+            }
+        };
+        assert_eq!(describe_exit(&status), "exit code 1");
+        assert_eq!(tail.last(10), vec!["Error: disk on fire".to_string()]);
+    }
+
+    #[tokio::test]
     async fn runs_in_its_own_process_group() {
         let tail = OutputTail::default();
         let spawner = spawner();
@@ -278,7 +317,7 @@ mod tests {
     fn the_child_outlives_the_thread_that_asked_for_it() {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
-            .thread_keep_alive(std::time::Duration::from_millis(50))
+            .thread_keep_alive(Duration::from_millis(50))
             .enable_all()
             .build()
             .unwrap();
@@ -301,9 +340,9 @@ mod tests {
             .unwrap()
             .unwrap();
             // The blocking thread that asked has long gone idle and exited.
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
             let still_running =
-                tokio::time::timeout(std::time::Duration::from_millis(10), process.wait()).await;
+                tokio::time::timeout(Duration::from_millis(10), process.wait()).await;
             assert!(still_running.is_err(), "the child must still be running");
             process.kill();
             let _ = process.wait().await;
