@@ -76,10 +76,13 @@ function renderCopies() {
   if (!copies.some((c) => key(c) === selected)) selected = key(copies[0]);
   $("usb-plug").hidden = true;
   $("usb-copies").hidden = false;
-  // Redraw only on change (and once a minute for "… minutes ago"), so a choice being made
-  // is not snatched away.
-  const now = JSON.stringify([copies, selected, Math.floor(Date.now() / 60000)]);
-  if (now === shown) return;
+  // Redraw only on change, so a choice being made is not snatched away: the radio buttons
+  // stay the same elements while "… minutes ago" is brought up to date in place.
+  const now = JSON.stringify([copies, selected]);
+  if (now === shown) {
+    refreshAges();
+    return;
+  }
   shown = now;
   const newest = new Set();
   const items = copies.map((copy, i) => {
@@ -101,10 +104,18 @@ function renderCopies() {
         isNewest ? el("span", { class: "tag" }, "newest") : null,
         el("span", { class: "copy-meta" },
           `Generation ${groupDigits(copy.generation)} · `,
-          el("span", { title: fullTime(copy.written_at) }, ago(copy.written_at)),
+          el("span", { class: "copy-age", "data-written-at": copy.written_at,
+            title: fullTime(copy.written_at) }, ago(copy.written_at)),
           ` · ${KIND_WORDS[copy.kind] || copy.kind}`)));
   });
   $("usb-copies-list").replaceChildren(...items);
+}
+
+function refreshAges() {
+  for (const age of $("usb-copies-list").querySelectorAll(".copy-age")) {
+    const text = ago(Number(age.dataset.writtenAt));
+    if (age.textContent !== text) age.textContent = text;
+  }
 }
 
 function chosenCopy() {

@@ -410,6 +410,26 @@ async fn a_box_with_a_new_sd_card_is_restored_from_its_stick_through_the_wizard(
     assert!(first.contains("snapshot"), "{first}");
     assert!(listed.contains(&format!("Generation {old}")), "{listed}");
 
+    // Minutes pass: "… ago" moves on while the radio buttons stay the very elements the
+    // user is about to press (a redraw under a finger loses the press).
+    browser
+        .eval(
+            "document.querySelector('#usb-copies-list input').dataset.kept = 'yes';
+             const realNow = Date.now; Date.now = () => realNow() + 3 * 60000;
+             window.restoreNow = () => { Date.now = realNow; };
+             return null;",
+        )
+        .await;
+    browser
+        .text_where("#usb-copies-list li:first-child .copy-age", |t| {
+            t.contains("minutes ago")
+        })
+        .await;
+    let kept = browser
+        .eval("window.restoreNow(); return document.querySelector('#usb-copies-list input').dataset.kept;")
+        .await;
+    assert_eq!(kept, "yes", "the list was redrawn though no copy changed");
+
     // A mistyped word is named.
     let mut typo: Vec<&str> = words.split(' ').collect();
     typo[4] = "bitcoinz";

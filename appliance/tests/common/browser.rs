@@ -123,13 +123,39 @@ impl Browser {
 
     /// Types into the field `css` (after clearing it).
     pub async fn type_into(&self, css: &str, text: &str) {
-        let field = self.visible(css).await;
-        field.clear().await.unwrap();
-        field.send_keys(text).await.unwrap();
+        self.act_on(css, |field| async move {
+            field.clear().await?;
+            field.send_keys(text).await
+        })
+        .await;
     }
 
     pub async fn click(&self, css: &str) {
-        self.visible(css).await.click().await.unwrap();
+        self.act_on(css, |element| async move { element.click().await })
+            .await;
+    }
+
+    /// Does `act` on the visible element `css`. When the page redrew that element between
+    /// finding and acting (a stale element), finds it again and retries, as a user whose
+    /// click missed would; any other error fails the test.
+    async fn act_on<F, Fut>(&self, css: &str, act: F)
+    where
+        F: Fn(Element) -> Fut,
+        Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
+    {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match act(self.visible(css).await).await {
+                Ok(()) => return,
+                Err(fantoccini::error::CmdError::Standard(error))
+                    if error.error == fantoccini::error::ErrorStatus::StaleElementReference
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("{css}: {error}"),
+            }
+        }
     }
 
     /// Evaluates JavaScript in the page and returns its value.
