@@ -13,6 +13,7 @@ use crate::shutdown::Shutdown;
 use crate::status::{BitcoindState, LightningState, StatusHandle};
 use anyhow::Context;
 use bitcoincore_rpc::RpcApi;
+use plugnode_testkit::try_free_port;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -143,7 +144,7 @@ impl DemoPeer {
         {
             Some(port) => port,
             None => {
-                let port = free_port()?;
+                let port = try_free_port()?;
                 std::fs::write(&port_file, port.to_string())?;
                 port
             }
@@ -277,20 +278,14 @@ fn demo_config(dir: &Path, args: &DemoArgs) -> anyhow::Result<Config> {
     config.bitcoind.binary = sim;
     config.bitcoind.network = Network::Regtest;
     // Free ports, so the demo runs beside a real regtest bitcoind or a second demo.
-    config.bitcoind.rpc_port = Some(free_port()?);
-    config.bitcoind.p2p_port = Some(free_port()?);
+    config.bitcoind.rpc_port = Some(try_free_port()?);
+    config.bitcoind.p2p_port = Some(try_free_port()?);
     config.bitcoind.extra_args = vec![format!("-simblockinterval={}", args.block_interval)];
     config.bitcoind.stop_timeout_secs = 60;
     config.web.listen = args.listen;
-    config.lightning.listen_port = free_port()?;
+    config.lightning.listen_port = try_free_port()?;
     config.display.panel = PanelKind::Simulated;
     Ok(config)
-}
-
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// Waits until bitcoind's RPC answers (or the demo is stopped first).

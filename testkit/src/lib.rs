@@ -10,4 +10,4 @@ pub mod rpc;
 pub mod sim;
 mod util;
 
-pub use util::{free_port, wait_until};
+pub use util::{free_port, try_free_port, wait_until};

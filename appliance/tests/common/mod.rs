@@ -9,7 +9,7 @@ pub mod stick;
 
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -19,13 +19,7 @@ pub const PLUGNODE: &str = env!("CARGO_BIN_EXE_plugnode");
 /// Generous: CI machines are slow and shared.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use plugnode_testkit::free_port;
 
 /// A `regtest-sim` executable: plugnode itself through a symlink of that name.
 pub fn regtest_sim(dir: &Path) -> PathBuf {
