@@ -76,7 +76,6 @@ use common::lightning::{Chain, LnBox, LN_TIMEOUT};
 use common::stick::LoopStick;
 use common::{wait_for, TestConfig};
 use ldk_node::lightning::util::persist::KVStoreSync;
-use ldk_node::Node;
 use plugnode::backup::copies::{self, Identity};
 use plugnode::backup::mirror::MirrorWriter;
 use plugnode::backup::mount::{DirectAccess, StickAccess};
@@ -107,12 +106,8 @@ const PEER_CHANNEL_SAT: u64 = 1_000_000;
 const PAYMENTS_PER_PEER: usize = 10;
 
 fn main() {
-    // `cargo bench` passes `--bench`; anything else not starting with `-` picks figures.
-    let wanted: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let want = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    let wanted = Wanted::from_args();
+    let want = |name: &str| wanted.has(name);
     if !nix::unistd::geteuid().is_root() {
         eprintln!(
             "the backup bench mounts ext4 images on loop devices, as the backup tests do: \
@@ -158,13 +153,7 @@ fn main() {
     if want("snapshot") {
         snapshot_figures(&dir, &chain, &cookie, channels, insertions);
     }
-    println!(
-        "\nload average at the end: {}",
-        read_trimmed("/proc/loadavg")
-    );
-    if std::env::var_os("PLUGNODE_BENCH_KEEP").is_some() {
-        println!("working directory kept: {}", work.keep().display());
-    }
+    finish(work);
 }
 
 /// The device and type of the file system holding `path` (longest mount point above it).
@@ -1246,16 +1235,8 @@ fn snapshot_figures(
          {channels} channels"
     );
     let setup_started = Instant::now();
-    let pumps = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .thread_name("pump")
-        .build()
-        .unwrap();
-    let peers: Vec<Arc<Node>> = (0..channels)
-        .map(|i| bare_node(&dir.join(format!("peer-{i}")), rpc, Store::Ldk))
-        .collect();
-    let pumping: Vec<_> = peers.iter().map(|p| pump(&pumps, p)).collect();
+    let mut pumps = Pumps::start();
+    let peers = bare_peers(dir, rpc, channels, &mut pumps);
 
     let stick = LoopStick::ext4(dir, "snapshot-stick", STICK_MB, &[("notes.txt", b"mine")]);
     let mut config = TestConfig::lightning_box(&dir.join("snapshot-box"), &chain.sim);
@@ -1443,13 +1424,10 @@ fn snapshot_figures(
     print_store_size(&data_dir.join("lightning"), newest);
 
     drop(ln);
-    for task in pumping {
-        task.abort();
-    }
+    pumps.stop();
     for peer in peers {
         let _ = peer.stop();
     }
-    pumps.shutdown_timeout(Duration::from_secs(5));
 }
 
 fn human(bytes: u64) -> String {

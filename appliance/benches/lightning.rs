@@ -88,12 +88,8 @@ const PEER_CHANNEL_SAT: u64 = 1_000_000;
 const PAYMENTS_PER_PEER: usize = 10;
 
 fn main() {
-    // `cargo bench` passes `--bench`; anything else not starting with `-` picks figures.
-    let wanted: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let want = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    let wanted = Wanted::from_args();
+    let want = |name: &str| wanted.has(name);
     let payments = env_usize("PLUGNODE_BENCH_PAYMENTS", 1000).max(1);
     let channels = env_usize("PLUGNODE_BENCH_CHANNELS", 10).max(1);
     let restarts = env_usize("PLUGNODE_BENCH_RESTARTS", 5).max(1);
@@ -116,13 +112,7 @@ fn main() {
     if want("memory") || want("startup") {
         box_figures(&dir, &chain, &cookie, channels, restarts, settle);
     }
-    println!(
-        "\nload average at the end: {}",
-        read_trimmed("/proc/loadavg")
-    );
-    if std::env::var_os("PLUGNODE_BENCH_KEEP").is_some() {
-        println!("working directory kept: {}", work.keep().display());
-    }
+    finish(work);
 }
 
 /// Counts the store's updates by namespace (attached where the backup stick would be).
@@ -355,12 +345,7 @@ fn payment_figures(dir: &Path, chain: &Chain, rpc: &RpcCookie, payments: usize) 
         "\n== 1. Payment round trip A→B over loopback: ldk-node directly vs plugnode's handle"
     );
     let setup_started = Instant::now();
-    let pumps = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .thread_name("pump")
-        .build()
-        .unwrap();
+    let mut pumps = Pumps::start();
     let d = |name: &str| dir.join(name);
     let (store_a, counter_a) = Store::plugnode(&d("direct-store-a"));
     let (store_b, counter_b) = Store::plugnode(&d("direct-store-b"));
@@ -370,7 +355,9 @@ fn payment_figures(dir: &Path, chain: &Chain, rpc: &RpcCookie, payments: usize) 
         bare_node(&d("direct-store-b"), rpc, store_b),
         bare_node(&d("mixed-b"), rpc, store_mixed),
     ];
-    let mut pumping: Vec<_> = receivers.iter().map(|b| pump(&pumps, b)).collect();
+    for receiver in &receivers {
+        pumps.pump(receiver);
+    }
     let [direct_b, direct_store_b, mixed_b] = receivers;
     let pair = |name, sender, receiver| Pair {
         name,
@@ -550,14 +537,11 @@ fn payment_figures(dir: &Path, chain: &Chain, rpc: &RpcCookie, payments: usize) 
 
     refresh_costs(dir, &pairs);
 
-    for task in pumping.drain(..) {
-        task.abort();
-    }
+    pumps.stop();
     for pair in pairs {
         pair.sender.stop();
         pair.receiver.stop();
     }
-    pumps.shutdown_timeout(Duration::from_secs(5));
 }
 
 /// What plugnode's event loop does after every Lightning event (`refresh_status`) and
@@ -712,16 +696,8 @@ fn box_figures(
         "\n== 2. `plugnode run` resident memory with the Lightning node running and {channels} channels"
     );
     let setup_started = Instant::now();
-    let pumps = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .thread_name("pump")
-        .build()
-        .unwrap();
-    let peers: Vec<Arc<Node>> = (0..channels)
-        .map(|i| bare_node(&dir.join(format!("peer-{i}")), rpc, Store::Ldk))
-        .collect();
-    let pumping: Vec<_> = peers.iter().map(|p| pump(&pumps, p)).collect();
+    let mut pumps = Pumps::start();
+    let peers = bare_peers(dir, rpc, channels, &mut pumps);
 
     let mut ln = LnBox::start(&dir.join("box"), chain);
     ln.fund(chain);
@@ -798,13 +774,10 @@ fn box_figures(
     print_memory(&ln.node, "then 3 more web logins");
 
     drop(ln);
-    for task in pumping {
-        task.abort();
-    }
+    pumps.stop();
     for peer in peers {
         let _ = peer.stop();
     }
-    pumps.shutdown_timeout(Duration::from_secs(5));
 }
 
 struct StartSample {

@@ -186,17 +186,88 @@ pub fn drain(node: &Node) {
     }
 }
 
-/// Acknowledges a node's events as they come, as any ldk-node application must.
-pub fn pump(runtime: &tokio::runtime::Runtime, node: &Arc<Node>) -> tokio::task::JoinHandle<()> {
-    let node = Arc::clone(node);
-    runtime.spawn(async move {
-        loop {
-            let _event = node.next_event_async().await;
-            if node.event_handled().is_err() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+/// Acknowledges nodes' events as they come, as any ldk-node application must, on a
+/// runtime of its own.
+pub struct Pumps {
+    runtime: tokio::runtime::Runtime,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Pumps {
+    pub fn start() -> Pumps {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .thread_name("pump")
+            .build()
+            .unwrap();
+        Pumps {
+            runtime,
+            tasks: Vec::new(),
         }
-    })
+    }
+
+    pub fn pump(&mut self, node: &Arc<Node>) {
+        let node = Arc::clone(node);
+        self.tasks.push(self.runtime.spawn(async move {
+            loop {
+                let _event = node.next_event_async().await;
+                if node.event_handled().is_err() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }));
+    }
+
+    pub fn stop(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+        self.runtime.shutdown_timeout(Duration::from_secs(5));
+    }
+}
+
+/// `count` bare ldk-node peers (`peer-0` …) for a box's channels, their events pumped.
+pub fn bare_peers(dir: &Path, rpc: &RpcCookie, count: usize, pumps: &mut Pumps) -> Vec<Arc<Node>> {
+    let peers: Vec<Arc<Node>> = (0..count)
+        .map(|i| bare_node(&dir.join(format!("peer-{i}")), rpc, Store::Ldk))
+        .collect();
+    for peer in &peers {
+        pumps.pump(peer);
+    }
+    peers
+}
+
+/// The figures named on the command line (`cargo bench … -- store snapshot`); none named
+/// means all.
+pub struct Wanted(Vec<String>);
+
+impl Wanted {
+    pub fn from_args() -> Wanted {
+        // `cargo bench` passes `--bench`; anything else not starting with `-` picks figures.
+        Wanted(
+            std::env::args()
+                .skip(1)
+                .filter(|a| !a.starts_with('-'))
+                .collect(),
+        )
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.is_empty() || self.0.iter().any(|w| w == name)
+    }
+}
+
+/// The bench's last words: the load average (a busy machine skews every figure), and the
+/// working directory kept when `PLUGNODE_BENCH_KEEP` is set.
+pub fn finish(work: tempfile::TempDir) {
+    println!(
+        "\nload average at the end: {}",
+        read_trimmed("/proc/loadavg")
+    );
+    if std::env::var_os("PLUGNODE_BENCH_KEEP").is_some() {
+        println!("working directory kept: {}", work.keep().display());
+    }
 }
 
 /// plugnode's Lightning service in this process, on its own runtime like a separate box.
