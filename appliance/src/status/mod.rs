@@ -34,6 +34,26 @@ pub struct Status {
     pub backup: BackupStatus,
     pub system: SystemStatus,
     pub setup: SetupStatus,
+    pub pairing: PairingStatus,
+}
+
+/// Wallet apps paired with the box (Nostr Wallet Connect and LNDHub). Never carries a
+/// pairing secret: only counts and the state of the relays.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PairingStatus {
+    /// Connections that may be used now (confirmed, not revoked, not expired).
+    pub active_connections: u32,
+    /// The relays the Nostr Wallet Connect service listens on, and whether it reaches them.
+    pub relays: Vec<RelayStatus>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RelayStatus {
+    /// `ws://…` or `wss://…`, as written in the pairing URI.
+    pub url: String,
+    /// The box's own relay on the home network (else a public relay from the config).
+    pub embedded: bool,
+    pub connected: bool,
 }
 
 /// What the first setup still needs.
