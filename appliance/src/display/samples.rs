@@ -89,6 +89,7 @@ pub fn running() -> Status {
             display_error: None,
         },
         setup: SetupStatus { password_set: true },
+        pairing: Default::default(),
     }
 }
 
