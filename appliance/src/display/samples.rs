@@ -6,8 +6,8 @@ use super::render::View;
 use super::ui::{PairingCode, Screen, SeedWords};
 use crate::status::{
     BackupState, BackupStatus, Balances, BitcoindState, BitcoindStatus, ChainInfo, ChannelSummary,
-    LightningState, LightningStatus, Phase, PowerStatus, SetupStatus, Status, SystemStatus,
-    UnixTime,
+    LightningState, LightningStatus, PairingStatus, Phase, PowerStatus, SetupStatus, Status,
+    SystemStatus, UnixTime,
 };
 
 /// 2026-03-03 12:00:00 UTC.
@@ -89,6 +89,7 @@ pub fn running() -> Status {
             display_error: None,
         },
         setup: SetupStatus { password_set: true },
+        pairing: PairingStatus::default(),
     }
 }
 
