@@ -348,9 +348,21 @@ fn setup_rows<D: DrawTarget<Color = BinaryColor>>(
     );
 }
 
+/// "2 apps paired" (and a shorter form for a crowded header), or nothing.
+fn paired_apps(status: &Status) -> Vec<String> {
+    match status.pairing.active_connections {
+        0 => Vec::new(),
+        1 => vec!["1 app paired".into(), "1 app".into()],
+        n => vec![format!("{n} apps paired"), format!("{n} apps")],
+    }
+}
+
 fn home<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View) {
     let status = view.status;
-    widgets::header(t, th, "plugnode", ring_dots(view, Screen::Home));
+    // The paired apps go in the header: the rows below are full on the small panel.
+    let note = paired_apps(status);
+    let note: Vec<&str> = note.iter().map(String::as_str).collect();
+    widgets::header_with_note(t, th, "plugnode", ring_dots(view, Screen::Home), &note);
     let m = th.margin;
     let right = th.width - m;
     let chain = status.bitcoind.chain.as_ref();

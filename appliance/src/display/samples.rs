@@ -237,6 +237,11 @@ pub fn gallery() -> Vec<Sample> {
         Sample::new("home", Screen::Home, running()),
         Sample::new("home-syncing", Screen::Home, syncing()),
         Sample::new("home-alerts", Screen::Home, with_alerts()),
+        Sample::new("home-paired", Screen::Home, {
+            let mut s = running();
+            s.pairing.active_connections = 2;
+            s
+        }),
         Sample::new("lightning", Screen::Lightning, running()),
         Sample::new("lightning-waiting", Screen::Lightning, syncing()),
         Sample::new("backup", Screen::Backup, running()),

@@ -269,6 +269,8 @@ struct Headline {
     lightning: std::mem::Discriminant<crate::status::LightningState>,
     backup: Option<std::mem::Discriminant<crate::status::BackupState>>,
     setup_needed: bool,
+    /// A new or revoked app is what the user just did: show it at once.
+    apps_paired: u32,
 }
 
 impl Headline {
@@ -283,6 +285,7 @@ impl Headline {
             lightning: std::mem::discriminant(&status.lightning.state),
             backup,
             setup_needed: status.setup.needed(),
+            apps_paired: status.pairing.active_connections,
         }
     }
 }

@@ -183,6 +183,19 @@ pub fn header<D: DrawTarget<Color = BinaryColor>>(
     title: &str,
     page: Option<(usize, usize)>,
 ) {
+    header_with_note(target, theme, title, page, &[]);
+}
+
+/// [`header`] with a note right-aligned before the page dots, in the regular body font so
+/// it does not read as part of the title: the first of `notes` that fits between title
+/// and dots (none when none fits).
+pub fn header_with_note<D: DrawTarget<Color = BinaryColor>>(
+    target: &mut D,
+    theme: &Theme,
+    title: &str,
+    page: Option<(usize, usize)>,
+    notes: &[&str],
+) {
     fill(target, 0, 0, theme.width as u32, theme.header_h as u32, INK);
     let font = theme.title;
     let ty = (theme.header_h - font.character_size.height as i32) / 2;
@@ -195,12 +208,14 @@ pub fn header<D: DrawTarget<Color = BinaryColor>>(
         PAPER,
         Alignment::Left,
     );
+    let mut free_right = theme.width - theme.margin;
     if let Some((page, pages)) = page {
         if pages > 1 {
             let d = if theme.large { 7 } else { 5 };
             let gap = d + 3;
             let y = (theme.header_h - d) / 2;
             let mut x = theme.width - theme.margin - pages as i32 * gap + 3;
+            free_right = x - d;
             for i in 0..pages {
                 if i == page {
                     fill(target, x, y, d as u32, d as u32, PAPER);
@@ -212,6 +227,23 @@ pub fn header<D: DrawTarget<Color = BinaryColor>>(
                 x += gap;
             }
         }
+    }
+    let note_font = theme.body;
+    let free_left = theme.margin + text_width(title, font) + advance(note_font) + 2;
+    if let Some(note) = notes
+        .iter()
+        .find(|n| text_width(n, note_font) <= free_right - free_left)
+    {
+        let y = (theme.header_h - note_font.character_size.height as i32) / 2;
+        text(
+            target,
+            note,
+            free_right,
+            y,
+            note_font,
+            PAPER,
+            Alignment::Right,
+        );
     }
 }
 
