@@ -68,8 +68,14 @@ struct Rig {
 }
 
 fn rig(model: WaveshareModel, initial: Status) -> Rig {
+    rig_as(PanelKind::Simulated, model, initial)
+}
+
+/// A rig whose settings name `panel`; it still draws on a simulated panel with simulated
+/// keys (a Waveshare kind here = a box with real keys, whose web page cannot confirm).
+fn rig_as(panel: PanelKind, model: WaveshareModel, initial: Status) -> Rig {
     let settings = DisplaySettings {
-        panel: PanelKind::Simulated,
+        panel,
         simulate: model,
         utc_offset_secs: Some(0),
         ..DisplaySettings::default()
@@ -500,6 +506,60 @@ async fn a_pairing_question_gives_way_and_its_asker_hears_refused() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_pages_key2_cannot_confirm_on_a_box_with_real_keys() {
+    let rig = rig_as(
+        PanelKind::Waveshare2in7V2,
+        WaveshareModel::Epd2in7V2,
+        samples::running(),
+    );
+    settle().await;
+    let answer = ask(&rig);
+    settle().await;
+    let err = rig.display.press_key(Key::Key2).await.unwrap_err();
+    assert!(matches!(err, DisplayError::NeedsKeyOnBox), "{err}");
+    assert_eq!(err.kind(), "needs_key_on_box");
+    settle().await;
+    assert!(!answer.is_finished());
+    assert_eq!(rig.screen(), Screen::PairingConfirm, "still asking");
+    // Refusing from the page is fine.
+    rig.display.press_key(Key::Key3).await.unwrap();
+    assert_eq!(answer.await.unwrap().unwrap(), PairingAnswer::Refused);
+
+    // Nor can it prepare a stick, though it can go to the backup screen.
+    let mut requests = rig.display.device_requests();
+    rig.status.update(|s| {
+        s.backup.state = BackupState::NeedsConfirmation {
+            stick: "sda SanDisk (16 GB)".into(),
+            reason: "This stick is empty. Prepare it for backups?".into(),
+        }
+    });
+    settle().await;
+    rig.display.press_key(Key::Key1).await.unwrap();
+    rig.display.press_key(Key::Key1).await.unwrap();
+    assert_eq!(rig.screen(), Screen::Backup);
+    assert!(matches!(
+        rig.display.press_key(Key::Key2).await,
+        Err(DisplayError::NeedsKeyOnBox)
+    ));
+    assert!(requests.try_recv().is_err());
+    // The key on the box does.
+    let answer = ask(&rig);
+    settle().await;
+    rig.click(Key::Key2).await;
+    assert_eq!(answer.await.unwrap().unwrap(), PairingAnswer::Confirmed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_the_simulated_panel_the_pages_key2_confirms() {
+    let rig = rig(WaveshareModel::Epd2in7V2, samples::running());
+    settle().await;
+    let answer = ask(&rig);
+    settle().await;
+    rig.display.press_key(Key::Key2).await.unwrap();
+    assert_eq!(answer.await.unwrap().unwrap(), PairingAnswer::Confirmed);
+}
+
+#[tokio::test(start_paused = true)]
 async fn keyless_panels_rotate_through_the_status_screens() {
     let rig = rig(WaveshareModel::Epd2in13V4, samples::running());
     settle().await;
@@ -732,7 +792,7 @@ async fn the_mirror_png_is_the_panel_picture() {
     assert_eq!(Frame::from_png(&png).unwrap(), rig.monitor.frame());
     let mut updates = rig.display.frame_updates();
     updates.mark_unchanged();
-    rig.display.press_key(Key::Key1).unwrap();
+    rig.display.press_key(Key::Key1).await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), updates.changed())
         .await
         .unwrap()

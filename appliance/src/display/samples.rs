@@ -380,7 +380,7 @@ pub async fn typical_day(status: &crate::status::StatusHandle, display: &super::
                 plugnode_hw::Key::Key1,
                 plugnode_hw::Key::Key1,
             ] {
-                let _ = display.press_key(key);
+                let _ = display.press_key(key).await;
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
             t += 20;

@@ -7,7 +7,7 @@ use super::ui::{
     Action, Effect, Outcome, PairingAnswer, PairingCode, PairingQuestion, Screen, SeedWords, Ui,
     Urgency,
 };
-use super::DisplaySettings;
+use super::{DisplaySettings, PanelKind};
 use crate::secret::Secret;
 use crate::shutdown::Shutdown;
 use crate::status::{unix_now, Status};
@@ -36,6 +36,9 @@ pub enum DisplayError {
          password on the page instead"
     )]
     NoKeys,
+    /// A key from the web page tried to confirm something on a box with real keys.
+    #[error("Confirm this on the box itself: press KEY2 on the box.")]
+    NeedsKeyOnBox,
     #[error("the box is shutting down: pair the wallet once it has started again")]
     ShuttingDown,
 }
@@ -48,6 +51,7 @@ impl DisplayError {
             DisplayError::BadSeedWords => "bad_seed_words",
             DisplayError::Panel(_) => "panel_failed",
             DisplayError::NoKeys => "no_keys",
+            DisplayError::NeedsKeyOnBox => "needs_key_on_box",
             DisplayError::ShuttingDown => "shutting_down",
         }
     }
@@ -70,7 +74,10 @@ enum Command {
         reply: oneshot::Sender<()>,
     },
     SetupCode(Option<Secret>),
-    Action(Action),
+    Action {
+        action: Action,
+        reply: oneshot::Sender<Result<(), DisplayError>>,
+    },
     Finish {
         reply: oneshot::Sender<Result<(), PanelError>>,
     },
@@ -179,19 +186,23 @@ impl DisplayHandle {
             .map_err(|_| DisplayError::Stopped)
     }
 
-    /// A short key press, as if on the device (the demo's clickable keys, and the web
-    /// page's "next page" on panels without keys).
-    pub fn press_key(&self, key: Key) -> Result<(), DisplayError> {
-        self.commands
-            .send(Command::Action(Action::Click(key)))
-            .map_err(|_| DisplayError::Stopped)
+    /// A short press of the web page's copy of the keys (the mirror's keys, the page's
+    /// "next page"). It navigates like a key on the device; on a box with real keys it
+    /// confirms nothing and answers [`DisplayError::NeedsKeyOnBox`] instead (on the
+    /// simulated panel the page is the device). Returns once the screen was drawn.
+    pub async fn press_key(&self, key: Key) -> Result<(), DisplayError> {
+        self.mirrored(key, false).await
     }
 
-    /// A key held for the long-press time (KEY4: the shutdown question).
-    pub fn long_press_key(&self, key: Key) -> Result<(), DisplayError> {
-        self.commands
-            .send(Command::Action(Action::Long(key)))
-            .map_err(|_| DisplayError::Stopped)
+    /// The page's key held for the long-press time (KEY4: the shutdown question, which
+    /// then needs KEY2 on the box).
+    pub async fn long_press_key(&self, key: Key) -> Result<(), DisplayError> {
+        self.mirrored(key, true).await
+    }
+
+    async fn mirrored(&self, key: Key, long: bool) -> Result<(), DisplayError> {
+        let action = Action::Mirrored { key, long };
+        self.ask(|reply| Command::Action { action, reply }).await?
     }
 
     /// Requests the user makes on the device (confirming a stick, …).
@@ -271,7 +282,9 @@ pub fn spawn(
     });
     let has_keys = keys.is_some();
     let now = Instant::now();
-    let ui = Ui::new(has_keys, settings.timing, now);
+    // The simulated panel's keys are the web page's: there the page is the device.
+    let ui = Ui::new(has_keys, settings.timing, now)
+        .mirror_confirms(settings.panel == PanelKind::Simulated);
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (frames_tx, frames) = watch::channel(None);
     let (requests, _) = tokio::sync::broadcast::channel(8);
@@ -472,9 +485,15 @@ impl Service {
                 self.setup_code = code;
                 self.redraw(Outcome::default(), Urgency::Immediate).await;
             }
-            Command::Action(action) => {
+            Command::Action { action, reply } => {
                 let outcome = self.ui.on_action(action, &self.status, now);
+                let refused = outcome.needs_key_on_box;
                 self.redraw(outcome, Urgency::Immediate).await;
+                let _ = reply.send(if refused {
+                    Err(DisplayError::NeedsKeyOnBox)
+                } else {
+                    Ok(())
+                });
             }
             Command::Finish { .. } => unreachable!("handled in run"),
         }

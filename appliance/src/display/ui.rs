@@ -6,6 +6,10 @@
 //! (confirm with KEY2). Status screens form a ring: Home → Lightning → Backup → Alerts →
 //! Home; KEY3 walks it backwards and stops at Home. On panels without keys the ring turns
 //! by itself every `rotate_every`.
+//!
+//! The web page's copy of the keys ([`Action::Mirrored`]) navigates like the device's,
+//! but on a box with a real panel it never confirms (pairing, preparing a stick, shutting
+//! down): physical presence is physical. On the simulated panel the page is the device.
 
 use crate::status::{AlertKind, Phase, Status};
 use plugnode_hw::{Key, KeyEvent, KeyEventKind};
@@ -180,6 +184,9 @@ pub enum Action {
     Click(Key),
     /// A key on the device held for the long-press time.
     Long(Key),
+    /// A press of the web page's copy of the keys (`long`: held). It navigates like the
+    /// device's keys, but confirms only where the page is the device (simulated panel).
+    Mirrored { key: Key, long: bool },
 }
 
 impl Action {
@@ -245,6 +252,9 @@ impl Default for UiTiming {
 pub struct Outcome {
     pub urgency: Option<Urgency>,
     pub effects: Vec<Effect>,
+    /// A mirrored key tried to confirm on a box with real keys: nothing happened, the
+    /// user must press the key on the box.
+    pub needs_key_on_box: bool,
 }
 
 impl Outcome {
@@ -268,6 +278,8 @@ pub struct Ui {
     /// The status screen to return to when an overlay closes.
     base: Screen,
     has_keys: bool,
+    /// The web page's keys count as the device's (the simulated panel).
+    mirror_confirms: bool,
     /// The question on [`Screen::PairingConfirm`]; `Some` exactly while it is open.
     question: Option<PairingQuestion>,
     pairing: Option<PairingCode>,
@@ -319,6 +331,7 @@ impl Ui {
             screen: Screen::Boot,
             base: Screen::Boot,
             has_keys,
+            mirror_confirms: false,
             question: None,
             pairing: None,
             seed: None,
@@ -328,6 +341,13 @@ impl Ui {
             headline: None,
             timing,
         }
+    }
+
+    /// Lets the web page's keys confirm like the device's: only for the simulated panel,
+    /// where the page is the device (demo, tests).
+    pub fn mirror_confirms(mut self, yes: bool) -> Ui {
+        self.mirror_confirms = yes;
+        self
     }
 
     pub fn screen(&self) -> Screen {
@@ -473,9 +493,10 @@ impl Ui {
         if self.screen.is_final() {
             return Outcome::default();
         }
-        let (key, long) = match action {
-            Action::Click(key) => (key, false),
-            Action::Long(key) => (key, true),
+        let (key, long, on_the_box) = match action {
+            Action::Click(key) => (key, false, true),
+            Action::Long(key) => (key, true, true),
+            Action::Mirrored { key, long } => (key, long, self.mirror_confirms),
         };
         if long {
             if key == Key::Key4 {
@@ -493,6 +514,17 @@ impl Ui {
             status.backup.state,
             crate::status::BackupState::NeedsConfirmation { .. }
         );
+        let confirms = match (self.screen, key) {
+            (Screen::Backup, Key::Key2) => stick_waits,
+            (Screen::PairingConfirm | Screen::ShutdownConfirm, Key::Key2) => true,
+            _ => false,
+        };
+        if confirms && !on_the_box {
+            return Outcome {
+                needs_key_on_box: true,
+                ..Outcome::default()
+            };
+        }
         match (self.screen, key) {
             (Screen::Backup, Key::Key2) if stick_waits => {
                 outcome.effects.push(Effect::PrepareStick);
@@ -810,6 +842,10 @@ mod tests {
         }
     }
 
+    fn mirrored(ui: &mut Ui, status: &Status, key: Key, now: Instant) -> Outcome {
+        ui.on_action(Action::Mirrored { key, long: false }, status, now)
+    }
+
     fn answered(answer: PairingAnswer) -> Vec<Effect> {
         vec![Effect::PairingAnswered(answer)]
     }
@@ -927,6 +963,87 @@ mod tests {
     }
 
     #[test]
+    fn the_pages_keys_cannot_confirm_on_a_box_with_real_keys() {
+        let (mut ui, status, now) = ui(true);
+        ui.confirm_pairing(question(), now).unwrap();
+        let outcome = mirrored(&mut ui, &status, Key::Key2, now);
+        assert!(outcome.needs_key_on_box);
+        assert!(outcome.effects.is_empty());
+        assert_eq!(outcome.urgency, None, "nothing to draw");
+        assert_eq!(ui.screen(), Screen::PairingConfirm, "still asking");
+        // The key on the box does.
+        let outcome = click(&mut ui, &status, Key::Key2, now);
+        assert_eq!(outcome.effects, answered(PairingAnswer::Confirmed));
+
+        // Refusing from the page is fine.
+        ui.confirm_pairing(question(), now).unwrap();
+        let outcome = mirrored(&mut ui, &status, Key::Key3, now);
+        assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
+        assert!(!outcome.needs_key_on_box);
+
+        // Nor shutting down: KEY4 held opens the question, only the box answers it.
+        ui.on_action(
+            Action::Mirrored {
+                key: Key::Key4,
+                long: true,
+            },
+            &status,
+            now,
+        );
+        assert_eq!(ui.screen(), Screen::ShutdownConfirm);
+        let outcome = mirrored(&mut ui, &status, Key::Key2, now);
+        assert!(outcome.needs_key_on_box);
+        assert!(outcome.effects.is_empty());
+        mirrored(&mut ui, &status, Key::Key3, now);
+        assert_eq!(ui.screen(), Screen::Home);
+    }
+
+    #[test]
+    fn on_the_simulated_panel_the_pages_keys_are_the_devices() {
+        let (ui, status, now) = ui(true);
+        let mut ui = ui.mirror_confirms(true);
+        ui.confirm_pairing(question(), now).unwrap();
+        let outcome = mirrored(&mut ui, &status, Key::Key2, now);
+        assert!(!outcome.needs_key_on_box);
+        assert_eq!(outcome.effects, answered(PairingAnswer::Confirmed));
+    }
+
+    #[test]
+    fn the_pages_key2_cannot_prepare_a_stick_on_a_box_with_real_keys() {
+        let (mut ui, mut status, now) = ui(true);
+        status.backup.state = BackupState::NeedsConfirmation {
+            stick: "sda".into(),
+            reason: "This stick is empty.".into(),
+        };
+        ui.on_status(&status, now);
+        // Navigating there from the page works.
+        mirrored(&mut ui, &status, Key::Key1, now);
+        mirrored(&mut ui, &status, Key::Key1, now);
+        assert_eq!(ui.screen(), Screen::Backup);
+        let outcome = mirrored(&mut ui, &status, Key::Key2, now);
+        assert!(outcome.needs_key_on_box);
+        assert!(outcome.effects.is_empty());
+        let outcome = click(&mut ui, &status, Key::Key2, now);
+        assert_eq!(outcome.effects, vec![Effect::PrepareStick]);
+
+        let mut simulated = ui.clone().mirror_confirms(true);
+        let outcome = mirrored(&mut simulated, &status, Key::Key2, now);
+        assert_eq!(outcome.effects, vec![Effect::PrepareStick]);
+    }
+
+    #[test]
+    fn the_pages_key2_still_opens_and_closes_the_alerts() {
+        let (mut ui, mut status, now) = ui(true);
+        status.system.power.undervoltage_now = true;
+        ui.on_status(&status, now);
+        mirrored(&mut ui, &status, Key::Key2, now);
+        assert_eq!(ui.screen(), Screen::Home);
+        let outcome = mirrored(&mut ui, &status, Key::Key2, now);
+        assert!(!outcome.needs_key_on_box);
+        assert_eq!(ui.screen(), Screen::Alerts { index: 0 });
+    }
+
+    #[test]
     fn the_pairing_code_shows_at_once_and_leaves_with_a_full_refresh() {
         for has_keys in [true, false] {
             let (mut ui, status, now) = ui(has_keys);
@@ -946,7 +1063,8 @@ mod tests {
         }
         let (mut ui, status, now) = ui(true);
         ui.show_pairing_qr(PairingCode::new("Zeus", "x"), now);
-        let outcome = click(&mut ui, &status, Key::Key2, now);
+        // The page may take it down too.
+        let outcome = mirrored(&mut ui, &status, Key::Key2, now);
         assert_eq!(outcome.urgency, Some(Urgency::ImmediateFull));
         assert_eq!(ui.screen(), Screen::Home);
     }
