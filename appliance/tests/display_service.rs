@@ -1,10 +1,13 @@
 //! The display service end to end, on a simulated panel with simulated keys and tokio's
 //! clock paused (a simulated day runs in well under a second): the refresh policy over a
-//! day, secrets leaving the screen, key handling and navigation, shutdown.
+//! day, secrets leaving the screen, key handling and navigation, pairing questions,
+//! shutdown.
 
 use plugnode::display::render::{render, View};
 use plugnode::display::samples::{self, typical_day};
-use plugnode::display::{self, DisplayHandle, DisplaySettings, PairingDisplay, PanelKind, Screen};
+use plugnode::display::{
+    self, DisplayError, DisplayHandle, DisplaySettings, PairingAnswer, PanelKind, Screen,
+};
 use plugnode::shutdown::Shutdown;
 use plugnode::status::{BackupState, Status, StatusHandle};
 use plugnode_hw::{
@@ -65,8 +68,14 @@ struct Rig {
 }
 
 fn rig(model: WaveshareModel, initial: Status) -> Rig {
+    rig_as(PanelKind::Simulated, model, initial)
+}
+
+/// A rig whose settings name `panel`; it still draws on a simulated panel with simulated
+/// keys (a Waveshare kind here = a box with real keys, whose web page cannot confirm).
+fn rig_as(panel: PanelKind, model: WaveshareModel, initial: Status) -> Rig {
     let settings = DisplaySettings {
-        panel: PanelKind::Simulated,
+        panel,
         simulate: model,
         utc_offset_secs: Some(0),
         ..DisplaySettings::default()
@@ -344,22 +353,14 @@ async fn seed_words_leave_the_screen_after_two_minutes_with_a_full_refresh() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn pairing_qr_needs_key2_decodes_to_the_uri_and_times_out() {
+async fn the_pairing_qr_shows_at_once_decodes_to_the_uri_and_leaves_after_two_minutes() {
     let rig = rig(WaveshareModel::Epd2in7V2, samples::running());
     settle().await;
     let code = samples::pairing();
-    let shown = rig
-        .display
-        .request_pairing(code.label.clone(), code.uri())
+    rig.display
+        .show_pairing_qr(code.label.clone(), code.uri())
         .await
         .unwrap();
-    assert_eq!(shown, PairingDisplay::AwaitingConfirmation);
-    assert_eq!(rig.screen(), Screen::PairingConfirm);
-    assert!(
-        decode_qr(&rig.monitor.frame()).is_empty(),
-        "no code before KEY2"
-    );
-    rig.click(Key::Key2).await;
     assert_eq!(rig.screen(), Screen::PairingQr);
     assert_eq!(
         decode_qr(&rig.monitor.frame()),
@@ -369,10 +370,15 @@ async fn pairing_qr_needs_key2_decodes_to_the_uri_and_times_out() {
         decode_qr(&rig.display.latest_frame().unwrap()).is_empty(),
         "not in the mirror"
     );
-    tokio::time::sleep(Duration::from_secs(121)).await;
+    tokio::time::sleep(Duration::from_secs(119)).await;
+    assert_eq!(rig.screen(), Screen::PairingQr);
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(rig.screen(), Screen::Home);
     assert!(decode_qr(&rig.monitor.frame()).is_empty());
-    assert_eq!(rig.ops()[rig.ops().len() - 2], SimOp::Full);
+    assert!(
+        rig.ops().ends_with(&[SimOp::Full, SimOp::Sleep]),
+        "no ghost of the code stays"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -381,12 +387,10 @@ async fn keyless_panels_show_pairing_at_once_and_clear_on_request() {
     settle().await;
     assert!(!rig.display.state().has_keys);
     let code = samples::pairing();
-    let shown = rig
-        .display
-        .request_pairing(code.label.clone(), code.uri())
+    rig.display
+        .show_pairing_qr(code.label.clone(), code.uri())
         .await
         .unwrap();
-    assert_eq!(shown, PairingDisplay::Shown);
     assert_eq!(
         decode_qr(&rig.monitor.frame()),
         vec![code.uri().to_string()]
@@ -394,6 +398,165 @@ async fn keyless_panels_show_pairing_at_once_and_clear_on_request() {
     rig.display.clear_secrets().await.unwrap();
     assert!(decode_qr(&rig.monitor.frame()).is_empty());
     assert_eq!(rig.screen(), Screen::Home);
+    // No keys: nobody can answer a question here, the page must ask for the password.
+    let err = rig
+        .display
+        .confirm_pairing(samples::pairing_question())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DisplayError::NoKeys), "{err}");
+    assert!(err.to_string().contains("web password"), "{err}");
+    assert_eq!(rig.screen(), Screen::Home);
+}
+
+/// Asks the pairing question in the background, as the pairing service would.
+fn ask(rig: &Rig) -> tokio::task::JoinHandle<Result<PairingAnswer, DisplayError>> {
+    let display = rig.display.clone();
+    tokio::spawn(async move { display.confirm_pairing(samples::pairing_question()).await })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pairing_question_is_answered_with_key2_on_the_box() {
+    let rig = rig(WaveshareModel::Epd2in7V2, samples::running());
+    settle().await;
+    let answer = ask(&rig);
+    settle().await;
+    assert_eq!(rig.screen(), Screen::PairingConfirm);
+    let question = samples::pairing_question();
+    let mut asked = Frame::new(rig.model.size());
+    render(
+        &View {
+            question: Some(&question),
+            ..View::new(Screen::PairingConfirm, &rig.status.snapshot(), 0)
+        },
+        &mut asked,
+    );
+    assert_eq!(rig.monitor.frame(), asked, "the question is on the glass");
+    assert_eq!(
+        *rig.display.latest_frame().unwrap(),
+        asked,
+        "and in the mirror"
+    );
+    assert!(!answer.is_finished(), "drawn, but not answered yet");
+    rig.click(Key::Key2).await;
+    assert_eq!(answer.await.unwrap().unwrap(), PairingAnswer::Confirmed);
+    assert_eq!(rig.screen(), Screen::Home);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_pairing_question_times_out_after_two_minutes() {
+    let rig = rig(WaveshareModel::Epd2in7V2, samples::running());
+    settle().await;
+    let answer = ask(&rig);
+    tokio::time::sleep(Duration::from_secs(119)).await;
+    assert!(!answer.is_finished());
+    assert_eq!(rig.screen(), Screen::PairingConfirm);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(answer.await.unwrap().unwrap(), PairingAnswer::TimedOut);
+    assert_eq!(rig.screen(), Screen::Home);
+    assert_eq!(
+        rig.monitor.frame(),
+        rig.expected(Screen::Home, &rig.status.snapshot())
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pairing_question_gives_way_and_its_asker_hears_refused() {
+    let rig = rig(WaveshareModel::Epd2in7V2, samples::running());
+    settle().await;
+    // Another question replaces it.
+    let first = ask(&rig);
+    settle().await;
+    let second = ask(&rig);
+    assert_eq!(first.await.unwrap().unwrap(), PairingAnswer::Refused);
+    // The pairing code replaces that one.
+    settle().await;
+    assert!(!second.is_finished());
+    let code = samples::pairing();
+    rig.display
+        .show_pairing_qr(code.label.clone(), code.uri())
+        .await
+        .unwrap();
+    assert_eq!(second.await.unwrap().unwrap(), PairingAnswer::Refused);
+    rig.display.clear_secrets().await.unwrap();
+
+    // Whoever asked went away: the question leaves the screen.
+    let gone = ask(&rig);
+    settle().await;
+    assert_eq!(rig.screen(), Screen::PairingConfirm);
+    gone.abort();
+    settle().await;
+    assert_eq!(rig.screen(), Screen::Home);
+
+    // Shutdown while asking.
+    let last = ask(&rig);
+    settle().await;
+    rig.shutdown.trigger();
+    assert_eq!(last.await.unwrap().unwrap(), PairingAnswer::Refused);
+    assert_eq!(rig.screen(), Screen::ShuttingDown);
+    assert_eq!(
+        rig.display
+            .confirm_pairing(samples::pairing_question())
+            .await
+            .unwrap(),
+        PairingAnswer::Refused,
+        "nothing is asked while shutting down"
+    );
+    rig.display.finish().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pages_key2_cannot_confirm_on_a_box_with_real_keys() {
+    let rig = rig_as(
+        PanelKind::Waveshare2in7V2,
+        WaveshareModel::Epd2in7V2,
+        samples::running(),
+    );
+    settle().await;
+    let answer = ask(&rig);
+    settle().await;
+    let err = rig.display.press_key(Key::Key2).await.unwrap_err();
+    assert!(matches!(err, DisplayError::NeedsKeyOnBox), "{err}");
+    assert_eq!(err.kind(), "needs_key_on_box");
+    settle().await;
+    assert!(!answer.is_finished());
+    assert_eq!(rig.screen(), Screen::PairingConfirm, "still asking");
+    // Refusing from the page is fine.
+    rig.display.press_key(Key::Key3).await.unwrap();
+    assert_eq!(answer.await.unwrap().unwrap(), PairingAnswer::Refused);
+
+    // Nor can it prepare a stick, though it can go to the backup screen.
+    let mut requests = rig.display.device_requests();
+    rig.status.update(|s| {
+        s.backup.state = BackupState::NeedsConfirmation {
+            stick: "sda SanDisk (16 GB)".into(),
+            reason: "This stick is empty. Prepare it for backups?".into(),
+        }
+    });
+    settle().await;
+    rig.display.press_key(Key::Key1).await.unwrap();
+    rig.display.press_key(Key::Key1).await.unwrap();
+    assert_eq!(rig.screen(), Screen::Backup);
+    assert!(matches!(
+        rig.display.press_key(Key::Key2).await,
+        Err(DisplayError::NeedsKeyOnBox)
+    ));
+    assert!(requests.try_recv().is_err());
+    // The key on the box does.
+    let answer = ask(&rig);
+    settle().await;
+    rig.click(Key::Key2).await;
+    assert_eq!(answer.await.unwrap().unwrap(), PairingAnswer::Confirmed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_the_simulated_panel_the_pages_key2_confirms() {
+    let rig = rig(WaveshareModel::Epd2in7V2, samples::running());
+    settle().await;
+    let answer = ask(&rig);
+    settle().await;
+    rig.display.press_key(Key::Key2).await.unwrap();
+    assert_eq!(answer.await.unwrap().unwrap(), PairingAnswer::Confirmed);
 }
 
 #[tokio::test(start_paused = true)]
@@ -490,7 +653,7 @@ async fn bouncing_keys_count_once_and_navigation_goes_everywhere_and_back() {
     rig.click(Key::Key2).await;
     assert_eq!(rig.screen(), Screen::Lightning);
     rig.display
-        .request_pairing("Zeus", "nostr+walletconnect://x")
+        .show_pairing_qr("Zeus", "nostr+walletconnect://x")
         .await
         .unwrap();
     rig.click(Key::Key3).await;
@@ -556,7 +719,7 @@ async fn shutdown_from_elsewhere_takes_secrets_off_first() {
     settle().await;
     let code = samples::pairing();
     rig.display
-        .request_pairing("Zeus", code.uri())
+        .show_pairing_qr("Zeus", code.uri())
         .await
         .unwrap();
     assert_eq!(decode_qr(&rig.monitor.frame()).len(), 1);
@@ -565,11 +728,9 @@ async fn shutdown_from_elsewhere_takes_secrets_off_first() {
     assert_eq!(rig.screen(), Screen::ShuttingDown);
     assert!(decode_qr(&rig.monitor.frame()).is_empty());
     assert!(rig.ops().ends_with(&[SimOp::Full, SimOp::Sleep]));
-    // A late pairing request is refused by the screen.
-    rig.display
-        .request_pairing("Zeus", code.uri())
-        .await
-        .unwrap();
+    // A late pairing code is refused by the screen.
+    let late = rig.display.show_pairing_qr("Zeus", code.uri()).await;
+    assert!(matches!(late, Err(DisplayError::ShuttingDown)), "{late:?}");
     assert_eq!(rig.screen(), Screen::ShuttingDown);
     rig.display.finish().await.unwrap();
 }
@@ -631,7 +792,7 @@ async fn the_mirror_png_is_the_panel_picture() {
     assert_eq!(Frame::from_png(&png).unwrap(), rig.monitor.frame());
     let mut updates = rig.display.frame_updates();
     updates.mark_unchanged();
-    rig.display.press_key(Key::Key1).unwrap();
+    rig.display.press_key(Key::Key1).await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), updates.changed())
         .await
         .unwrap()

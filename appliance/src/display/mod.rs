@@ -8,13 +8,14 @@
 //!   idle updates at most every 3 minutes, key presses and alerts at once, a daily full
 //!   refresh, secrets leave with a full refresh).
 //! - [`service`]: the task that ties it together, and the [`DisplayHandle`] other services
-//!   use (pairing QR, seed words, web mirror, injected keys, final "safe to unplug").
+//!   use (pairing question and QR, seed words, web mirror, the page's keys, final "safe to
+//!   unplug").
 //!
 //! Wiring (the supervisor):
 //!
 //! ```ignore
 //! let display = display::start(&settings, status.subscribe(), shutdown.clone())?;
-//! // … web server gets `display.clone()` for the mirror and the pairing QR …
+//! // … web server gets `display.clone()` for the mirror, pairing gets one for its questions …
 //! // shutdown order: web → (display shows "shutting down" by itself) → Lightning →
 //! // backup flush → bitcoind → then:
 //! if let Some(d) = &display { d.finish().await?; }
@@ -32,7 +33,7 @@ pub use plugnode_hw::Key;
 pub use policy::{Decision, RefreshPolicy, RefreshRules};
 pub use render::{render, View};
 pub use service::{spawn, DeviceRequest, DisplayError, DisplayHandle, DisplayState};
-pub use ui::{PairingCode, PairingDisplay, Screen, SeedWords, UiTiming};
+pub use ui::{PairingAnswer, PairingCode, PairingQuestion, Screen, SeedWords, UiTiming};
 
 use crate::shutdown::Shutdown;
 use crate::status::Status;

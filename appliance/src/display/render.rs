@@ -2,7 +2,7 @@
 //! any `embedded-graphics` target. Two layouts: the 2.7" panel (264×176) and the 2.13"
 //! (250×122); see [`Theme`].
 
-use super::ui::{PairingCode, Screen, SeedWords};
+use super::ui::{PairingCode, PairingQuestion, Screen, SeedWords};
 use super::widgets::{self, icons, Theme, INK, PAPER};
 use crate::status::{
     Alert, BackupState, BitcoindState, LightningState, Phase, Severity, Status, UnixTime,
@@ -17,6 +17,8 @@ use qrcode::{EcLevel, QrCode};
 pub struct View<'a> {
     pub screen: Screen,
     pub status: &'a Status,
+    /// The pairing question on [`Screen::PairingConfirm`].
+    pub question: Option<&'a PairingQuestion>,
     pub pairing: Option<&'a PairingCode>,
     pub seed: Option<&'a SeedWords>,
     pub has_keys: bool,
@@ -36,6 +38,7 @@ impl<'a> View<'a> {
         View {
             screen,
             status,
+            question: None,
             pairing: None,
             seed: None,
             has_keys: true,
@@ -348,9 +351,21 @@ fn setup_rows<D: DrawTarget<Color = BinaryColor>>(
     );
 }
 
+/// "2 apps paired" (and a shorter form for a crowded header), or nothing.
+fn paired_apps(status: &Status) -> Vec<String> {
+    match status.pairing.active_connections {
+        0 => Vec::new(),
+        1 => vec!["1 app paired".into(), "1 app".into()],
+        n => vec![format!("{n} apps paired"), format!("{n} apps")],
+    }
+}
+
 fn home<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View) {
     let status = view.status;
-    widgets::header(t, th, "plugnode", ring_dots(view, Screen::Home));
+    // The paired apps go in the header: the rows below are full on the small panel.
+    let note = paired_apps(status);
+    let note: Vec<&str> = note.iter().map(String::as_str).collect();
+    widgets::header_with_note(t, th, "plugnode", ring_dots(view, Screen::Home), &note);
     let m = th.margin;
     let right = th.width - m;
     let chain = status.bitcoind.chain.as_ref();
@@ -707,32 +722,51 @@ fn alerts<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View
 }
 
 fn pairing_confirm<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View) {
-    widgets::header(t, th, "Pair a wallet", None);
+    widgets::header(t, th, "Allow this app?", None);
     let m = th.margin;
     let scale = if th.large { 2 } else { 1 };
-    let y = th.header_h + if th.large { 8 } else { 4 };
-    widgets::icon(t, &icons::LOCK, m, y, scale);
-    let x = m + 12 * scale as i32 + 6;
-    widgets::left(
-        t,
-        "Show pairing code?",
-        x,
-        y + if th.large { 5 } else { 0 },
-        th.headline,
-    );
-    let label = view.pairing.map(|p| p.label.as_str()).unwrap_or("a wallet");
-    let text = format!(
-        "The web page asks to show the code for {label} here. It gives access to this \
-         node: show it only if you asked for it."
-    );
-    let mut y = y + 12 * scale as i32 + if th.large { 8 } else { 4 };
-    let width = th.chars_across(th.body, th.inner_width());
-    let room = 4;
-    for line in widgets::wrap(&text, width, room) {
-        widgets::left(t, &line, m, y, th.body);
-        y += th.line;
+    let icon_h = 12 * scale as i32;
+    let top = th.header_h + if th.large { 6 } else { 3 };
+    widgets::icon(t, &icons::LOCK, m, top, scale);
+    let (app, permissions, budget) = match view.question {
+        Some(q) => (q.app.as_str(), q.permissions.as_str(), q.budget.as_str()),
+        None => ("A wallet app", "-", "-"),
+    };
+    // The name on one line: enough to recognise the app, never pushing the rest off.
+    let x = m + icon_h + 6;
+    let head_h = th.headline.character_size.height as i32;
+    let name = widgets::ellipsize(app, th.chars_across(th.headline, th.width - x - m));
+    widgets::left(t, &name, x, top + (icon_h - head_h).max(0) / 2, th.headline);
+
+    // "May" and "Budget" rows, values wrapped beside their labels.
+    let hints_top = th.height - th.small.character_size.height as i32 - 3;
+    let bottom = hints_top - 4;
+    let label_w = 8 * widgets::advance(th.small);
+    let value_x = m + label_w;
+    let width = th.chars_across(th.body, th.width - value_x - m);
+    let label_dy = (th.body.character_size.height - th.small.character_size.height) as i32 - 1;
+    let mut y = top + icon_h.max(head_h) + if th.large { 6 } else { 3 };
+    for (label, value, max_lines) in [("May", permissions, 2), ("Budget", budget, 3)] {
+        let room = ((bottom - y) / th.line).clamp(1, max_lines) as usize;
+        widgets::left(t, label, m, y + label_dy, th.small);
+        for line in widgets::wrap_phrases(value, width, room) {
+            widgets::left(t, &line, value_x, y, th.body);
+            y += th.line;
+        }
     }
-    widgets::key_hints(t, th, &[("KEY2", "show"), ("KEY3", "cancel")]);
+
+    // The warning, only where it fits whole: a cut warning reads worse than none.
+    y += 2;
+    let room = ((bottom - y) / th.small_line).max(0) as usize;
+    let width = th.chars_across(th.small, th.inner_width());
+    let warning = widgets::wrap("Allow only if you are pairing this app now.", width, 9);
+    if warning.len() <= room {
+        for line in warning {
+            widgets::left(t, &line, m, y, th.small);
+            y += th.small_line;
+        }
+    }
+    widgets::key_hints(t, th, &[("KEY2", "allow"), ("KEY3", "refuse")]);
 }
 
 fn pairing_qr<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View) {

@@ -3,11 +3,11 @@
 //! are BIP39's published test vector, the pairing keys are made up).
 
 use super::render::View;
-use super::ui::{PairingCode, Screen, SeedWords};
+use super::ui::{PairingCode, PairingQuestion, Screen, SeedWords};
 use crate::status::{
     BackupState, BackupStatus, Balances, BitcoindState, BitcoindStatus, ChainInfo, ChannelSummary,
-    LightningState, LightningStatus, Phase, PowerStatus, SetupStatus, Status, SystemStatus,
-    UnixTime,
+    LightningState, LightningStatus, PairingStatus, Phase, PowerStatus, SetupStatus, Status,
+    SystemStatus, UnixTime,
 };
 
 /// 2026-03-03 12:00:00 UTC.
@@ -89,7 +89,7 @@ pub fn running() -> Status {
             display_error: None,
         },
         setup: SetupStatus { password_set: true },
-        pairing: Default::default(),
+        pairing: PairingStatus::default(),
     }
 }
 
@@ -183,6 +183,24 @@ pub fn pairing() -> PairingCode {
     )
 }
 
+/// What the pairing service asks before Zeus may spend.
+pub fn pairing_question() -> PairingQuestion {
+    PairingQuestion {
+        app: "Zeus (NWC)".into(),
+        permissions: "receive and spend".into(),
+        budget: "50 000 sat per day, until 31 Dec".into(),
+    }
+}
+
+/// A question with everything long: the name is shortened, the budget wraps.
+pub fn long_pairing_question() -> PairingQuestion {
+    PairingQuestion {
+        app: "Amethyst on the family tablet in the kitchen (NWC)".into(),
+        permissions: "receive, spend, and read the payment history".into(),
+        budget: "1 000 000 sat per month, renewed on the 1st, until 31 Dec 2027".into(),
+    }
+}
+
 /// BIP39's published 24-word test vector (never use it for money).
 pub fn seed() -> SeedWords {
     let words = "legal winner thank year wave sausage worth useful legal winner thank year \
@@ -195,6 +213,7 @@ pub struct Sample {
     pub name: &'static str,
     pub screen: Screen,
     pub status: Status,
+    pub question: Option<PairingQuestion>,
     pub pairing: Option<PairingCode>,
     pub seed: Option<SeedWords>,
     pub redact: bool,
@@ -207,6 +226,7 @@ impl Sample {
             name,
             screen,
             status,
+            question: None,
             pairing: None,
             seed: None,
             redact: false,
@@ -219,6 +239,7 @@ impl Sample {
         View {
             screen: self.screen,
             status: &self.status,
+            question: self.question.as_ref(),
             pairing: self.pairing.as_ref(),
             seed: self.seed.as_ref(),
             has_keys,
@@ -237,6 +258,11 @@ pub fn gallery() -> Vec<Sample> {
         Sample::new("home", Screen::Home, running()),
         Sample::new("home-syncing", Screen::Home, syncing()),
         Sample::new("home-alerts", Screen::Home, with_alerts()),
+        Sample::new("home-paired", Screen::Home, {
+            let mut s = running();
+            s.pairing.active_connections = 2;
+            s
+        }),
         Sample::new("lightning", Screen::Lightning, running()),
         Sample::new("lightning-waiting", Screen::Lightning, syncing()),
         Sample::new("backup", Screen::Backup, running()),
@@ -285,7 +311,9 @@ pub fn gallery() -> Vec<Sample> {
         Sample::new("safe-to-unplug", Screen::SafeToUnplug, shutting_down()),
     ];
     let mut confirm = Sample::new("pairing-confirm", Screen::PairingConfirm, running());
-    confirm.pairing = Some(pairing());
+    confirm.question = Some(pairing_question());
+    let mut confirm_long = Sample::new("pairing-confirm-long", Screen::PairingConfirm, running());
+    confirm_long.question = Some(long_pairing_question());
     let mut qr = Sample::new("pairing-qr", Screen::PairingQr, running());
     qr.pairing = Some(pairing());
     let mut seed1 = Sample::new("seed-1", Screen::Seed { page: 0 }, booting());
@@ -303,7 +331,7 @@ pub fn gallery() -> Vec<Sample> {
         s
     });
     unclaimed.setup_code = Some("K7PX3MWD");
-    samples.extend([confirm, qr, seed1, seed4, mirror, unclaimed]);
+    samples.extend([confirm, confirm_long, qr, seed1, seed4, mirror, unclaimed]);
     samples
 }
 
@@ -352,7 +380,7 @@ pub async fn typical_day(status: &crate::status::StatusHandle, display: &super::
                 plugnode_hw::Key::Key1,
                 plugnode_hw::Key::Key1,
             ] {
-                let _ = display.press_key(key);
+                let _ = display.press_key(key).await;
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
             t += 20;

@@ -4,9 +4,10 @@
 use super::policy::{Decision, RefreshPolicy};
 use super::render::{render, View};
 use super::ui::{
-    Action, Effect, Outcome, PairingCode, PairingDisplay, Screen, SeedWords, Ui, Urgency,
+    Action, Effect, Outcome, PairingAnswer, PairingCode, PairingQuestion, Screen, SeedWords, Ui,
+    Urgency,
 };
-use super::DisplaySettings;
+use super::{DisplaySettings, PanelKind};
 use crate::secret::Secret;
 use crate::shutdown::Shutdown;
 use crate::status::{unix_now, Status};
@@ -30,12 +31,40 @@ pub enum DisplayError {
     BadSeedWords,
     #[error("the e-ink panel failed: {0}")]
     Panel(#[from] PanelError),
+    #[error(
+        "this box has no keys on its screen, so it cannot ask there: ask for the web \
+         password on the page instead"
+    )]
+    NoKeys,
+    /// A key from the web page tried to confirm something on a box with real keys.
+    #[error("Confirm this on the box itself: press KEY2 on the box.")]
+    NeedsKeyOnBox,
+    #[error("the box is shutting down: pair the wallet once it has started again")]
+    ShuttingDown,
+}
+
+impl DisplayError {
+    /// A stable short name for the web page and scripts.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DisplayError::Stopped => "display_stopped",
+            DisplayError::BadSeedWords => "bad_seed_words",
+            DisplayError::Panel(_) => "panel_failed",
+            DisplayError::NoKeys => "no_keys",
+            DisplayError::NeedsKeyOnBox => "needs_key_on_box",
+            DisplayError::ShuttingDown => "shutting_down",
+        }
+    }
 }
 
 enum Command {
-    Pairing {
+    ConfirmPairing {
+        question: PairingQuestion,
+        reply: oneshot::Sender<PairingAnswer>,
+    },
+    PairingQr {
         code: PairingCode,
-        reply: oneshot::Sender<PairingDisplay>,
+        reply: oneshot::Sender<Result<(), DisplayError>>,
     },
     Seed {
         words: SeedWords,
@@ -45,7 +74,10 @@ enum Command {
         reply: oneshot::Sender<()>,
     },
     SetupCode(Option<Secret>),
-    Action(Action),
+    Action {
+        action: Action,
+        reply: oneshot::Sender<Result<(), DisplayError>>,
+    },
     Finish {
         reply: oneshot::Sender<Result<(), PanelError>>,
     },
@@ -95,19 +127,40 @@ impl DisplayHandle {
         answer.await.map_err(|_| DisplayError::Stopped)
     }
 
-    /// Asks to show a wallet-pairing code as a QR code. With keys, the device first asks
-    /// "show pairing code?" and shows it only after KEY2 ([`PairingDisplay::AwaitingConfirmation`]).
-    /// Without keys (2.13") it is shown at once ([`PairingDisplay::Shown`]): the web page
-    /// must ask the user to confirm before calling this. Either way it is cleared after
-    /// two minutes, on [`DisplayHandle::clear_secrets`], and before shutdown. Returns once
-    /// the screen was drawn.
-    pub async fn request_pairing(
+    /// Asks on the device whether an app may pair (app, permissions, budget; KEY2 allow,
+    /// KEY3 refuse) and resolves with the answer once it is known: [`PairingAnswer::TimedOut`]
+    /// after `pairing_confirm_timeout`, [`PairingAnswer::Refused`] when the question gives
+    /// way (shutdown, [`DisplayHandle::clear_secrets`], another question, seed words or
+    /// pairing code). Only a key on the box confirms, never the web page's copy of the keys
+    /// (except on the simulated panel). Dropping the future takes the question off the
+    /// screen.
+    ///
+    /// [`DisplayError::NoKeys`] at once on a panel without keys: the page must ask for the
+    /// web password instead.
+    pub async fn confirm_pairing(
+        &self,
+        question: PairingQuestion,
+    ) -> Result<PairingAnswer, DisplayError> {
+        if !self.state().has_keys {
+            return Err(DisplayError::NoKeys);
+        }
+        self.ask(|reply| Command::ConfirmPairing { question, reply })
+            .await
+    }
+
+    /// Shows a wallet-pairing URI as a QR code, at once, keys or not (an open pairing
+    /// question is refused). It is a secret: it never reaches the web mirror (unless the
+    /// settings say `mirror_secrets`, for the demo) and is cleared with a full refresh
+    /// after two minutes, on KEY2 or KEY3, on [`DisplayHandle::clear_secrets`], and before
+    /// shutdown. Returns once the screen was drawn; [`DisplayError::ShuttingDown`] when
+    /// the box is shutting down.
+    pub async fn show_pairing_qr(
         &self,
         label: impl Into<String>,
         uri: impl Into<String>,
-    ) -> Result<PairingDisplay, DisplayError> {
+    ) -> Result<(), DisplayError> {
         let code = PairingCode::new(label, uri);
-        self.ask(|reply| Command::Pairing { code, reply }).await
+        self.ask(|reply| Command::PairingQr { code, reply }).await?
     }
 
     /// Shows the recovery words on the device, six per page (KEY1 next page, KEY3 back,
@@ -133,19 +186,23 @@ impl DisplayHandle {
             .map_err(|_| DisplayError::Stopped)
     }
 
-    /// A short key press, as if on the device (the demo's clickable keys, and the web
-    /// page's "next page" on panels without keys).
-    pub fn press_key(&self, key: Key) -> Result<(), DisplayError> {
-        self.commands
-            .send(Command::Action(Action::Click(key)))
-            .map_err(|_| DisplayError::Stopped)
+    /// A short press of the web page's copy of the keys (the mirror's keys, the page's
+    /// "next page"). It navigates like a key on the device; on a box with real keys it
+    /// confirms nothing and answers [`DisplayError::NeedsKeyOnBox`] instead (on the
+    /// simulated panel the page is the device). Returns once the screen was drawn.
+    pub async fn press_key(&self, key: Key) -> Result<(), DisplayError> {
+        self.mirrored(key, false).await
     }
 
-    /// A key held for the long-press time (KEY4: the shutdown question).
-    pub fn long_press_key(&self, key: Key) -> Result<(), DisplayError> {
-        self.commands
-            .send(Command::Action(Action::Long(key)))
-            .map_err(|_| DisplayError::Stopped)
+    /// The page's key held for the long-press time (KEY4: the shutdown question, which
+    /// then needs KEY2 on the box).
+    pub async fn long_press_key(&self, key: Key) -> Result<(), DisplayError> {
+        self.mirrored(key, true).await
+    }
+
+    async fn mirrored(&self, key: Key, long: bool) -> Result<(), DisplayError> {
+        let action = Action::Mirrored { key, long };
+        self.ask(|reply| Command::Action { action, reply }).await?
     }
 
     /// Requests the user makes on the device (confirming a stick, …).
@@ -225,7 +282,9 @@ pub fn spawn(
     });
     let has_keys = keys.is_some();
     let now = Instant::now();
-    let ui = Ui::new(has_keys, settings.timing, now);
+    // The simulated panel's keys are the web page's: there the page is the device.
+    let ui = Ui::new(has_keys, settings.timing, now)
+        .mirror_confirms(settings.panel == PanelKind::Simulated);
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (frames_tx, frames) = watch::channel(None);
     let (requests, _) = tokio::sync::broadcast::channel(8);
@@ -252,6 +311,7 @@ pub fn spawn(
         shutdown: shutdown.clone(),
         setup_code: None,
         requests: requests.clone(),
+        asker: None,
     };
     tokio::spawn(service.run(status, keys, command_rx, shutdown));
     DisplayHandle {
@@ -282,6 +342,8 @@ struct Service {
     /// Shown on the home screen while the box is unclaimed.
     setup_code: Option<Secret>,
     requests: tokio::sync::broadcast::Sender<DeviceRequest>,
+    /// Waits for the answer to the open pairing question.
+    asker: Option<oneshot::Sender<PairingAnswer>>,
 }
 
 impl Service {
@@ -334,6 +396,11 @@ impl Service {
                     let outcome = self.ui.on_status(&self.status, Instant::now());
                     self.redraw(outcome, Urgency::Idle).await;
                 }
+                _ = asker_gone(&mut self.asker) => {
+                    self.asker = None;
+                    let outcome = self.ui.withdraw_question();
+                    self.redraw(outcome, Urgency::Immediate).await;
+                }
                 event = next_key(&mut keys) => match event {
                     Some(event) => {
                         if let Some(action) = Action::from_event(event) {
@@ -382,11 +449,28 @@ impl Service {
     async fn command(&mut self, command: Command) {
         let now = Instant::now();
         match command {
-            Command::Pairing { code, reply } => {
-                let (shown, outcome) = self.ui.request_pairing(code, now);
-                self.redraw(outcome, Urgency::Immediate).await;
-                let _ = reply.send(shown);
+            Command::ConfirmPairing { question, reply } => {
+                match self.ui.confirm_pairing(question, now) {
+                    Some(mut outcome) => {
+                        // A question this one replaced is answered first.
+                        self.carry_out(std::mem::take(&mut outcome.effects));
+                        self.asker = Some(reply);
+                        self.redraw(outcome, Urgency::Immediate).await;
+                    }
+                    None => {
+                        let _ = reply.send(PairingAnswer::Refused);
+                    }
+                }
             }
+            Command::PairingQr { code, reply } => match self.ui.show_pairing_qr(code, now) {
+                Some(outcome) => {
+                    self.redraw(outcome, Urgency::Immediate).await;
+                    let _ = reply.send(Ok(()));
+                }
+                None => {
+                    let _ = reply.send(Err(DisplayError::ShuttingDown));
+                }
+            },
             Command::Seed { words, reply } => {
                 let outcome = self.ui.show_seed(words, now);
                 self.redraw(outcome, Urgency::Immediate).await;
@@ -401,9 +485,15 @@ impl Service {
                 self.setup_code = code;
                 self.redraw(Outcome::default(), Urgency::Immediate).await;
             }
-            Command::Action(action) => {
+            Command::Action { action, reply } => {
                 let outcome = self.ui.on_action(action, &self.status, now);
+                let refused = outcome.needs_key_on_box;
                 self.redraw(outcome, Urgency::Immediate).await;
+                let _ = reply.send(if refused {
+                    Err(DisplayError::NeedsKeyOnBox)
+                } else {
+                    Ok(())
+                });
             }
             Command::Finish { .. } => unreachable!("handled in run"),
         }
@@ -415,8 +505,16 @@ impl Service {
     }
 
     /// Carries out an outcome's effects and redraws with its urgency (or `default`).
-    async fn apply(&mut self, outcome: Outcome, default: Urgency) -> Result<(), PanelError> {
-        for effect in &outcome.effects {
+    async fn apply(&mut self, mut outcome: Outcome, default: Urgency) -> Result<(), PanelError> {
+        self.carry_out(std::mem::take(&mut outcome.effects));
+        let urgency = outcome.urgency.unwrap_or(default);
+        let result = self.refresh(urgency).await;
+        self.publish_state();
+        result
+    }
+
+    fn carry_out(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
             match effect {
                 Effect::TriggerShutdown => {
                     tracing::info!("shutdown confirmed on the device");
@@ -426,12 +524,14 @@ impl Service {
                     tracing::info!("preparing the stick confirmed on the device");
                     let _ = self.requests.send(DeviceRequest::PrepareStick);
                 }
+                Effect::PairingAnswered(answer) => {
+                    tracing::info!("pairing question answered on the device: {answer:?}");
+                    if let Some(asker) = self.asker.take() {
+                        let _ = asker.send(answer);
+                    }
+                }
             }
         }
-        let urgency = outcome.urgency.unwrap_or(default);
-        let result = self.refresh(urgency).await;
-        self.publish_state();
-        result
     }
 
     fn view(&self, redact: bool) -> View<'_> {
@@ -439,6 +539,7 @@ impl Service {
         View {
             screen: self.ui.screen(),
             status: &self.status,
+            question: self.ui.question(),
             pairing: self.ui.pairing(),
             seed: self.ui.seed(),
             has_keys: self.ui.has_keys(),
@@ -548,6 +649,14 @@ impl Service {
             partial_refreshes: self.counts.partial,
             failing: self.failing,
         });
+    }
+}
+
+/// Resolves when whoever waits for the pairing answer stopped waiting.
+async fn asker_gone(asker: &mut Option<oneshot::Sender<PairingAnswer>>) {
+    match asker {
+        Some(asker) => asker.closed().await,
+        None => std::future::pending().await,
     }
 }
 

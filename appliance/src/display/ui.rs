@@ -6,6 +6,10 @@
 //! (confirm with KEY2). Status screens form a ring: Home → Lightning → Backup → Alerts →
 //! Home; KEY3 walks it backwards and stops at Home. On panels without keys the ring turns
 //! by itself every `rotate_every`.
+//!
+//! The web page's copy of the keys ([`Action::Mirrored`]) navigates like the device's,
+//! but on a box with a real panel it never confirms (pairing, preparing a stick, shutting
+//! down): physical presence is physical. On the simulated panel the page is the device.
 
 use crate::status::{AlertKind, Phase, Status};
 use plugnode_hw::{Key, KeyEvent, KeyEventKind};
@@ -26,7 +30,7 @@ pub enum Screen {
     Alerts {
         index: usize,
     },
-    /// "Show the pairing code?" — waits for KEY2.
+    /// "Allow this app?" — a [`PairingQuestion`], answered with KEY2 or KEY3.
     PairingConfirm,
     /// The pairing QR code (secret).
     PairingQr,
@@ -109,6 +113,28 @@ impl fmt::Debug for PairingCode {
     }
 }
 
+/// What the box asks before an app may spend: shown on the e-ink, answered with KEY2/KEY3.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairingQuestion {
+    /// The app asking, e.g. "Zeus (NWC)" (shortened on screen when long).
+    pub app: String,
+    /// What it may do, e.g. "receive and spend".
+    pub permissions: String,
+    /// Its spending limit, e.g. "50 000 sat per day, until 31 Dec".
+    pub budget: String,
+}
+
+/// How a [`PairingQuestion`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PairingAnswer {
+    /// KEY2 on the device.
+    Confirmed,
+    /// KEY3, or the question gave way (shutdown, secrets cleared, another request).
+    Refused,
+    /// Nobody answered within `pairing_confirm_timeout`.
+    TimedOut,
+}
+
 pub const WORDS_PER_PAGE: usize = 6;
 
 /// Recovery words to show during setup. `Debug` hides them.
@@ -154,8 +180,13 @@ impl fmt::Debug for SeedWords {
 /// What a key did, once debounced: a click (short press, released) or a long press.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
+    /// A short press of a key on the device.
     Click(Key),
+    /// A key on the device held for the long-press time.
     Long(Key),
+    /// A press of the web page's copy of the keys (`long`: held). It navigates like the
+    /// device's keys, but confirms only where the page is the device (simulated panel).
+    Mirrored { key: Key, long: bool },
 }
 
 impl Action {
@@ -187,16 +218,8 @@ pub enum Effect {
     TriggerShutdown,
     /// The user agreed on the device to prepare the empty stick that was found.
     PrepareStick,
-}
-
-/// How a pairing request was taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PairingDisplay {
-    /// The device asks "show pairing code?" and waits for KEY2.
-    AwaitingConfirmation,
-    /// No keys on this panel: the code is shown at once (the web page must have asked the
-    /// user to confirm before requesting it).
-    Shown,
+    /// The open pairing question ended; the service tells whoever asked it.
+    PairingAnswered(PairingAnswer),
 }
 
 /// Timeouts of the display-local state.
@@ -204,7 +227,7 @@ pub enum PairingDisplay {
 pub struct UiTiming {
     /// Secrets leave the screen this long after they were shown or last paged.
     pub secret_timeout: Duration,
-    /// An unanswered "show pairing code?" goes away after this.
+    /// An unanswered pairing question goes away after this (answer: timed out).
     pub pairing_confirm_timeout: Duration,
     /// An unanswered "shut down?" goes away after this.
     pub shutdown_confirm_timeout: Duration,
@@ -229,14 +252,22 @@ impl Default for UiTiming {
 pub struct Outcome {
     pub urgency: Option<Urgency>,
     pub effects: Vec<Effect>,
+    /// A mirrored key tried to confirm on a box with real keys: nothing happened, the
+    /// user must press the key on the box.
+    pub needs_key_on_box: bool,
 }
 
 impl Outcome {
     fn redraw(urgency: Urgency) -> Self {
         Outcome {
             urgency: Some(urgency),
-            effects: Vec::new(),
+            ..Outcome::default()
         }
+    }
+
+    /// Raises the urgency to at least `urgency`.
+    fn at_least(&mut self, urgency: Urgency) {
+        self.urgency = self.urgency.max(Some(urgency));
     }
 }
 
@@ -247,6 +278,10 @@ pub struct Ui {
     /// The status screen to return to when an overlay closes.
     base: Screen,
     has_keys: bool,
+    /// The web page's keys count as the device's (the simulated panel).
+    mirror_confirms: bool,
+    /// The question on [`Screen::PairingConfirm`]; `Some` exactly while it is open.
+    question: Option<PairingQuestion>,
     pairing: Option<PairingCode>,
     seed: Option<SeedWords>,
     /// When the current overlay (confirmation or secret) times out.
@@ -269,6 +304,8 @@ struct Headline {
     lightning: std::mem::Discriminant<crate::status::LightningState>,
     backup: Option<std::mem::Discriminant<crate::status::BackupState>>,
     setup_needed: bool,
+    /// A new or revoked app is what the user just did: show it at once.
+    apps_paired: u32,
 }
 
 impl Headline {
@@ -283,6 +320,7 @@ impl Headline {
             lightning: std::mem::discriminant(&status.lightning.state),
             backup,
             setup_needed: status.setup.needed(),
+            apps_paired: status.pairing.active_connections,
         }
     }
 }
@@ -293,6 +331,8 @@ impl Ui {
             screen: Screen::Boot,
             base: Screen::Boot,
             has_keys,
+            mirror_confirms: false,
+            question: None,
             pairing: None,
             seed: None,
             overlay_deadline: None,
@@ -303,6 +343,13 @@ impl Ui {
         }
     }
 
+    /// Lets the web page's keys confirm like the device's: only for the simulated panel,
+    /// where the page is the device (demo, tests).
+    pub fn mirror_confirms(mut self, yes: bool) -> Ui {
+        self.mirror_confirms = yes;
+        self
+    }
+
     pub fn screen(&self) -> Screen {
         self.screen
     }
@@ -311,7 +358,12 @@ impl Ui {
         self.has_keys
     }
 
-    /// The pairing code, once the user confirmed it (or on keyless panels).
+    /// The open pairing question.
+    pub fn question(&self) -> Option<&PairingQuestion> {
+        self.question.as_ref()
+    }
+
+    /// The pairing code on the screen.
     pub fn pairing(&self) -> Option<&PairingCode> {
         self.pairing.as_ref()
     }
@@ -341,7 +393,38 @@ impl Ui {
         self.screen = screen;
     }
 
-    fn open_overlay(&mut self, screen: Screen, timeout: Duration, now: Instant) {
+    /// Ends the open pairing question (if any) with `answer`.
+    fn answer(&mut self, answer: PairingAnswer, outcome: &mut Outcome) {
+        if self.question.take().is_some() {
+            outcome.effects.push(Effect::PairingAnswered(answer));
+        }
+    }
+
+    /// Whatever the current overlay holds goes: secrets are forgotten (a full refresh when
+    /// one was on the glass) and an open question is refused, so its asker never waits
+    /// for a screen that is gone.
+    fn drop_overlay(&mut self, outcome: &mut Outcome) {
+        let had_secret = self.screen.is_secret();
+        self.pairing = None;
+        self.seed = None;
+        self.overlay_deadline = None;
+        self.answer(PairingAnswer::Refused, outcome);
+        outcome.at_least(if had_secret {
+            Urgency::ImmediateFull
+        } else {
+            Urgency::Immediate
+        });
+    }
+
+    /// Shows `screen` over the status screens (replacing any other overlay).
+    fn open_overlay(
+        &mut self,
+        screen: Screen,
+        timeout: Duration,
+        now: Instant,
+        outcome: &mut Outcome,
+    ) {
+        self.drop_overlay(outcome);
         if self.screen.is_status() {
             self.base = self.screen;
         }
@@ -349,19 +432,10 @@ impl Ui {
         self.overlay_deadline = Some(now + timeout);
     }
 
-    /// Back to the status screens; forgets every secret. A full refresh when a secret was
-    /// on the glass.
-    fn close_overlay(&mut self) -> Urgency {
-        let had_secret = self.screen.is_secret();
-        self.pairing = None;
-        self.seed = None;
-        self.overlay_deadline = None;
+    /// Back to the status screens.
+    fn close_overlay(&mut self, outcome: &mut Outcome) {
+        self.drop_overlay(outcome);
         self.screen = self.base;
-        if had_secret {
-            Urgency::ImmediateFull
-        } else {
-            Urgency::Immediate
-        }
     }
 
     /// The status ring: Home, Lightning, Backup, Alerts (keyless panels skip Alerts when
@@ -419,30 +493,38 @@ impl Ui {
         if self.screen.is_final() {
             return Outcome::default();
         }
-        if let Action::Long(Key::Key4) = action {
-            let had_secret = self.screen.is_secret();
-            self.pairing = None;
-            self.seed = None;
-            if !self.screen.is_status() {
-                self.screen = self.base;
-            }
-            self.open_overlay(
-                Screen::ShutdownConfirm,
-                self.timing.shutdown_confirm_timeout,
-                now,
-            );
-            if had_secret {
-                outcome.urgency = Some(Urgency::ImmediateFull);
-            }
-            return outcome;
-        }
-        let Action::Click(key) = action else {
-            return Outcome::default();
+        let (key, long, on_the_box) = match action {
+            Action::Click(key) => (key, false, true),
+            Action::Long(key) => (key, true, true),
+            Action::Mirrored { key, long } => (key, long, self.mirror_confirms),
         };
+        if long {
+            if key == Key::Key4 {
+                self.open_overlay(
+                    Screen::ShutdownConfirm,
+                    self.timing.shutdown_confirm_timeout,
+                    now,
+                    &mut outcome,
+                );
+                return outcome;
+            }
+            return Outcome::default();
+        }
         let stick_waits = matches!(
             status.backup.state,
             crate::status::BackupState::NeedsConfirmation { .. }
         );
+        let confirms = match (self.screen, key) {
+            (Screen::Backup, Key::Key2) => stick_waits,
+            (Screen::PairingConfirm | Screen::ShutdownConfirm, Key::Key2) => true,
+            _ => false,
+        };
+        if confirms && !on_the_box {
+            return Outcome {
+                needs_key_on_box: true,
+                ..Outcome::default()
+            };
+        }
         match (self.screen, key) {
             (Screen::Backup, Key::Key2) if stick_waits => {
                 outcome.effects.push(Effect::PrepareStick);
@@ -454,22 +536,21 @@ impl Ui {
                 self.go(Screen::Alerts { index: 0 });
             }
             (Screen::PairingConfirm, Key::Key2) => {
-                self.screen = Screen::PairingQr;
-                self.overlay_deadline = Some(now + self.timing.secret_timeout);
+                self.answer(PairingAnswer::Confirmed, &mut outcome);
+                self.close_overlay(&mut outcome);
             }
             (Screen::PairingConfirm, Key::Key3) => {
-                outcome.urgency = Some(self.close_overlay());
+                self.answer(PairingAnswer::Refused, &mut outcome);
+                self.close_overlay(&mut outcome);
             }
-            (Screen::PairingQr, Key::Key2 | Key::Key3) => {
-                outcome.urgency = Some(self.close_overlay());
-            }
+            (Screen::PairingQr, Key::Key2 | Key::Key3) => self.close_overlay(&mut outcome),
             (Screen::Seed { page }, key) => {
                 let pages = self.seed.as_ref().map_or(1, SeedWords::pages);
                 match key {
                     Key::Key1 if page + 1 < pages => self.screen = Screen::Seed { page: page + 1 },
                     Key::Key3 if page > 0 => self.screen = Screen::Seed { page: page - 1 },
                     Key::Key2 if page + 1 >= pages => {
-                        outcome.urgency = Some(self.close_overlay());
+                        self.close_overlay(&mut outcome);
                         return outcome;
                     }
                     _ => {}
@@ -482,9 +563,7 @@ impl Ui {
                 self.screen = Screen::ShuttingDown;
                 outcome.effects.push(Effect::TriggerShutdown);
             }
-            (Screen::ShutdownConfirm, Key::Key3) => {
-                outcome.urgency = Some(self.close_overlay());
-            }
+            (Screen::ShutdownConfirm, Key::Key3) => self.close_overlay(&mut outcome),
             _ => {}
         }
         outcome
@@ -550,7 +629,8 @@ impl Ui {
         let mut outcome = Outcome::default();
         if let Some(deadline) = self.overlay_deadline {
             if now >= deadline {
-                outcome.urgency = Some(self.close_overlay());
+                self.answer(PairingAnswer::TimedOut, &mut outcome);
+                self.close_overlay(&mut outcome);
             }
         }
         if let Some(at) = self.rotate_at {
@@ -565,35 +645,49 @@ impl Ui {
         outcome
     }
 
-    /// The web page asks to show a pairing code.
-    pub fn request_pairing(
-        &mut self,
-        code: PairingCode,
-        now: Instant,
-    ) -> (PairingDisplay, Outcome) {
-        if self.screen.is_final() {
-            return (PairingDisplay::AwaitingConfirmation, Outcome::default());
+    /// Asks whether an app may pair ([`Screen::PairingConfirm`]); an open question it
+    /// replaces is refused. `None` when it cannot be asked (no keys, shutting down): the
+    /// answer is then [`PairingAnswer::Refused`].
+    pub fn confirm_pairing(&mut self, question: PairingQuestion, now: Instant) -> Option<Outcome> {
+        if self.screen.is_final() || !self.has_keys {
+            return None;
         }
-        let had_secret = self.screen.is_secret();
-        self.seed = None;
+        let mut outcome = Outcome::redraw(Urgency::Immediate);
+        self.open_overlay(
+            Screen::PairingConfirm,
+            self.timing.pairing_confirm_timeout,
+            now,
+            &mut outcome,
+        );
+        self.question = Some(question);
+        Some(outcome)
+    }
+
+    /// The one who asked the open question went away: the question leaves the screen.
+    pub fn withdraw_question(&mut self) -> Outcome {
+        if self.screen != Screen::PairingConfirm {
+            return Outcome::default();
+        }
+        let mut outcome = Outcome::default();
+        self.close_overlay(&mut outcome);
+        outcome
+    }
+
+    /// Shows a pairing code as a QR code ([`Screen::PairingQr`], a secret), keys or not.
+    /// `None` while shutting down (nothing is shown).
+    pub fn show_pairing_qr(&mut self, code: PairingCode, now: Instant) -> Option<Outcome> {
+        if self.screen.is_final() {
+            return None;
+        }
+        let mut outcome = Outcome::redraw(Urgency::Immediate);
+        self.open_overlay(
+            Screen::PairingQr,
+            self.timing.secret_timeout,
+            now,
+            &mut outcome,
+        );
         self.pairing = Some(code);
-        let result = if self.has_keys {
-            self.open_overlay(
-                Screen::PairingConfirm,
-                self.timing.pairing_confirm_timeout,
-                now,
-            );
-            PairingDisplay::AwaitingConfirmation
-        } else {
-            self.open_overlay(Screen::PairingQr, self.timing.secret_timeout, now);
-            PairingDisplay::Shown
-        };
-        let urgency = if had_secret {
-            Urgency::ImmediateFull
-        } else {
-            Urgency::Immediate
-        };
-        (result, Outcome::redraw(urgency))
+        Some(outcome)
     }
 
     /// The setup wizard shows the recovery words (first page).
@@ -601,58 +695,54 @@ impl Ui {
         if self.screen.is_final() {
             return Outcome::default();
         }
-        let had_secret = self.screen.is_secret();
-        self.pairing = None;
+        let mut outcome = Outcome::redraw(Urgency::Immediate);
+        self.open_overlay(
+            Screen::Seed { page: 0 },
+            self.timing.secret_timeout,
+            now,
+            &mut outcome,
+        );
         self.seed = Some(words);
-        self.open_overlay(Screen::Seed { page: 0 }, self.timing.secret_timeout, now);
-        Outcome::redraw(if had_secret {
-            Urgency::ImmediateFull
-        } else {
-            Urgency::Immediate
-        })
+        outcome
     }
 
-    /// Takes any secret (and pending pairing question) off the screen.
+    /// Takes any secret (and an open pairing question, refused) off the screen.
     pub fn clear_secrets(&mut self) -> Outcome {
-        let pending = matches!(
+        let mut outcome = Outcome::default();
+        if matches!(
             self.screen,
             Screen::PairingConfirm | Screen::PairingQr | Screen::Seed { .. }
-        );
-        if !pending {
+        ) {
+            self.close_overlay(&mut outcome);
+        } else {
             self.pairing = None;
             self.seed = None;
-            return Outcome::default();
         }
-        Outcome::redraw(self.close_overlay())
+        outcome
     }
 
-    /// Shutdown started (from any source): secrets go, "shutting down" comes up.
+    /// Shutdown started (from any source): secrets go, an open question is refused,
+    /// "shutting down" comes up.
     pub fn shutting_down(&mut self) -> Outcome {
         if self.screen.is_final() {
             return Outcome::default();
         }
-        let had_secret = self.screen.is_secret();
-        self.pairing = None;
-        self.seed = None;
-        self.overlay_deadline = None;
+        let mut outcome = Outcome::default();
+        self.drop_overlay(&mut outcome);
         self.rotate_at = None;
         self.screen = Screen::ShuttingDown;
-        Outcome::redraw(if had_secret {
-            Urgency::ImmediateFull
-        } else {
-            Urgency::Immediate
-        })
+        outcome
     }
 
     /// Everything stopped: "safe to unplug", always with a full refresh (it stays on the
     /// glass for as long as the box is off).
     pub fn stopped(&mut self) -> Outcome {
-        self.pairing = None;
-        self.seed = None;
-        self.overlay_deadline = None;
+        let mut outcome = Outcome::default();
+        self.drop_overlay(&mut outcome);
         self.rotate_at = None;
         self.screen = Screen::SafeToUnplug;
-        Outcome::redraw(Urgency::ImmediateFull)
+        outcome.at_least(Urgency::ImmediateFull);
+        outcome
     }
 }
 
@@ -744,35 +834,239 @@ mod tests {
         assert_eq!(ui.screen(), Screen::Alerts { index: 0 });
     }
 
-    #[test]
-    fn pairing_needs_key2_and_leaves_with_a_full_refresh() {
-        let (mut ui, status, now) = ui(true);
-        let (shown, _) =
-            ui.request_pairing(PairingCode::new("Zeus", "nostr+walletconnect://x"), now);
-        assert_eq!(shown, PairingDisplay::AwaitingConfirmation);
-        assert_eq!(ui.screen(), Screen::PairingConfirm);
-        assert!(!ui.shows_secret());
-        click(&mut ui, &status, Key::Key2, now);
-        assert_eq!(ui.screen(), Screen::PairingQr);
-        assert!(ui.shows_secret());
-        let outcome = click(&mut ui, &status, Key::Key2, now);
-        assert_eq!(outcome.urgency, Some(Urgency::ImmediateFull));
-        assert_eq!(ui.screen(), Screen::Home);
-        assert!(ui.pairing().is_none());
+    fn question() -> PairingQuestion {
+        PairingQuestion {
+            app: "Zeus (NWC)".into(),
+            permissions: "receive and spend".into(),
+            budget: "50 000 sat per day, until 31 Dec".into(),
+        }
+    }
+
+    fn mirrored(ui: &mut Ui, status: &Status, key: Key, now: Instant) -> Outcome {
+        ui.on_action(Action::Mirrored { key, long: false }, status, now)
+    }
+
+    fn answered(answer: PairingAnswer) -> Vec<Effect> {
+        vec![Effect::PairingAnswered(answer)]
     }
 
     #[test]
-    fn keyless_pairing_shows_at_once_and_times_out() {
-        let (mut ui, status, now) = ui(false);
-        let (shown, _) = ui.request_pairing(PairingCode::new("Zeus", "x"), now);
-        assert_eq!(shown, PairingDisplay::Shown);
-        assert_eq!(ui.screen(), Screen::PairingQr);
+    fn key2_allows_the_app_and_the_question_leaves() {
+        let (mut ui, status, now) = ui(true);
+        click(&mut ui, &status, Key::Key1, now);
+        let outcome = ui.confirm_pairing(question(), now).unwrap();
+        assert_eq!(outcome.urgency, Some(Urgency::Immediate));
+        assert!(outcome.effects.is_empty(), "nothing answered yet");
+        assert_eq!(ui.screen(), Screen::PairingConfirm);
+        assert_eq!(ui.question(), Some(&question()));
+        assert!(!ui.shows_secret(), "the question is no secret");
+        // KEY1 does not answer.
+        assert!(click(&mut ui, &status, Key::Key1, now).effects.is_empty());
+        let outcome = click(&mut ui, &status, Key::Key2, now);
+        assert_eq!(outcome.effects, answered(PairingAnswer::Confirmed));
+        assert_eq!(ui.screen(), Screen::Lightning, "back where it was");
+        assert!(ui.question().is_none());
+        assert_eq!(ui.next_deadline(), None);
+    }
+
+    #[test]
+    fn key3_refuses_the_app() {
+        let (mut ui, status, now) = ui(true);
+        ui.confirm_pairing(question(), now).unwrap();
+        let outcome = click(&mut ui, &status, Key::Key3, now);
+        assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
+        assert_eq!(ui.screen(), Screen::Home);
+        // A second key press answers nothing more.
+        assert!(click(&mut ui, &status, Key::Key2, now).effects.is_empty());
+    }
+
+    #[test]
+    fn an_unanswered_question_times_out_after_two_minutes() {
+        let (mut ui, status, now) = ui(true);
+        ui.confirm_pairing(question(), now).unwrap();
         let deadline = ui.next_deadline().unwrap();
         assert_eq!(deadline, now + Duration::from_secs(120));
+        let early = ui.on_timer(&status, deadline - Duration::from_secs(1));
+        assert!(early.effects.is_empty());
+        assert_eq!(ui.screen(), Screen::PairingConfirm);
         let outcome = ui.on_timer(&status, deadline);
+        assert_eq!(outcome.effects, answered(PairingAnswer::TimedOut));
+        assert_eq!(outcome.urgency, Some(Urgency::Immediate));
+        assert_eq!(ui.screen(), Screen::Home);
+    }
+
+    #[test]
+    fn a_question_replaced_by_another_request_is_refused() {
+        let (mut ui, status, now) = ui(true);
+        ui.confirm_pairing(question(), now).unwrap();
+        let other = PairingQuestion {
+            app: "Alby Go".into(),
+            ..question()
+        };
+        let outcome = ui.confirm_pairing(other.clone(), now).unwrap();
+        assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
+        assert_eq!(ui.question(), Some(&other), "the new one is asked");
+
+        let outcome = ui.show_seed(SeedWords::new(vec!["zoo".into()]).unwrap(), now);
+        assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
+        assert_eq!(ui.screen(), Screen::Seed { page: 0 });
+
+        ui.confirm_pairing(question(), now).unwrap();
+        let outcome = ui
+            .show_pairing_qr(PairingCode::new("Zeus", "nostr+walletconnect://x"), now)
+            .unwrap();
+        assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
+        assert_eq!(ui.screen(), Screen::PairingQr);
+
+        ui.confirm_pairing(question(), now).unwrap();
+        let outcome = ui.clear_secrets();
+        assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
+        assert_eq!(ui.screen(), Screen::Home);
+
+        // The shutdown question (KEY4 held) replaces it too.
+        ui.confirm_pairing(question(), now).unwrap();
+        let outcome = ui.on_action(Action::Long(Key::Key4), &status, now);
+        assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
+        assert_eq!(ui.screen(), Screen::ShutdownConfirm);
+
+        // The asker went away: the question leaves the screen.
+        ui.confirm_pairing(question(), now).unwrap();
+        ui.withdraw_question();
+        assert_eq!(ui.screen(), Screen::Home);
+        assert!(ui.question().is_none());
+    }
+
+    #[test]
+    fn shutdown_while_asking_refuses_and_nothing_is_asked_after() {
+        let (mut ui, mut status, now) = ui(true);
+        ui.confirm_pairing(question(), now).unwrap();
+        status.phase = Phase::ShuttingDown;
+        let outcome = ui.on_status(&status, now);
+        assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
+        assert_eq!(ui.screen(), Screen::ShuttingDown);
+        assert!(ui.confirm_pairing(question(), now).is_none());
+        assert!(ui
+            .show_pairing_qr(PairingCode::new("Zeus", "x"), now)
+            .is_none());
+        assert_eq!(ui.screen(), Screen::ShuttingDown);
+
+        let (mut ui, _, now) = self::ui(true);
+        ui.confirm_pairing(question(), now).unwrap();
+        assert_eq!(ui.stopped().effects, answered(PairingAnswer::Refused));
+    }
+
+    #[test]
+    fn without_keys_nothing_can_be_asked() {
+        let (mut ui, _, now) = ui(false);
+        assert!(ui.confirm_pairing(question(), now).is_none());
+        assert_eq!(ui.screen(), Screen::Home);
+    }
+
+    #[test]
+    fn the_pages_keys_cannot_confirm_on_a_box_with_real_keys() {
+        let (mut ui, status, now) = ui(true);
+        ui.confirm_pairing(question(), now).unwrap();
+        let outcome = mirrored(&mut ui, &status, Key::Key2, now);
+        assert!(outcome.needs_key_on_box);
+        assert!(outcome.effects.is_empty());
+        assert_eq!(outcome.urgency, None, "nothing to draw");
+        assert_eq!(ui.screen(), Screen::PairingConfirm, "still asking");
+        // The key on the box does.
+        let outcome = click(&mut ui, &status, Key::Key2, now);
+        assert_eq!(outcome.effects, answered(PairingAnswer::Confirmed));
+
+        // Refusing from the page is fine.
+        ui.confirm_pairing(question(), now).unwrap();
+        let outcome = mirrored(&mut ui, &status, Key::Key3, now);
+        assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
+        assert!(!outcome.needs_key_on_box);
+
+        // Nor shutting down: KEY4 held opens the question, only the box answers it.
+        ui.on_action(
+            Action::Mirrored {
+                key: Key::Key4,
+                long: true,
+            },
+            &status,
+            now,
+        );
+        assert_eq!(ui.screen(), Screen::ShutdownConfirm);
+        let outcome = mirrored(&mut ui, &status, Key::Key2, now);
+        assert!(outcome.needs_key_on_box);
+        assert!(outcome.effects.is_empty());
+        mirrored(&mut ui, &status, Key::Key3, now);
+        assert_eq!(ui.screen(), Screen::Home);
+    }
+
+    #[test]
+    fn on_the_simulated_panel_the_pages_keys_are_the_devices() {
+        let (ui, status, now) = ui(true);
+        let mut ui = ui.mirror_confirms(true);
+        ui.confirm_pairing(question(), now).unwrap();
+        let outcome = mirrored(&mut ui, &status, Key::Key2, now);
+        assert!(!outcome.needs_key_on_box);
+        assert_eq!(outcome.effects, answered(PairingAnswer::Confirmed));
+    }
+
+    #[test]
+    fn the_pages_key2_cannot_prepare_a_stick_on_a_box_with_real_keys() {
+        let (mut ui, mut status, now) = ui(true);
+        status.backup.state = BackupState::NeedsConfirmation {
+            stick: "sda".into(),
+            reason: "This stick is empty.".into(),
+        };
+        ui.on_status(&status, now);
+        // Navigating there from the page works.
+        mirrored(&mut ui, &status, Key::Key1, now);
+        mirrored(&mut ui, &status, Key::Key1, now);
+        assert_eq!(ui.screen(), Screen::Backup);
+        let outcome = mirrored(&mut ui, &status, Key::Key2, now);
+        assert!(outcome.needs_key_on_box);
+        assert!(outcome.effects.is_empty());
+        let outcome = click(&mut ui, &status, Key::Key2, now);
+        assert_eq!(outcome.effects, vec![Effect::PrepareStick]);
+
+        let mut simulated = ui.clone().mirror_confirms(true);
+        let outcome = mirrored(&mut simulated, &status, Key::Key2, now);
+        assert_eq!(outcome.effects, vec![Effect::PrepareStick]);
+    }
+
+    #[test]
+    fn the_pages_key2_still_opens_and_closes_the_alerts() {
+        let (mut ui, mut status, now) = ui(true);
+        status.system.power.undervoltage_now = true;
+        ui.on_status(&status, now);
+        mirrored(&mut ui, &status, Key::Key2, now);
+        assert_eq!(ui.screen(), Screen::Home);
+        let outcome = mirrored(&mut ui, &status, Key::Key2, now);
+        assert!(!outcome.needs_key_on_box);
+        assert_eq!(ui.screen(), Screen::Alerts { index: 0 });
+    }
+
+    #[test]
+    fn the_pairing_code_shows_at_once_and_leaves_with_a_full_refresh() {
+        for has_keys in [true, false] {
+            let (mut ui, status, now) = ui(has_keys);
+            let outcome = ui
+                .show_pairing_qr(PairingCode::new("Zeus", "nostr+walletconnect://x"), now)
+                .unwrap();
+            assert_eq!(outcome.urgency, Some(Urgency::Immediate));
+            assert_eq!(ui.screen(), Screen::PairingQr);
+            assert!(ui.shows_secret());
+            assert!(ui.pairing().is_some());
+            let deadline = ui.next_deadline().unwrap();
+            assert_eq!(deadline, now + Duration::from_secs(120));
+            let outcome = ui.on_timer(&status, deadline);
+            assert_eq!(outcome.urgency, Some(Urgency::ImmediateFull));
+            assert!(!ui.shows_secret());
+            assert!(ui.pairing().is_none());
+        }
+        let (mut ui, status, now) = ui(true);
+        ui.show_pairing_qr(PairingCode::new("Zeus", "x"), now);
+        // The page may take it down too.
+        let outcome = mirrored(&mut ui, &status, Key::Key2, now);
         assert_eq!(outcome.urgency, Some(Urgency::ImmediateFull));
-        assert!(!ui.shows_secret());
-        assert!(ui.pairing().is_none());
+        assert_eq!(ui.screen(), Screen::Home);
     }
 
     #[test]

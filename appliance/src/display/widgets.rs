@@ -183,6 +183,19 @@ pub fn header<D: DrawTarget<Color = BinaryColor>>(
     title: &str,
     page: Option<(usize, usize)>,
 ) {
+    header_with_note(target, theme, title, page, &[]);
+}
+
+/// [`header`] with a note right-aligned before the page dots, in the regular body font so
+/// it does not read as part of the title: the first of `notes` that fits between title
+/// and dots (none when none fits).
+pub fn header_with_note<D: DrawTarget<Color = BinaryColor>>(
+    target: &mut D,
+    theme: &Theme,
+    title: &str,
+    page: Option<(usize, usize)>,
+    notes: &[&str],
+) {
     fill(target, 0, 0, theme.width as u32, theme.header_h as u32, INK);
     let font = theme.title;
     let ty = (theme.header_h - font.character_size.height as i32) / 2;
@@ -195,12 +208,14 @@ pub fn header<D: DrawTarget<Color = BinaryColor>>(
         PAPER,
         Alignment::Left,
     );
+    let mut free_right = theme.width - theme.margin;
     if let Some((page, pages)) = page {
         if pages > 1 {
             let d = if theme.large { 7 } else { 5 };
             let gap = d + 3;
             let y = (theme.header_h - d) / 2;
             let mut x = theme.width - theme.margin - pages as i32 * gap + 3;
+            free_right = x - d;
             for i in 0..pages {
                 if i == page {
                     fill(target, x, y, d as u32, d as u32, PAPER);
@@ -212,6 +227,23 @@ pub fn header<D: DrawTarget<Color = BinaryColor>>(
                 x += gap;
             }
         }
+    }
+    let note_font = theme.body;
+    let free_left = theme.margin + text_width(title, font) + advance(note_font) + 2;
+    if let Some(note) = notes
+        .iter()
+        .find(|n| text_width(n, note_font) <= free_right - free_left)
+    {
+        let y = (theme.header_h - note_font.character_size.height as i32) / 2;
+        text(
+            target,
+            note,
+            free_right,
+            y,
+            note_font,
+            PAPER,
+            Alignment::Right,
+        );
     }
 }
 
@@ -470,6 +502,49 @@ pub fn wrap(text: &str, width: usize, max_lines: usize) -> Vec<String> {
     lines
 }
 
+/// Like [`wrap`], but breaks after commas first, so phrases stay whole ("50 000 sat per
+/// day," / "until 31 Dec"), unless that takes more lines than plain wrapping.
+pub fn wrap_phrases(text: &str, width: usize, max_lines: usize) -> Vec<String> {
+    let width = width.max(4);
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for phrase in text.split_inclusive(", ") {
+        let phrase = phrase.trim();
+        if phrase.is_empty() {
+            continue;
+        }
+        let joined = if current.is_empty() {
+            phrase.to_string()
+        } else {
+            format!("{current} {phrase}")
+        };
+        if joined.chars().count() <= width {
+            current = joined;
+            continue;
+        }
+        if !current.is_empty() {
+            lines.push(std::mem::take(&mut current));
+        }
+        // A phrase longer than a line wraps at its spaces; its last line may take more.
+        let mut parts = wrap(phrase, width, usize::MAX);
+        current = parts.pop().unwrap_or_default();
+        lines.extend(parts);
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    let plain = wrap(text, width, usize::MAX);
+    if lines.len() > plain.len() {
+        lines = plain;
+    }
+    if lines.len() > max_lines {
+        let rest = lines.split_off(max_lines.saturating_sub(1)).join(" ");
+        lines.extend(wrap(&rest, width, 1));
+        lines.truncate(max_lines);
+    }
+    lines
+}
+
 /// Cuts `text` to `width` characters, ending in "..." when it was longer.
 pub fn ellipsize(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
@@ -539,6 +614,29 @@ mod tests {
         assert_eq!(wrap("aaa bbb ccc ddd eee", 7, 2), vec!["aaa bbb", "ccc..."]);
         assert_eq!(ellipsize("plugnode.local", 8), "plugn...");
         assert_eq!(ellipsize("short", 8), "short");
+    }
+
+    #[test]
+    fn phrases_break_after_commas() {
+        let budget = "50 000 sat per day, until 31 Dec";
+        assert_eq!(
+            wrap_phrases(budget, 28, 3),
+            ["50 000 sat per day,", "until 31 Dec"]
+        );
+        assert_eq!(wrap_phrases(budget, 40, 3), [budget]);
+        assert_eq!(
+            wrap_phrases("a, b, ccc ddd eee fff", 8, 5),
+            ["a, b,", "ccc ddd", "eee fff"]
+        );
+        // Phrases that would take an extra line: plain wrapping.
+        assert_eq!(
+            wrap_phrases("receive, spend, and read the payment history", 25, 3),
+            ["receive, spend, and read", "the payment history"]
+        );
+        assert_eq!(
+            wrap_phrases("one, two, three, four", 6, 2),
+            ["one,", "two..."]
+        );
     }
 
     #[test]

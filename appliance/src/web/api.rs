@@ -3,6 +3,7 @@
 
 use super::auth::{self, ApiError, Auth, Authenticated};
 use super::WebContext;
+use crate::display::DisplayError;
 use crate::secret::Secret;
 use crate::status::{Alert, BitcoindState, Phase, Status};
 use actix_web::http::{header, StatusCode};
@@ -231,13 +232,23 @@ async fn display_key(
             ))
         }
     };
-    let sent = if body.long {
-        display.long_press_key(key)
+    let pressed = if body.long {
+        display.long_press_key(key).await
     } else {
-        display.press_key(key)
+        display.press_key(key).await
     };
-    sent.map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()))?;
+    pressed.map_err(key_refused)?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "ok": true })))
+}
+
+/// Why the screen did not take the page's key. A confirmation on a box with real keys
+/// is forbidden, not broken: the page tells the user to press the key on the box.
+fn key_refused(err: DisplayError) -> ApiError {
+    let status = match err {
+        DisplayError::NeedsKeyOnBox => StatusCode::FORBIDDEN,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    ApiError::new(status, err.to_string()).with_kind(err.kind())
 }
 
 fn no_display() -> ApiError {
@@ -265,4 +276,29 @@ async fn not_found(request: HttpRequest) -> HttpResponse {
             request.path()
         )
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::ResponseError;
+
+    #[tokio::test]
+    async fn a_confirmation_from_the_page_is_sent_to_the_box() {
+        let response = key_refused(DisplayError::NeedsKeyOnBox).error_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "error": "Confirm this on the box itself: press KEY2 on the box.",
+                "kind": "needs_key_on_box",
+            })
+        );
+        let stopped = key_refused(DisplayError::Stopped);
+        assert_eq!(stopped.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
 }
