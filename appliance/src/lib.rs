@@ -12,6 +12,7 @@ pub mod demo;
 pub mod display;
 pub mod fsutil;
 pub mod lightning;
+pub mod pairing;
 pub mod sd_notify;
 pub mod secret;
 pub mod shutdown;

@@ -18,7 +18,10 @@ use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::lightning::offers::offer::Offer;
 use ldk_node::lightning::routing::router::RouteParametersConfig;
-use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
+use ldk_node::lightning_invoice::{
+    Bolt11Invoice, Bolt11InvoiceDescription, Bolt11InvoiceDescriptionRef, Description,
+};
+use ldk_node::lightning_types::payment::{PaymentHash, PaymentPreimage};
 use ldk_node::payment::{PaymentDirection, PaymentKind, PaymentStatus};
 use ldk_node::{Node, UserChannelId};
 use serde::{Deserialize, Serialize};
@@ -87,6 +90,42 @@ pub struct Invoice {
     pub payment_hash: String,
     pub amount_msat: Option<u64>,
     pub expires_at: UnixTime,
+}
+
+/// A BOLT11 payment that passed every check; nothing has been sent yet.
+pub struct PreparedPayment {
+    invoice: Bolt11Invoice,
+    /// The invoice as text (normalised: no `lightning:` prefix).
+    pub bolt11: String,
+    /// What the payment sends, without fees.
+    pub amount_msat: u64,
+    /// Also the payment's id in the node (hex).
+    pub payment_hash: String,
+    pub description: Option<String>,
+    pub expires_at: Option<UnixTime>,
+}
+
+/// A keysend payment that passed every check, with the preimage it will carry.
+pub struct PreparedKeysend {
+    node_id: PublicKey,
+    preimage: PaymentPreimage,
+    pub amount_msat: u64,
+    /// Also the payment's id in the node (hex).
+    pub payment_hash: String,
+}
+
+/// What an invoice says it is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InvoiceDescription {
+    Text(String),
+    /// The SHA-256 (hex) of a longer description the payer has (LNURL, zaps).
+    Hash(String),
+}
+
+/// The fee limit LDK applies when none is given (1 % plus 50 sat): paired apps reserve
+/// their budget for it and pass it explicitly, so what is reserved is what may be spent.
+pub fn default_fee_limit_msat(amount_msat: u64) -> u64 {
+    amount_msat / 100 + 50_000
 }
 
 /// Smallest channel ldk-node opens.
@@ -325,6 +364,20 @@ impl LightningHandle {
         Ok(self.node()?.payment(&id).as_ref().map(summary::payment))
     }
 
+    /// A payment with what paired apps are told about it (its preimage once settled), by
+    /// its id (for BOLT11 and keysend: the payment hash). `None` when the node has no such
+    /// payment.
+    pub fn payment_record(&self, id: &str) -> Result<Option<summary::PaymentRecord>> {
+        let id = parse_payment_id(id)?;
+        Ok(self.node()?.payment(&id).as_ref().map(summary::record))
+    }
+
+    /// Bumped after every Lightning event (a payment settled or failed, a channel moved):
+    /// a cue to look again at payments one waits for.
+    pub fn payment_events(&self) -> watch::Receiver<u64> {
+        self.shared.payment_events.subscribe()
+    }
+
     /// A fresh on-chain address of the node's wallet, to fund it.
     pub async fn new_onchain_address(&self) -> Result<String> {
         self.blocking(|node| {
@@ -489,28 +542,61 @@ impl LightningHandle {
         description: &str,
         expiry_secs: u32,
     ) -> Result<Invoice> {
+        self.create_invoice_described(
+            amount_msat,
+            InvoiceDescription::Text(description.to_string()),
+            expiry_secs,
+        )
+        .await
+    }
+
+    /// A BOLT11 invoice with a description or a description hash.
+    pub async fn create_invoice_described(
+        &self,
+        amount_msat: Option<u64>,
+        description: InvoiceDescription,
+        expiry_secs: u32,
+    ) -> Result<Invoice> {
         if amount_msat == Some(0) {
             return Err(LightningError::new(
                 ErrorKind::InvalidInput,
                 "An invoice amount must be more than 0 (leave it empty for any amount).",
             ));
         }
-        if description.len() > MAX_DESCRIPTION_BYTES {
-            return Err(LightningError::new(
-                ErrorKind::InvalidInput,
-                format!("The description is too long (at most {MAX_DESCRIPTION_BYTES} bytes)."),
-            ));
-        }
+
         if !(60..=31 * 24 * 3600).contains(&expiry_secs) {
             return Err(LightningError::new(
                 ErrorKind::InvalidInput,
                 "An invoice should expire after 1 minute to 31 days.",
             ));
         }
-        let description = Bolt11InvoiceDescription::Direct(
-            Description::new(description.to_string())
-                .map_err(|e| LightningError::new(ErrorKind::InvalidInput, e.to_string()))?,
-        );
+        let description = match description {
+            InvoiceDescription::Text(text) if text.len() > MAX_DESCRIPTION_BYTES => {
+                return Err(LightningError::new(
+                    ErrorKind::InvalidInput,
+                    format!("The description is too long (at most {MAX_DESCRIPTION_BYTES} bytes)."),
+                ))
+            }
+            InvoiceDescription::Text(text) => Bolt11InvoiceDescription::Direct(
+                Description::new(text)
+                    .map_err(|e| LightningError::new(ErrorKind::InvalidInput, e.to_string()))?,
+            ),
+            InvoiceDescription::Hash(hex_hash) => {
+                use ldk_node::bitcoin::hashes::{sha256, Hash};
+                let bytes: [u8; 32] = hex::decode(hex_hash.trim())
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| {
+                        LightningError::new(
+                            ErrorKind::InvalidInput,
+                            "A description hash is 64 hex characters (a SHA-256).",
+                        )
+                    })?;
+                Bolt11InvoiceDescription::Hash(ldk_node::lightning_invoice::Sha256(
+                    sha256::Hash::from_byte_array(bytes),
+                ))
+            }
+        };
         let invoice = self
             .blocking(move |node| {
                 let payments = node.bolt11_payment();
@@ -562,6 +648,18 @@ impl LightningHandle {
         amount_msat: Option<u64>,
         max_fee_msat: Option<u64>,
     ) -> Result<PaymentSummary> {
+        let prepared = self.prepare_invoice_payment(bolt11, amount_msat).await?;
+        let sent = self.send_invoice_payment(prepared, max_fee_msat).await?;
+        self.wait_for_payment(sent, PAYMENT_WAIT).await
+    }
+
+    /// Checks a BOLT11 invoice as [`LightningHandle::pay_invoice`] does, without sending
+    /// anything: the caller may reserve a budget for it first (paired apps do).
+    pub async fn prepare_invoice_payment(
+        &self,
+        bolt11: &str,
+        amount_msat: Option<u64>,
+    ) -> Result<PreparedPayment> {
         self.refuse_in_recovery()?;
         let invoice = parse_invoice(bolt11)?;
         let network = self.shared.settings.network.to_bitcoin();
@@ -626,23 +724,55 @@ impl LightningHandle {
             ));
         }
         self.check_can_send(&node, amount).await?;
+        Ok(PreparedPayment {
+            payment_hash: invoice.payment_hash().to_string(),
+            description: match invoice.description() {
+                Bolt11InvoiceDescriptionRef::Direct(d) => Some(d.to_string()),
+                Bolt11InvoiceDescriptionRef::Hash(_) => None,
+            },
+            expires_at: invoice.expires_at().map(|d| d.as_secs()),
+            bolt11: invoice.to_string(),
+            amount_msat: amount,
+            invoice,
+        })
+    }
+
+    /// Sends a payment checked by [`LightningHandle::prepare_invoice_payment`]; returns at
+    /// once with its id (the payment hash).
+    pub async fn send_invoice_payment(
+        &self,
+        prepared: PreparedPayment,
+        max_fee_msat: Option<u64>,
+    ) -> Result<PaymentId> {
         let route = route_parameters(max_fee_msat);
-        let sent = self
-            .blocking(move |node| {
-                let payments = node.bolt11_payment();
-                if invoice.amount_milli_satoshis().is_some() {
-                    payments.send(&invoice, route)
-                } else {
-                    payments.send_using_amount(&invoice, amount, route)
-                }
-                .map_err(|e| explain_send_failure(&node, amount, "Paying the invoice failed", e))
-            })
-            .await?;
-        self.wait_for_payment(sent, PAYMENT_WAIT).await
+        let amount = prepared.amount_msat;
+        let invoice = prepared.invoice;
+        self.blocking(move |node| {
+            let payments = node.bolt11_payment();
+            if invoice.amount_milli_satoshis().is_some() {
+                payments.send(&invoice, route)
+            } else {
+                payments.send_using_amount(&invoice, amount, route)
+            }
+            .map_err(|e| explain_send_failure(&node, amount, "Paying the invoice failed", e))
+        })
+        .await
     }
 
     /// Sends `amount_msat` to a node without an invoice (keysend).
     pub async fn keysend(&self, node_id: &str, amount_msat: u64) -> Result<PaymentSummary> {
+        let prepared = self.prepare_keysend(node_id, amount_msat).await?;
+        let sent = self.send_keysend(prepared, None).await?;
+        self.wait_for_payment(sent, PAYMENT_WAIT).await
+    }
+
+    /// Checks a keysend payment and picks its preimage, without sending anything: its
+    /// payment hash is known before it leaves (for budget reservations).
+    pub async fn prepare_keysend(
+        &self,
+        node_id: &str,
+        amount_msat: u64,
+    ) -> Result<PreparedKeysend> {
         self.refuse_in_recovery()?;
         let node_id = parse_node_id(node_id)?;
         if amount_msat == 0 {
@@ -652,17 +782,45 @@ impl LightningHandle {
             ));
         }
         let node = self.node()?;
+        if node.node_id() == node_id {
+            return Err(LightningError::new(
+                ErrorKind::InvalidInput,
+                "That is this box's own node id: it cannot pay itself.",
+            ));
+        }
         self.check_can_send(&node, amount_msat).await?;
-        let sent = self
-            .blocking(move |node| {
-                node.spontaneous_payment()
-                    .send(amount_msat, node_id, None)
-                    .map_err(|e| {
-                        explain_send_failure(&node, amount_msat, "The keysend payment failed", e)
-                    })
-            })
-            .await?;
-        self.wait_for_payment(sent, PAYMENT_WAIT).await
+        let mut preimage = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut preimage);
+        let preimage = PaymentPreimage(preimage);
+        Ok(PreparedKeysend {
+            node_id,
+            amount_msat,
+            payment_hash: PaymentHash::from(preimage).to_string(),
+            preimage,
+        })
+    }
+
+    /// Sends a keysend payment checked by [`LightningHandle::prepare_keysend`].
+    pub async fn send_keysend(
+        &self,
+        prepared: PreparedKeysend,
+        max_fee_msat: Option<u64>,
+    ) -> Result<PaymentId> {
+        let route = route_parameters(max_fee_msat);
+        let PreparedKeysend {
+            node_id,
+            amount_msat,
+            preimage,
+            ..
+        } = prepared;
+        self.blocking(move |node| {
+            node.spontaneous_payment()
+                .send_with_preimage(amount_msat, node_id, preimage, route)
+                .map_err(|e| {
+                    explain_send_failure(&node, amount_msat, "The keysend payment failed", e)
+                })
+        })
+        .await
     }
 
     /// Pays a BOLT12 offer (`amount_msat` needed when the offer has no amount).

@@ -16,9 +16,13 @@ pub mod store;
 mod summary;
 
 pub use error::{ErrorKind, LightningError};
-pub use handle::{Invoice, LightningHandle, NodeInfo, OpenChannel, RestoreError};
+pub use handle::{
+    default_fee_limit_msat, Invoice, InvoiceDescription, LightningHandle, NodeInfo, OpenChannel,
+    PreparedKeysend, PreparedPayment, RestoreError, PAYMENT_WAIT,
+};
 pub use seed::{Seed, SeedError};
 pub use service::{default_rgs_url, GossipChoice};
+pub use summary::PaymentRecord;
 
 use crate::bitcoind::RpcUser;
 use crate::config::{GossipSetting, Network};

@@ -147,6 +147,43 @@ pub fn payment(details: &PaymentDetails) -> PaymentSummary {
     }
 }
 
+/// A payment as paired apps are told about it: [`PaymentSummary`] plus the preimage (the
+/// proof of payment; for an invoice of ours only once it was paid).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub payment_hash: String,
+    pub inbound: bool,
+    pub status: PaymentStatus,
+    pub amount_msat: Option<u64>,
+    pub fee_msat: Option<u64>,
+    pub preimage: Option<String>,
+    pub updated_at: u64,
+}
+
+pub fn record(details: &PaymentDetails) -> PaymentRecord {
+    let (hash, preimage) = match &details.kind {
+        PaymentKind::Bolt11 { hash, preimage, .. }
+        | PaymentKind::Bolt11Jit { hash, preimage, .. }
+        | PaymentKind::Spontaneous { hash, preimage } => (Some(*hash), *preimage),
+        PaymentKind::Bolt12Offer { hash, preimage, .. }
+        | PaymentKind::Bolt12Refund { hash, preimage, .. } => (*hash, *preimage),
+        PaymentKind::Onchain { .. } => (None, None),
+    };
+    let settled = details.status == PaymentStatus::Succeeded;
+    PaymentRecord {
+        payment_hash: hash
+            .map(|h| h.to_string())
+            .unwrap_or_else(|| hex::encode(details.id.0)),
+        inbound: details.direction == PaymentDirection::Inbound,
+        status: details.status,
+        amount_msat: details.amount_msat,
+        fee_msat: details.fee_paid_msat,
+        // Our own invoice's preimage would let anyone claim the payment: never before.
+        preimage: preimage.filter(|_| settled).map(|p| hex::encode(p.0)),
+        updated_at: details.latest_update_timestamp,
+    }
+}
+
 /// Lightning payments, newest first: on-chain wallet transactions and invoices nobody
 /// paid (yet) left out.
 pub fn recent_payments(node: &Node) -> Vec<PaymentSummary> {
