@@ -5,6 +5,8 @@
 
 pub mod browser;
 pub mod lightning;
+pub mod pairing;
+pub mod relay;
 pub mod stick;
 
 use serde_json::Value;
@@ -249,7 +251,10 @@ impl Plugnode {
         let child = Command::new(PLUGNODE)
             .args(["run", "--config"])
             .arg(&config_path)
-            .env("RUST_LOG", "info,bitcoind=debug")
+            .env(
+                "RUST_LOG",
+                std::env::var("PLUGNODE_TEST_LOG").unwrap_or("info,bitcoind=debug".into()),
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

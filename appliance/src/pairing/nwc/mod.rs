@@ -19,7 +19,7 @@ pub mod relay;
 use super::connection::{Connection, Protocol};
 use super::wallet::{Transaction, Wallet};
 use crate::fsutil;
-use crate::status::{unix_now, RelayStatus as RelayView, StatusHandle};
+use crate::status::{unix_now, LightningState, RelayStatus as RelayView, StatusHandle};
 use nostr_sdk::prelude::*;
 use protocol::{Dropped, Encryption, NwcError, MAX_REQUEST_AGE_SECS};
 use std::collections::HashMap;
@@ -40,6 +40,9 @@ const PER_APP_AT_ONCE: usize = 8;
 const PER_APP_WAITING: usize = 64;
 /// How soon a lost relay is tried again (doubling while it stays away, up to a minute).
 const RETRY_RELAY_EVERY: Duration = Duration::from_secs(3);
+/// Relays drop even replaceable events after some days, and apps that cannot find the info
+/// event refuse to talk (seen with Alby after a few days): publish it again this often.
+const REPUBLISH_INFO_EVERY: Duration = Duration::from_secs(12 * 3600);
 
 /// The box's key as a Nostr wallet service, created on first start (0600 in the secrets
 /// directory). Apps know the box by its public key: it never changes.
@@ -129,6 +132,9 @@ impl NwcService {
                 })
                 .collect();
         });
+        // Listen before connecting: a relay answers the first subscription at once, and
+        // what it sends before anyone listens is lost.
+        let notifications = client.notifications();
         client.connect().await;
 
         let (stop, stopped) = watch::channel(false);
@@ -140,6 +146,7 @@ impl NwcService {
         };
         let mut tasks = vec![tokio::spawn(receive_requests(
             handler.clone(),
+            notifications,
             stopped.clone(),
         ))];
         for (url, _) in relays {
@@ -231,8 +238,11 @@ struct Handler {
 }
 
 /// Takes every request event from every relay (duplicates included: the store decides).
-async fn receive_requests(handler: Handler, mut stopped: watch::Receiver<bool>) {
-    let mut notifications = handler.client.notifications();
+async fn receive_requests(
+    handler: Handler,
+    mut notifications: tokio::sync::broadcast::Receiver<RelayPoolNotification>,
+    mut stopped: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             notification = notifications.recv() => match notification {
@@ -270,10 +280,25 @@ async fn watch_relay(
     let Ok(relay) = handler.client.relay(url.as_str()).await else {
         return;
     };
+    // Requests are taken only once the Lightning node runs: until then they wait at the
+    // relay (answering "not running yet" to what was sent while the box was away would
+    // turn a late payment into a failed one).
+    let mut lightning = status.subscribe();
+    tokio::select! {
+        _ = lightning.wait_for(|s| s.lightning.state == LightningState::Running) => {}
+        _ = stopped.changed() => return,
+    }
     let mut notifications = relay.notifications();
     let mut was_connected = false;
+    let mut greeted_at = tokio::time::Instant::now();
     loop {
         let connected = relay.status() == nostr_sdk::RelayStatus::Connected;
+        if connected && was_connected && greeted_at.elapsed() >= REPUBLISH_INFO_EVERY {
+            greeted_at = tokio::time::Instant::now();
+            if let Err(err) = handler.greet(&url).await {
+                warn!("wallet relay {url}: {err}");
+            }
+        }
         if connected != was_connected {
             status.update(|s| {
                 if let Some(view) = s.pairing.relays.iter_mut().find(|r| r.url == url) {
@@ -282,6 +307,7 @@ async fn watch_relay(
             });
             if connected {
                 info!("wallet relay {url} connected");
+                greeted_at = tokio::time::Instant::now();
                 if let Err(err) = handler.greet(&url).await {
                     warn!("wallet relay {url}: {err}");
                 }
