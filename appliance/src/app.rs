@@ -1,10 +1,11 @@
 //! The appliance as a whole: starts the services in order and stops them in the reverse,
 //! written-down order.
 //!
-//! Start: data dir → status → bitcoind supervisor → display → system and power monitors →
-//! web page.
+//! Start: data dir → web and pairing ports → status → bitcoind supervisor → Lightning →
+//! display → pairing (wallet apps) → system and power monitors → web page.
 //! Stop (one [`Shutdown`] signal): web page → display clears secrets and says "shutting
-//! down" (on its own, at the signal) → Lightning node → final backup flush → bitcoind (stop
+//! down" (on its own, at the signal) → pairing (no new app requests) → Lightning node →
+//! final backup flush → bitcoind (stop
 //! RPC, SIGTERM, wait) → display says "safe to unplug". bitcoind goes last because
 //! everything else may still need it while it stops; the display's last words come after
 //! it, because only then is unplugging safe.
@@ -18,6 +19,7 @@ use crate::display::{self, DisplayHandle, SimulatedDisplay};
 use crate::fsutil;
 use crate::lightning::store::ChannelStore;
 use crate::lightning::{LightningHandle, LightningSettings};
+use crate::pairing::{BoundPairing, Pairing, PairingHandle};
 use crate::shutdown::Shutdown;
 use crate::status::{Phase, StatusHandle};
 use crate::system::monitor::SystemMonitor;
@@ -40,7 +42,12 @@ pub struct Appliance {
     pub display: Option<DisplayHandle>,
     /// The simulated panel's picture and keys (demo and tests).
     pub simulated_display: Option<SimulatedDisplay>,
+    /// Paired wallet apps (`None` when `[pairing]` is off).
+    pub pairing: Option<PairingHandle>,
+    /// The demo's Lightning peer, for the page's "an invoice to pay" (demo only).
+    pub demo_peer: Arc<std::sync::OnceLock<LightningHandle>>,
     rpc_port: u16,
+    pairing_services: Option<Pairing>,
     web: WebServer,
     monitor: SystemMonitor,
     power: tokio::task::JoinHandle<()>,
@@ -93,6 +100,9 @@ impl Appliance {
 
         let auth = Auth::load(&secrets_dir, config.web.initial_password_file.as_deref())
             .context("cannot set up the web page's password store")?;
+        let pairing = BoundPairing::bind(config.pairing.settings(&config.data))
+            .await
+            .context("cannot set up pairing with wallet apps")?;
 
         let status = StatusHandle::new();
         status.update(|s| s.setup.password_set = auth.is_claimed());
@@ -167,12 +177,23 @@ impl Appliance {
                 backup.clone(),
             ));
         }
+        let pairing_services = match pairing {
+            Some(bound) => Some(
+                bound
+                    .start(lightning.clone(), status.clone(), display.clone())
+                    .await
+                    .context("cannot start pairing with wallet apps")?,
+            ),
+            None => None,
+        };
+        let pairing = pairing_services.as_ref().map(Pairing::handle);
         let monitor = SystemMonitor::spawn(config.data.dir.clone(), web_address, status.clone());
         let power = tokio::spawn(crate::system::power::watch(
             "/sys".into(),
             status.clone(),
             shutdown.clone(),
         ));
+        let demo_peer = Arc::new(std::sync::OnceLock::new());
         let web = WebServer::start(
             listener,
             WebContext {
@@ -182,7 +203,9 @@ impl Appliance {
                 display: display.clone(),
                 lightning: lightning.clone(),
                 backup: backup.clone(),
+                pairing: pairing.clone(),
                 demo_stick,
+                demo_peer: demo_peer.clone(),
             },
             auth.clone(),
         )
@@ -203,7 +226,10 @@ impl Appliance {
             backup,
             display,
             simulated_display,
+            pairing,
+            demo_peer,
             rpc_port: config.bitcoind.rpc_port(),
+            pairing_services,
             web,
             monitor,
             power,
@@ -231,6 +257,9 @@ impl Appliance {
         // `stop` is called directly.
         self.shutdown.trigger();
         self.web.stop().await;
+        if let Some(pairing) = self.pairing_services {
+            pairing.stop().await;
+        }
         self.lightning.stop().await;
         // The final flush: the journal is closed and the stick unmounted.
         self.backup.stop().await;

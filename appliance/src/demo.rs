@@ -186,6 +186,7 @@ impl DemoPeer {
             box_.lightning.create_seed()?;
             info!("demo: created the box's wallet (in a real box you write the words down)");
         }
+        let _ = box_.demo_peer.set(lightning.clone());
         let peer = DemoPeer { lightning, mirror };
         if let Err(err) = peer.open_demo_channel(box_, &status, port).await {
             warn!("demo: could not set up the demo channel: {err:#}");
@@ -285,6 +286,9 @@ fn demo_config(dir: &Path, args: &DemoArgs) -> anyhow::Result<Config> {
     config.web.listen = args.listen;
     config.lightning.listen_port = try_free_port()?;
     config.display.panel = PanelKind::Simulated;
+    // Wallet apps on this computer reach the box on loopback.
+    config.pairing.relay_listen = SocketAddr::from(([127, 0, 0, 1], try_free_port()?));
+    config.pairing.lndhub_listen = SocketAddr::from(([127, 0, 0, 1], try_free_port()?));
     Ok(config)
 }
 

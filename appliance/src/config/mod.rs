@@ -30,6 +30,7 @@ pub struct Config {
     pub web: WebConfig,
     pub display: DisplayConfig,
     pub backup: BackupConfig,
+    pub pairing: PairingConfig,
 }
 
 /// `[data]`: where plugnode keeps its state.
@@ -157,6 +158,56 @@ impl Default for WebConfig {
         WebConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 80)),
             initial_password_file: None,
+        }
+    }
+}
+
+/// `[pairing]`: mobile wallets paired by QR code (Nostr Wallet Connect and LNDHub).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PairingConfig {
+    pub enabled: bool,
+    /// Run the box's own Nostr relay on the home network, so a phone on the home Wi-Fi
+    /// needs nothing else.
+    pub relay: bool,
+    /// Where that relay listens.
+    pub relay_listen: SocketAddr,
+    /// Public relays (`wss://…`) the wallet service also listens on: they let a phone pay
+    /// from outside the home network, end-to-end encrypted, with no port forwarding.
+    pub relays: Vec<String>,
+    /// Serve the LNDHub API (BlueWallet, Zeus).
+    pub lndhub: bool,
+    pub lndhub_listen: SocketAddr,
+    /// The name or address phones reach the box at, when the automatic choice (its first
+    /// address on the home network) is not the right one.
+    pub advertise_host: Option<String>,
+}
+
+impl Default for PairingConfig {
+    fn default() -> Self {
+        PairingConfig {
+            enabled: true,
+            relay: true,
+            relay_listen: SocketAddr::from(([0, 0, 0, 0], 4869)),
+            relays: Vec::new(),
+            lndhub: true,
+            lndhub_listen: SocketAddr::from(([0, 0, 0, 0], 3000)),
+            advertise_host: None,
+        }
+    }
+}
+
+impl PairingConfig {
+    /// The pairing services' settings for this config.
+    pub fn settings(&self, data: &DataConfig) -> crate::pairing::PairingSettings {
+        crate::pairing::PairingSettings {
+            enabled: self.enabled,
+            data_dir: data.dir.clone(),
+            secrets_dir: data.secrets_dir(),
+            relay_listen: self.relay.then_some(self.relay_listen),
+            public_relays: self.relays.clone(),
+            lndhub_listen: self.lndhub.then_some(self.lndhub_listen),
+            advertise_host: self.advertise_host.clone(),
         }
     }
 }
@@ -399,12 +450,81 @@ impl Config {
             ));
         }
 
+        self.validate_pairing()?;
+
         let pins = self.display.key_pins;
         for (i, pin) in pins.iter().enumerate() {
             if pins[..i].contains(pin) {
                 return Err(invalid(
                     "display.key_pins",
                     format!("pin {pin} is listed twice: each key needs its own GPIO line"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_pairing(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_string(),
+            message,
+        };
+        let pairing = &self.pairing;
+        if !pairing.enabled {
+            return Ok(());
+        }
+        if pairing.relay && pairing.relay_listen.port() == 0 {
+            return Err(invalid(
+                "pairing.relay_listen",
+                "0 is not a port: use 1..=65535 (default 4869)".into(),
+            ));
+        }
+        if pairing.lndhub && pairing.lndhub_listen.port() == 0 {
+            return Err(invalid(
+                "pairing.lndhub_listen",
+                "0 is not a port: use 1..=65535 (default 3000)".into(),
+            ));
+        }
+        if pairing.relay && pairing.lndhub && pairing.relay_listen == pairing.lndhub_listen {
+            return Err(invalid(
+                "pairing.lndhub_listen",
+                "is the same address as pairing.relay_listen: give each its own port".into(),
+            ));
+        }
+        for relay in &pairing.relays {
+            let host = relay
+                .strip_prefix("wss://")
+                .or_else(|| relay.strip_prefix("ws://"))
+                .map(|rest| rest.split(['/', ':']).next().unwrap_or_default());
+            let plausible = host.is_some_and(|h| !h.is_empty())
+                && !relay.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !plausible {
+                return Err(invalid(
+                    "pairing.relays",
+                    format!(
+                        "{relay:?} is not a relay address: write it as \"wss://relay.example.com\""
+                    ),
+                ));
+            }
+        }
+        if pairing.relays.len() > 5 {
+            return Err(invalid(
+                "pairing.relays",
+                "lists more than 5 relays: one or two well-run relays are enough".into(),
+            ));
+        }
+        if let Some(host) = &pairing.advertise_host {
+            if host.is_empty()
+                || host.len() > 253
+                || host
+                    .chars()
+                    .any(|c| c.is_whitespace() || "/?#@".contains(c))
+            {
+                return Err(invalid(
+                    "pairing.advertise_host",
+                    format!("{host:?} is not a host name or address, e.g. \"192.168.1.20\""),
                 ));
             }
         }

@@ -22,6 +22,7 @@ fn the_example_documents_every_key() {
     everything.bitcoind.p2p_port = Some(1);
     everything.lightning.alias = Some("x".into());
     everything.web.initial_password_file = Some("/x".into());
+    everything.pairing.advertise_host = Some("x".into());
     let known: toml::Table = toml::from_str(&toml::to_string(&everything).unwrap()).unwrap();
 
     let mut documented = BTreeSet::new();
@@ -196,4 +197,38 @@ fn a_missing_file_says_how_to_create_one() {
         .to_string();
     assert!(text.contains("/nonexistent/plugnode.toml"), "{text}");
     assert!(text.contains("plugnode.example.toml"), "{text}");
+}
+
+#[test]
+fn pairing_values_are_checked_and_named() {
+    let check = |change: fn(&mut Config)| {
+        let mut config = valid_config();
+        change(&mut config);
+        config.validate().unwrap_err().to_string()
+    };
+    let err = check(|c| c.pairing.relays = vec!["relay.example.com".into()]);
+    assert!(
+        err.contains("pairing.relays") && err.contains("wss://"),
+        "{err}"
+    );
+    let err = check(|c| c.pairing.relays = vec!["wss:// spaced".into()]);
+    assert!(err.contains("pairing.relays"), "{err}");
+    let err = check(|c| c.pairing.relay_listen.set_port(0));
+    assert!(err.contains("pairing.relay_listen"), "{err}");
+    let err = check(|c| c.pairing.lndhub_listen = c.pairing.relay_listen);
+    assert!(err.contains("pairing.lndhub_listen"), "{err}");
+    let err = check(|c| c.pairing.advertise_host = Some("http://box".into()));
+    assert!(err.contains("pairing.advertise_host"), "{err}");
+
+    let mut config = valid_config();
+    config.pairing.relays = vec![
+        "wss://relay.example.com/v1".into(),
+        "ws://10.0.0.2:7777".into(),
+    ];
+    config.pairing.advertise_host = Some("192.168.1.20".into());
+    config.validate().unwrap();
+    // Turned off, nothing of it is checked.
+    config.pairing.enabled = false;
+    config.pairing.relay_listen.set_port(0);
+    config.validate().unwrap();
 }

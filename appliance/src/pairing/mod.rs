@@ -209,6 +209,12 @@ impl Pairing {
     }
 }
 
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Protocols {
+    pub nwc: bool,
+    pub lndhub: bool,
+}
+
 /// A connection just made: its URI is shown once and never again.
 #[derive(Debug)]
 pub struct Created {
@@ -238,6 +244,24 @@ struct Inner {
 impl PairingHandle {
     pub fn wallet(&self) -> &Wallet {
         &self.inner.wallet
+    }
+
+    /// Which protocols this box serves.
+    pub fn protocols(&self) -> Protocols {
+        Protocols {
+            nwc: self.inner.nwc_running,
+            lndhub: self.inner.lndhub_address.is_some(),
+        }
+    }
+
+    /// Where LNDHub answers, if it runs.
+    pub fn lndhub_address(&self) -> Option<SocketAddr> {
+        self.inner.lndhub_address
+    }
+
+    /// Where the embedded relay listens, if it runs.
+    pub fn relay_address(&self) -> Option<SocketAddr> {
+        self.inner.relay
     }
 
     /// Whether allowing an app to spend takes the web password (no keys on the box to

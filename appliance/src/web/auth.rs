@@ -269,6 +269,12 @@ impl Auth {
 
     /// Checks the password; returns a new session token.
     pub async fn login(&self, password: Secret) -> Result<Secret, ApiError> {
+        self.verify_password(password).await?;
+        Ok(self.new_session())
+    }
+
+    /// Checks the password again before a dangerous action (same throttling as logging in).
+    pub async fn verify_password(&self, password: Secret) -> Result<(), ApiError> {
         self.check_lockout()?;
         let Some(hash) = self.inner.password_hash.lock().unwrap().clone() else {
             return Err(setup_required());
@@ -292,7 +298,7 @@ impl Auth {
             ));
         }
         self.reset_lockout();
-        Ok(self.new_session())
+        Ok(())
     }
 
     pub fn logout(&self, token: &str) {

@@ -8,6 +8,7 @@ mod assets;
 pub mod auth;
 mod backup_api;
 mod lightning_api;
+mod pairing_api;
 
 pub use auth::Auth;
 
@@ -15,6 +16,7 @@ use crate::backup::service::BackupHandle;
 use crate::bitcoind::BitcoindHandle;
 use crate::display::DisplayHandle;
 use crate::lightning::LightningHandle;
+use crate::pairing::PairingHandle;
 use crate::shutdown::Shutdown;
 use crate::status::StatusHandle;
 use actix_web::{web, App, HttpServer};
@@ -30,9 +32,14 @@ pub struct WebContext {
     pub display: Option<DisplayHandle>,
     pub lightning: LightningHandle,
     pub backup: BackupHandle,
+    /// Paired wallet apps (`None` when `[pairing]` is off).
+    pub pairing: Option<PairingHandle>,
     /// The demo's folder standing in for the USB stick (`None` on a real box): the page
     /// may plug it in and pull it out (`/api/demo/stick`).
     pub demo_stick: Option<std::path::PathBuf>,
+    /// The demo's Lightning peer, once it runs (demo only): the page may ask it for an
+    /// invoice to try a paired app's payment (`/api/demo/peer/invoice`).
+    pub demo_peer: std::sync::Arc<std::sync::OnceLock<LightningHandle>>,
 }
 
 /// A running web server.
@@ -58,9 +65,11 @@ impl WebServer {
                 .app_data(auth.clone())
                 .configure(lightning_api::routes)
                 .configure(backup_api::routes)
+                .configure(pairing_api::routes)
                 .configure(|config| {
                     if demo {
                         backup_api::demo_routes(config);
+                        pairing_api::demo_routes(config);
                     }
                 })
                 .configure(api::routes)

@@ -106,6 +106,44 @@ pub struct TestConfig {
     pub lightning_port: Option<u16>,
     /// `[backup]`: (mode, the device standing in for a stick); off when `None`.
     pub backup: Option<(&'static str, PathBuf)>,
+    /// `[pairing]`: off when `None`.
+    pub pairing: Option<TestPairing>,
+}
+
+/// The pairing services of a test box, on loopback.
+#[derive(Clone, Debug, Default)]
+pub struct TestPairing {
+    /// The embedded relay's port (off when `None`).
+    pub relay_port: Option<u16>,
+    /// LNDHub's port (off when `None`).
+    pub lndhub_port: Option<u16>,
+    /// Public relays (`ws://…` relays the test runs).
+    pub relays: Vec<String>,
+}
+
+impl TestPairing {
+    /// Both the embedded relay and LNDHub, on free ports.
+    pub fn both() -> TestPairing {
+        TestPairing {
+            relay_port: Some(free_port()),
+            lndhub_port: Some(free_port()),
+            relays: Vec::new(),
+        }
+    }
+
+    fn toml(&self) -> String {
+        let mut text = String::from("enabled = true\n");
+        match self.relay_port {
+            Some(port) => text += &format!("relay = true\nrelay_listen = \"127.0.0.1:{port}\"\n"),
+            None => text += "relay = false\n",
+        }
+        match self.lndhub_port {
+            Some(port) => text += &format!("lndhub = true\nlndhub_listen = \"127.0.0.1:{port}\"\n"),
+            None => text += "lndhub = false\n",
+        }
+        text += &format!("relays = {:?}\n", self.relays);
+        text
+    }
 }
 
 impl TestConfig {
@@ -122,6 +160,7 @@ impl TestConfig {
             panel: "none",
             lightning_port: None,
             backup: None,
+            pairing: None,
         }
     }
 
@@ -160,7 +199,7 @@ impl TestConfig {
             "[data]\ndir = {data:?}\n\n[bitcoind]\nbinary = {binary:?}\nnetwork = \"regtest\"\n\
              rpc_port = {rpc}\np2p_port = {p2p}\nextra_args = {args:?}\nstop_timeout_secs = {stop}\n{prune}\n\
              [lightning]\n{lightning}\n[web]\nlisten = \"127.0.0.1:{web}\"\ninitial_password_file = {password:?}\n\n\
-             [display]\npanel = {panel:?}\n\n[backup]\n{backup}",
+             [display]\npanel = {panel:?}\n\n[backup]\n{backup}\n[pairing]\n{pairing}",
             data = self.data_dir(),
             binary = self.binary,
             rpc = self.rpc_port,
@@ -175,6 +214,10 @@ impl TestConfig {
                     "enabled = true\nmode = {mode:?}\nmount_dir = {:?}\nextra_devices = [{device:?}]\n",
                     self.mount_dir()
                 ),
+                None => "enabled = false\n".into(),
+            },
+            pairing = match &self.pairing {
+                Some(pairing) => pairing.toml(),
                 None => "enabled = false\n".into(),
             },
             lightning = match self.lightning_port {

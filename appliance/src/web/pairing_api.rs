@@ -1,0 +1,169 @@
+//! "Connect a wallet": the connections paired apps use, over the JSON API. A thin layer
+//! over [`PairingHandle`] that turns its errors into HTTP answers with the same words.
+
+use super::auth::{ApiError, Auth, Authenticated};
+use super::WebContext;
+use crate::lightning::ErrorKind as LightningKind;
+use crate::pairing::{ErrorKind, NewConnection, PairingError, PairingHandle};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/api/pairing", web::get().to(overview))
+        .route("/api/pairing/connections", web::get().to(list))
+        .route("/api/pairing/connections", web::post().to(create))
+        .route("/api/pairing/connections/{id}", web::get().to(get))
+        .route("/api/pairing/connections/{id}", web::delete().to(revoke));
+}
+
+/// Demo only: an invoice of the demo's peer, for trying a paired app's payment.
+pub fn demo_routes(config: &mut web::ServiceConfig) {
+    config.route("/api/demo/peer/invoice", web::post().to(demo_peer_invoice));
+}
+
+impl From<PairingError> for ApiError {
+    fn from(err: PairingError) -> Self {
+        let status = match err.kind {
+            ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::QuotaExceeded => StatusCode::CONFLICT,
+            ErrorKind::Restricted | ErrorKind::Unauthorized => StatusCode::FORBIDDEN,
+            ErrorKind::NeedsConfirmation => StatusCode::FORBIDDEN,
+            ErrorKind::Lightning(kind) => {
+                return crate::lightning::LightningError::new(kind, err.message).into()
+            }
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let kind = match err.kind {
+            ErrorKind::NeedsConfirmation => "needs_password".to_string(),
+            other => serde_json::to_value(other)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+        };
+        ApiError::new(status, err.message).with_kind(kind)
+    }
+}
+
+fn pairing(context: &WebContext) -> Result<&PairingHandle, ApiError> {
+    context.pairing.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "Pairing wallet apps is turned off on this box ([pairing] enabled = false).",
+        )
+        .with_kind("pairing_off")
+    })
+}
+
+/// What the card needs besides the list: whether allowing spending takes the password
+/// (a box without keys), which relays the wallet service reaches.
+async fn overview(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+) -> Result<HttpResponse, ApiError> {
+    let pairing = pairing(&context)?;
+    let status = context.status.snapshot();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "spending_needs_password": pairing.spending_needs_password(),
+        "relays": status.pairing.relays,
+        "network": status.bitcoind.network,
+        "protocols": pairing.protocols(),
+    })))
+}
+
+async fn list(_: Authenticated, context: web::Data<WebContext>) -> Result<HttpResponse, ApiError> {
+    let connections = pairing(&context)?.list().await?;
+    Ok(HttpResponse::Ok().json(connections))
+}
+
+async fn get(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let connection = pairing(&context)?.get(&id).await?;
+    Ok(HttpResponse::Ok().json(connection))
+}
+
+/// Makes a connection; the answer carries its URI, the only time it is shown.
+async fn create(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+    auth: web::Data<Auth>,
+    body: Result<web::Json<NewConnection>, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let mut new = body.map(web::Json::into_inner).map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Send a JSON body like {{\"app\": \"Zeus\", \"protocol\": \"nwc\", \
+                 \"permissions\": [\"receive\", \"spend\"], \"budget_sat\": 50000, \
+                 \"renewal\": \"daily\", \"expires_at\": null}} ({err})."
+            ),
+        )
+        .with_kind("invalid_input")
+    })?;
+    let pairing = pairing(&context)?;
+    let spends = new.permissions.iter().any(|p| p == "spend");
+    let mut password_confirmed = false;
+    if let Some(password) = new.password.take() {
+        if spends && pairing.spending_needs_password() {
+            auth.verify_password(password).await.map_err(|err| {
+                if err.status == StatusCode::UNAUTHORIZED {
+                    err.with_kind("wrong_password")
+                } else {
+                    err
+                }
+            })?;
+            password_confirmed = true;
+        }
+    }
+    let created = pairing.create(new, password_confirmed).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "id": created.id,
+            "uri": created.uri.expose(),
+            "state": created.state,
+        })))
+}
+
+async fn revoke(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    pairing(&context)?.revoke(&id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "ok": true })))
+}
+
+#[derive(Deserialize)]
+struct PeerInvoiceRequest {
+    amount_msat: u64,
+}
+
+async fn demo_peer_invoice(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+    body: Result<web::Json<PeerInvoiceRequest>, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.map(web::Json::into_inner).map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("Send a JSON body like {{\"amount_msat\": 21000}} ({err})."),
+        )
+    })?;
+    let peer = context.demo_peer.get().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The demo's peer is still starting; try again in a moment.",
+        )
+        .with_kind(LightningKind::NotRunning)
+    })?;
+    let invoice = peer
+        .create_invoice(Some(body.amount_msat), "a payment from a paired app", 3600)
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "bolt11": invoice.bolt11 })))
+}
