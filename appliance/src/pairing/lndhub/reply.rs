@@ -56,7 +56,6 @@ pub fn info(node: &NodeInfo, block_hash: Option<String>, active_channels: usize)
         "num_active_channels": active_channels,
         "block_height": node.block_height,
         "block_hash": block_hash.unwrap_or_default(),
-        "synced_to_chain": true,
         "testnet": network != "mainnet" && network != "regtest" && network != "signet",
         "chains": [{ "chain": "bitcoin", "network": network }],
         "uris": [],

@@ -141,8 +141,10 @@ async fn auth(hub: web::Data<Hub>, request: HttpRequest, payload: web::Payload) 
         hub.throttle.failed(address, login, now);
         if hub.throttle.check(address, login, now).is_err() {
             warn!(
-                "LNDHub: too many wrong passwords from {}; logins from there wait a few minutes",
-                address.map_or("an unknown address".into(), |a| a.to_string())
+                "LNDHub: too many wrong passwords (from {}, or for one login); those logins \
+                 wait {} minutes",
+                address.map_or("an unknown address".into(), |a| a.to_string()),
+                super::throttle::WINDOW.as_secs() / 60
             );
         }
         return Err(LndhubError::bad_auth());

@@ -321,6 +321,22 @@ async fn a_revoked_connection_is_refused_at_once() {
         .await
         .bad_auth();
     hub.login(SPENDER, PASSWORD).await.bad_auth();
+
+    // An expired connection, and one still waiting for KEY2 on the box, cannot log in.
+    let mut expired = connection("expired", "0000000000000000000e", false);
+    expired.expires_at = Some(1_700_000_001);
+    let mut waiting = connection("waiting", "0000000000000000000f", true);
+    waiting.state = ConnectionState::WaitingForKey;
+    for (connection, login) in [
+        (expired, "0000000000000000000e"),
+        (waiting, "0000000000000000000f"),
+    ] {
+        hub.store
+            .insert(connection, Some(password_sha256(PASSWORD)))
+            .await
+            .unwrap();
+        hub.login(login, PASSWORD).await.bad_auth();
+    }
     hub.stop().await;
 }
 
