@@ -153,7 +153,10 @@ impl Wallet {
         let now = unix_now();
         match connection.state_at(now) {
             ConnectionState::Active => {
-                let _ = self.store.touch(&connection.id, now).await;
+                // "Last used" to the minute is enough, and spares a write per request.
+                if connection.last_used_at.is_none_or(|at| now >= at + 60) {
+                    let _ = self.store.touch(&connection.id, now).await;
+                }
                 Ok(connection)
             }
             ConnectionState::WaitingForKey => Err(PairingError::unauthorized(

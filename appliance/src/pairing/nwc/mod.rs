@@ -377,6 +377,7 @@ impl Handler {
 
     /// One request event: opened, checked, executed at most once, answered.
     async fn handle(&self, event: Event) {
+        let started = std::time::Instant::now();
         let now = unix_now();
         let request = match protocol::open(&event, &self.keys, now) {
             Ok(request) => request,
@@ -429,9 +430,15 @@ impl Handler {
         }
         match protocol::answer(&self.keys, &request, &result_type, outcome) {
             Ok(reply) => {
+                let sealed = started.elapsed();
                 if let Err(err) = self.client.send_event(&reply).await {
                     warn!("the answer to a wallet request could not be sent: {err}");
                 }
+                debug!(
+                    "wallet request {result_type} answered: {} ms to carry out, {} ms to send",
+                    sealed.as_millis(),
+                    (started.elapsed() - sealed).as_millis()
+                );
             }
             Err(err) => warn!("cannot seal the answer to a wallet request: {err}"),
         }
