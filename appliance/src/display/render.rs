@@ -796,10 +796,22 @@ fn pairing_qr<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &
     let x = side as i32 + 2;
     let w = th.width - x - th.margin;
     let mut y = th.margin + 2;
+    // The big font only when no word of the label has to be cut ("BlueWallet (LNDHub)"
+    // is wider than the column on both panels).
     let head_w = th.chars_across(th.headline, w);
-    for line in widgets::wrap(&pairing.label, head_w, 2) {
-        widgets::left(t, &line, x, y, th.headline);
-        y += th.headline.character_size.height as i32 + 1;
+    let label_font = if pairing
+        .label
+        .split_whitespace()
+        .all(|word| word.chars().count() <= head_w)
+    {
+        th.headline
+    } else {
+        th.body
+    };
+    let label_w = th.chars_across(label_font, w);
+    for line in widgets::wrap(&pairing.label, label_w, 2) {
+        widgets::left(t, &line, x, y, label_font);
+        y += label_font.character_size.height as i32 + 1;
     }
     y += 4;
     let font = th.small;

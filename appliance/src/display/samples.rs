@@ -316,6 +316,11 @@ pub fn gallery() -> Vec<Sample> {
     confirm_long.question = Some(long_pairing_question());
     let mut qr = Sample::new("pairing-qr", Screen::PairingQr, running());
     qr.pairing = Some(pairing());
+    let mut lndhub_qr = Sample::new("pairing-qr-lndhub", Screen::PairingQr, running());
+    lndhub_qr.pairing = Some(PairingCode::new(
+        "BlueWallet (LNDHub)",
+        "lndhub://80800ca12653b463bed1:ht91EB1vLU77VjlrwToe7zLE@http://192.168.1.23:3000",
+    ));
     let mut seed1 = Sample::new("seed-1", Screen::Seed { page: 0 }, booting());
     seed1.seed = Some(seed());
     let mut seed4 = Sample::new("seed-4", Screen::Seed { page: 3 }, booting());
@@ -331,7 +336,16 @@ pub fn gallery() -> Vec<Sample> {
         s
     });
     unclaimed.setup_code = Some("K7PX3MWD");
-    samples.extend([confirm, confirm_long, qr, seed1, seed4, mirror, unclaimed]);
+    samples.extend([
+        confirm,
+        confirm_long,
+        qr,
+        lndhub_qr,
+        seed1,
+        seed4,
+        mirror,
+        unclaimed,
+    ]);
     samples
 }
 
