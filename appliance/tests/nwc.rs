@@ -511,7 +511,7 @@ async fn a_payment_in_flight_across_a_kill_9_is_counted_once() {
                 .to_string();
             let used = connection(&a, &paired.id)["used_sat"].as_u64()?;
             let settled = match status.as_str() {
-                "succeeded" => used <= 20_050 && used >= 20_000,
+                "succeeded" => (20_000..=20_050).contains(&used),
                 "failed" => used == 0,
                 _ => false,
             };
