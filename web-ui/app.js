@@ -1,6 +1,6 @@
 // plugnode dashboard: logs in, polls /api/status and hands it to each area of the page.
-// One module per area (wallet setup, Lightning, channels, payments, backup); no framework,
-// no build step.
+// One module per area (wallet setup, Lightning, channels, payments, wallet apps, backup); no
+// framework, no build step.
 
 import { $, api, errorText, setText } from "./ui.js";
 import * as wallet from "./wallet.js";
@@ -8,6 +8,7 @@ import * as lightning from "./lightning.js";
 import * as channels from "./channels.js";
 import * as payments from "./payments.js";
 import * as backup from "./backup.js";
+import * as pairing from "./pairing.js";
 
 const POLL_MS = 2000;
 
@@ -91,6 +92,7 @@ function render(status) {
   lightning.render(status);
   channels.render(status);
   payments.render(status);
+  pairing.render(status);
   renderBitcoind(status.bitcoind);
   backup.render(status);
   const sys = status.system;
@@ -150,6 +152,7 @@ $("logout").addEventListener("click", async () => {
   await api("POST", "/api/logout", {});
   wallet.forget();
   backup.forget();
+  pairing.forget();
   refresh();
 });
 
@@ -202,6 +205,7 @@ export async function refresh() {
   try {
     const answer = await api("GET", "/api/status");
     if (answer.status === 401) {
+      pairing.forget(); // a pairing code on screen leaves with the session
       showGate(answer.data && answer.data.setup_required ? "setup" : "login");
       $("connection").textContent = "";
       return;
@@ -228,5 +232,6 @@ lightning.init({ refresh });
 backup.init({ refresh, hasWallet: wallet.hasWallet });
 channels.init({ refresh });
 payments.init();
+pairing.init({ refresh, pressKey, isDemo: backup.isDemo });
 refresh();
 setInterval(refresh, POLL_MS);

@@ -204,6 +204,11 @@ async function plugDemo(button, inserted) {
   hooks.refresh();
 }
 
+/// Whether this is `plugnode demo`: true, false, or null while not known yet.
+export function isDemo() {
+  return demo;
+}
+
 /// Logging out: ask again whether this is the demo after the next log-in.
 export function forget() {
   demo = null;

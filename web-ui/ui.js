@@ -161,6 +161,18 @@ export function ago(unixSecs, nowMs = Date.now()) {
   return days === 1 ? "yesterday" : `${days} days ago`;
 }
 
+/// How long until a Unix time, for people: "in 3 minutes", "in 5 hours", "in 2 days".
+export function inTime(unixSecs, nowMs = Date.now()) {
+  const secs = unixSecs - nowMs / 1000;
+  if (secs < 45) return "in a moment";
+  const minutes = Math.round(secs / 60);
+  if (minutes < 60) return minutes === 1 ? "in a minute" : `in ${minutes} minutes`;
+  const hours = Math.round(secs / 3600);
+  if (hours < 24) return hours === 1 ? "in an hour" : `in ${hours} hours`;
+  const days = Math.round(secs / 86400);
+  return days === 1 ? "in a day" : `in ${days} days`;
+}
+
 /// A Unix time in full, for tooltips: "24 Nov 2026, 14:32:05".
 export function fullTime(unixSecs) {
   if (!unixSecs) return "";

@@ -6,13 +6,12 @@
 
 mod common;
 
-use common::browser::Browser;
+use common::browser::{claim, Browser};
 use common::lightning::*;
 use common::stick::*;
 use common::*;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 use tokio::task::block_in_place;
 
@@ -52,27 +51,6 @@ async fn open_page(browser: &Browser, address: std::net::SocketAddr) {
     }
     browser.type_into("#login-password", PASSWORD).await;
     browser.click("#login-form button[type=submit]").await;
-    browser.visible("#dashboard").await;
-}
-
-/// Claims a fresh box with the setup code from its data directory.
-async fn claim(browser: &Browser, address: std::net::SocketAddr, secrets: &Path) {
-    block_in_place(|| wait_for("the web page", TIMEOUT, || http(address, "GET", "/", None)));
-    browser
-        .client
-        .goto(&format!("http://{address}/"))
-        .await
-        .unwrap();
-    browser.visible("#setup-form").await;
-    let code = block_in_place(|| {
-        wait_for("the setup code", TIMEOUT, || {
-            std::fs::read_to_string(secrets.join("setup-code")).ok()
-        })
-    });
-    browser.type_into("#setup-code", code.trim()).await;
-    browser.type_into("#setup-password", PASSWORD).await;
-    browser.type_into("#setup-repeat", PASSWORD).await;
-    browser.click("#setup-form button[type=submit]").await;
     browser.visible("#dashboard").await;
 }
 
@@ -616,50 +594,6 @@ async fn an_older_copy_is_restored_only_when_insisted_on_in_recovery_mode() {
     assert_eq!(status["lightning"]["node_id"], json!(setup.node_id));
     browser.snapshot("restore-usb-recovery").await;
     browser.close().await;
-}
-
-/// `plugnode demo` in a directory of its own; stopped (SIGTERM) when dropped.
-struct Demo {
-    child: Child,
-    web: std::net::SocketAddr,
-    dir: PathBuf,
-}
-
-impl Demo {
-    fn start(dir: &Path) -> Demo {
-        let port = free_port();
-        let log = std::fs::File::create(dir.join("demo.log")).unwrap();
-        let child = Command::new(PLUGNODE)
-            .args(["demo", "--block-interval", "0", "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--dir")
-            .arg(dir.join("demo"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Demo {
-            child,
-            web: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-            dir: dir.join("demo"),
-        }
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = std::time::Instant::now() + TIMEOUT;
-        while std::time::Instant::now() < deadline {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

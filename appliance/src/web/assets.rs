@@ -55,6 +55,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../../web-ui/backup.js"),
     },
     Asset {
+        path: "/pairing.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../../web-ui/pairing.js"),
+    },
+    Asset {
         path: "/usb-restore.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../../web-ui/usb-restore.js"),

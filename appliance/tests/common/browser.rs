@@ -135,6 +135,14 @@ impl Browser {
             .await;
     }
 
+    /// Chooses the option with `value` in the `<select>` `css`, as a user picks it.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.act_on(css, |element| async move {
+            element.select_by_value(value).await
+        })
+        .await;
+    }
+
     /// Does `act` on the visible element `css`. When the page redrew that element between
     /// finding and acting (a stale element), finds it again and retries, as a user whose
     /// click missed would; any other error fails the test.
@@ -185,6 +193,32 @@ impl Drop for Browser {
     fn drop(&mut self) {
         kill_driver(&mut self.driver);
     }
+}
+
+/// Claims a fresh box at `address` on its page: the setup code from its data directory
+/// (`secrets`), and the tests' password.
+pub async fn claim(browser: &Browser, address: std::net::SocketAddr, secrets: &std::path::Path) {
+    tokio::task::block_in_place(|| {
+        wait_for("the web page", TIMEOUT, || {
+            super::http(address, "GET", "/", None)
+        })
+    });
+    browser
+        .client
+        .goto(&format!("http://{address}/"))
+        .await
+        .unwrap();
+    browser.visible("#setup-form").await;
+    let code = tokio::task::block_in_place(|| {
+        wait_for("the setup code", TIMEOUT, || {
+            std::fs::read_to_string(secrets.join("setup-code")).ok()
+        })
+    });
+    browser.type_into("#setup-code", code.trim()).await;
+    browser.type_into("#setup-password", super::PASSWORD).await;
+    browser.type_into("#setup-repeat", super::PASSWORD).await;
+    browser.click("#setup-form button[type=submit]").await;
+    browser.visible("#dashboard").await;
 }
 
 /// Kills chromedriver's whole process group, the browser it started included.

@@ -76,6 +76,37 @@ impl LnBox {
         (ln, words)
     }
 
+    /// Starts a box with a (simulated) screen from `config`, creates its wallet, whose
+    /// words go to the screen and never into the answer, takes them off the screen as the
+    /// owner does once they are on paper (KEY1 to the last page, KEY2), and waits for
+    /// Lightning. On the simulated panel the page's keys count as the box's own.
+    pub fn start_with_screen(config: TestConfig) -> LnBox {
+        assert_eq!(config.panel, "simulated", "a box with a screen");
+        let node = Plugnode::start(&config);
+        let ln = LnBox { node, config };
+        ln.node
+            .wait_status("bitcoind ready", |s| state(s) == "ready");
+        let (code, answer) = ln.post("/api/wallet/create", json!({}));
+        assert_eq!(code, 200, "{answer}");
+        assert_eq!(answer["shown_on"], "screen", "{answer}");
+        assert!(
+            answer.get("words").is_none(),
+            "no word in the answer: {answer}"
+        );
+        for key in [1, 1, 1, 2] {
+            let (code, answer) = ln.post("/api/display/key", json!({ "key": key }));
+            assert_eq!(code, 202, "KEY{key}: {answer}");
+        }
+        ln.node.wait_status("the words to leave the screen", |s| {
+            !s["display"]["screen"]
+                .as_str()
+                .unwrap_or("Seed")
+                .starts_with("Seed")
+        });
+        ln.wait_running();
+        ln
+    }
+
     pub fn status(&self) -> Value {
         self.node.status().expect("the status answers")
     }

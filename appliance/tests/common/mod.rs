@@ -233,6 +233,50 @@ impl TestConfig {
     }
 }
 
+/// `plugnode demo` in a directory of its own; stopped (SIGTERM) when dropped.
+pub struct Demo {
+    pub child: Child,
+    pub web: SocketAddr,
+    pub dir: PathBuf,
+}
+
+impl Demo {
+    pub fn start(dir: &Path) -> Demo {
+        let port = free_port();
+        let log = std::fs::File::create(dir.join("demo.log")).unwrap();
+        let child = Command::new(PLUGNODE)
+            .args(["demo", "--block-interval", "0", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--dir")
+            .arg(dir.join("demo"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Demo {
+            child,
+            web: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir: dir.join("demo"),
+        }
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while std::time::Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A running `plugnode run`.
 pub struct Plugnode {
     pub child: Child,
