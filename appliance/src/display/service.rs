@@ -506,10 +506,12 @@ impl Service {
 
     /// Carries out an outcome's effects and redraws with its urgency (or `default`).
     async fn apply(&mut self, mut outcome: Outcome, default: Urgency) -> Result<(), PanelError> {
-        self.carry_out(std::mem::take(&mut outcome.effects));
+        let effects = std::mem::take(&mut outcome.effects);
         let urgency = outcome.urgency.unwrap_or(default);
         let result = self.refresh(urgency).await;
         self.publish_state();
+        // After the screen moved on: whoever hears an answer finds the screen agreeing.
+        self.carry_out(effects);
         result
     }
 
