@@ -136,6 +136,24 @@ impl Appliance {
                 gossip: config.lightning.gossip.clone(),
                 rpc_port: config.bitcoind.rpc_port(),
                 rpc_user: credentials.lightning.clone(),
+                lsp: config
+                    .lightning
+                    .lsp
+                    .as_ref()
+                    .map(|lsp| crate::lightning::LspSettings {
+                        node_id: lsp.node_id.clone(),
+                        address: lsp.address.clone(),
+                        token: lsp.token.clone().map(crate::secret::Secret::new),
+                        name: lsp
+                            .name
+                            .clone()
+                            .unwrap_or_else(|| "the liquidity provider".into()),
+                    }),
+                lsp_fee_limit: crate::lightning::LspFeeLimit {
+                    max_msat: config.lightning.max_lsp_fee_sat.saturating_mul(1000),
+                    max_permille: config.lightning.max_lsp_fee_permille,
+                },
+                lsp_service: None,
             },
             status.clone(),
             store,

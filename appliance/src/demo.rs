@@ -120,23 +120,41 @@ pub async fn run(args: DemoArgs, shutdown: Shutdown, started: Instant) -> anyhow
     Ok(())
 }
 
-/// A second Lightning node on the same simulated chain, with a channel to the box, so a
-/// newcomer sees a working node: balances, a channel, payments both ways.
+/// The demo's other Lightning nodes on the same simulated chain, so a newcomer sees a
+/// working node: a *peer* with a channel to the box (balances, payments both ways, an
+/// invoice for a paired app to pay), and a *liquidity provider* running ldk-node's LSPS2
+/// service with a channel from the peer, so asking for more than the box can receive
+/// opens a just-in-time channel.
 struct DemoPeer {
-    lightning: LightningHandle,
-    mirror: tokio::task::JoinHandle<()>,
+    peer: DemoNode,
+    provider: DemoNode,
 }
 
 /// The channel the demo opens, and what it gives the peer at once so both can pay.
 const DEMO_CHANNEL_SAT: u64 = 1_000_000;
 const DEMO_PUSH_MSAT: u64 = 250_000_000;
+/// The peer's channel to the provider, which carries payments into just-in-time channels.
+const PROVIDER_CHANNEL_SAT: u64 = 5_000_000;
 
-impl DemoPeer {
-    async fn start(dir: &Path, box_: &Appliance) -> anyhow::Result<DemoPeer> {
-        let peer_dir = dir.join("demo-peer");
+/// One of the demo's nodes: plugnode's Lightning service on its own, following the box's
+/// bitcoind state (it has no supervisor of its own).
+struct DemoNode {
+    lightning: LightningHandle,
+    status: StatusHandle,
+    port: u16,
+    mirror: tokio::task::JoinHandle<()>,
+}
+
+impl DemoNode {
+    async fn start(
+        dir: &Path,
+        alias: &str,
+        box_: &Appliance,
+        lsp_service: Option<ldk_node::liquidity::LSPS2ServiceConfig>,
+    ) -> anyhow::Result<DemoNode> {
         // The same port every run in a kept demo directory: the box reconnects to it.
-        std::fs::create_dir_all(&peer_dir)?;
-        let port_file = peer_dir.join("port");
+        std::fs::create_dir_all(dir)?;
+        let port_file = dir.join("port");
         let port = match std::fs::read_to_string(&port_file)
             .ok()
             .and_then(|p| p.trim().parse::<u16>().ok())
@@ -149,7 +167,6 @@ impl DemoPeer {
                 port
             }
         };
-        // The peer follows the box's bitcoind state (it has no supervisor of its own).
         let status = StatusHandle::new();
         let mirror = tokio::spawn({
             let mut from = box_.status.subscribe();
@@ -168,47 +185,94 @@ impl DemoPeer {
             LightningSettings {
                 enabled: true,
                 network: Network::Regtest,
-                storage_dir: peer_dir.join("lightning"),
-                secrets_dir: peer_dir.join("secrets"),
+                storage_dir: dir.join("lightning"),
+                secrets_dir: dir.join("secrets"),
                 listen_address: SocketAddr::from(([127, 0, 0, 1], port)),
-                alias: Some("demo peer".into()),
+                alias: Some(alias.into()),
                 gossip: GossipSetting::P2p,
                 rpc_port: box_.bitcoind_rpc_port(),
                 rpc_user: box_.credentials.lightning.clone(),
+                lsp: None,
+                lsp_fee_limit: Default::default(),
+                lsp_service,
             },
             status.clone(),
-            ChannelStore::open(&peer_dir.join("lightning"))?,
+            ChannelStore::open(&dir.join("lightning"))?,
         );
         if !lightning.has_seed() {
             lightning.create_seed()?;
         }
+        Ok(DemoNode {
+            lightning,
+            status,
+            port,
+            mirror,
+        })
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    async fn stop(self) {
+        self.lightning.stop().await;
+        self.mirror.abort();
+    }
+}
+
+/// The demo provider's terms: 1 % of the payment, at least 2 000 sat, for payments of
+/// 10 000 sat to 4 million sat; the channel 10 % larger than the payment.
+fn provider_terms() -> ldk_node::liquidity::LSPS2ServiceConfig {
+    ldk_node::liquidity::LSPS2ServiceConfig {
+        require_token: None,
+        advertise_service: false,
+        channel_opening_fee_ppm: 10_000,
+        channel_over_provisioning_ppm: 100_000,
+        min_channel_opening_fee_msat: 2_000_000,
+        min_channel_lifetime: 100,
+        max_client_to_self_delay: 1024,
+        min_payment_size_msat: 10_000_000,
+        max_payment_size_msat: 4_000_000_000,
+        client_trusts_lsp: false,
+    }
+}
+
+impl DemoPeer {
+    async fn start(dir: &Path, box_: &Appliance) -> anyhow::Result<DemoPeer> {
+        let peer = DemoNode::start(&dir.join("demo-peer"), "demo peer", box_, None).await?;
+        let provider = DemoNode::start(
+            &dir.join("demo-lsp"),
+            "demo liquidity provider",
+            box_,
+            Some(provider_terms()),
+        )
+        .await?;
+        wait_running(&provider.status).await;
+        // The box learns of the provider before its node is built (or rebuilds it); the
+        // page asks the owner before it is used, as on a real box.
+        box_.lightning.set_lsp(Some(crate::lightning::LspSettings {
+            node_id: provider.lightning.node_info()?.node_id,
+            address: provider.address(),
+            token: None,
+            name: "the demo's liquidity provider".into(),
+        }));
         if !box_.lightning.has_seed() {
             box_.lightning.create_seed()?;
             info!("demo: created the box's wallet (in a real box you write the words down)");
         }
-        let _ = box_.demo_peer.set(lightning.clone());
-        let peer = DemoPeer { lightning, mirror };
-        if let Err(err) = peer.open_demo_channel(box_, &status, port).await {
-            warn!("demo: could not set up the demo channel: {err:#}");
+        let _ = box_.demo_peer.set(peer.lightning.clone());
+        let demo = DemoPeer { peer, provider };
+        if let Err(err) = demo.open_demo_channels(box_).await {
+            warn!("demo: could not set up the demo channels: {err:#}");
         }
-        Ok(peer)
+        Ok(demo)
     }
 
-    /// Funds both wallets and opens a channel from the box to the peer (once: a demo
-    /// directory that has it already keeps it).
-    async fn open_demo_channel(
-        &self,
-        box_: &Appliance,
-        peer_status: &StatusHandle,
-        peer_port: u16,
-    ) -> anyhow::Result<()> {
+    /// Funds the wallets and opens a channel from the box to the peer and one from the peer
+    /// to the provider (once: a demo directory that has them keeps them).
+    async fn open_demo_channels(&self, box_: &Appliance) -> anyhow::Result<()> {
         wait_running(&box_.status).await;
-        wait_running(peer_status).await;
-        if !box_.lightning.list_channels()?.is_empty() {
-            return Ok(());
-        }
-        let box_address = box_.lightning.new_onchain_address().await?;
-        let peer_address = self.lightning.new_onchain_address().await?;
+        wait_running(&self.peer.status).await;
         let rpc = demo_rpc(box_)?;
         let mine = |count: u64, address: String| {
             let rpc = rpc.clone();
@@ -218,33 +282,60 @@ impl DemoPeer {
                 Ok(())
             })
         };
-        mine(1, box_address).await??;
-        mine(1, peer_address).await??;
-        // Coinbases mature after 100 blocks.
+        let peer = &self.peer.lightning;
+        let provider = &self.provider.lightning;
+        let box_needs_channel = box_.lightning.list_channels()?.is_empty();
+        let provider_needs_channel = provider.list_channels()?.is_empty();
+        if !box_needs_channel && !provider_needs_channel {
+            return Ok(());
+        }
+        // Coinbases for every wallet that opens a channel (and the provider's, which opens
+        // the just-in-time ones); they mature after 100 blocks.
+        if box_needs_channel {
+            mine(1, box_.lightning.new_onchain_address().await?).await??;
+        }
+        if provider_needs_channel {
+            mine(1, peer.new_onchain_address().await?).await??;
+            mine(1, provider.new_onchain_address().await?).await??;
+        }
         mine(100, demo_address().to_string()).await??;
-        box_.lightning.sync_wallets().await?;
-        self.lightning.sync_wallets().await?;
-
-        let peer_id = self.lightning.node_info()?.node_id;
-        box_.lightning
-            .open_channel(OpenChannel {
-                node_id: peer_id,
-                address: format!("127.0.0.1:{peer_port}"),
-                amount_sat: DEMO_CHANNEL_SAT,
-                push_msat: DEMO_PUSH_MSAT,
+        for node in [&box_.lightning, peer, provider] {
+            node.sync_wallets().await?;
+        }
+        if box_needs_channel {
+            box_.lightning
+                .open_channel(OpenChannel {
+                    node_id: peer.node_info()?.node_id,
+                    address: self.peer.address(),
+                    amount_sat: DEMO_CHANNEL_SAT,
+                    push_msat: DEMO_PUSH_MSAT,
+                    public: false,
+                })
+                .await?;
+        }
+        if provider_needs_channel {
+            peer.open_channel(OpenChannel {
+                node_id: provider.node_info()?.node_id,
+                address: self.provider.address(),
+                amount_sat: PROVIDER_CHANNEL_SAT,
+                push_msat: 0,
                 public: false,
             })
             .await?;
-        // Let the funding transaction reach the mempool, then confirm it.
+        }
+        // Let the funding transactions reach the mempool, then confirm them.
         tokio::time::sleep(Duration::from_secs(2)).await;
         mine(6, demo_address().to_string()).await??;
-        info!("demo: opened a {DEMO_CHANNEL_SAT} sat channel to the demo peer");
+        info!(
+            "demo: opened a {DEMO_CHANNEL_SAT} sat channel to the demo peer, and the peer one to \
+             the demo's liquidity provider"
+        );
         Ok(())
     }
 
     async fn stop(self) {
-        self.lightning.stop().await;
-        self.mirror.abort();
+        self.peer.stop().await;
+        self.provider.stop().await;
     }
 }
 

@@ -302,6 +302,9 @@ impl PlugBox {
                 name: rpc.user.clone(),
                 password: Secret::new(rpc.password.clone()),
             },
+            lsp: None,
+            lsp_fee_limit: Default::default(),
+            lsp_service: None,
         };
         let store = ChannelStore::open(&settings.storage_dir).expect("the channel store opens");
         let handle = {

@@ -129,6 +129,31 @@ pub struct LightningConfig {
     /// block, Rapid Gossip Sync from the network's public server when it prunes), "p2p",
     /// or the https:// address of a Rapid Gossip Sync server.
     pub gossip: GossipSetting,
+    /// A liquidity provider (LSPS2) that opens a channel to the box when a payment arrives
+    /// that the box's channels cannot take ("just-in-time" channels). None by default; the
+    /// owner agrees on the web page before the box contacts it.
+    pub lsp: Option<LspConfig>,
+    /// The most a provider may keep of one payment for opening its channel, in sat, when
+    /// paired apps and scripts ask for an invoice (the page asks the owner each time).
+    pub max_lsp_fee_sat: u64,
+    /// …and at most this share of the payment, in per mille.
+    pub max_lsp_fee_permille: u32,
+}
+
+/// `[lightning.lsp]`: the liquidity provider.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LspConfig {
+    /// Its node id (66 hex characters).
+    pub node_id: String,
+    /// Where it listens, `host:port`.
+    pub address: String,
+    /// A token some providers give their customers.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// How the page and the screens name it.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 impl Default for LightningConfig {
@@ -138,6 +163,9 @@ impl Default for LightningConfig {
             listen_port: 9735,
             alias: None,
             gossip: GossipSetting::Auto,
+            lsp: None,
+            max_lsp_fee_sat: 5_000,
+            max_lsp_fee_permille: 50,
         }
     }
 }
@@ -442,6 +470,52 @@ impl Config {
                     format!("is {} bytes long; at most 32 are allowed", alias.len()),
                 ));
             }
+        }
+        if let Some(lsp) = &self.lightning.lsp {
+            let hex_key = lsp.node_id.len() == 66
+                && lsp.node_id.bytes().all(|b| b.is_ascii_hexdigit())
+                && (lsp.node_id.starts_with("02") || lsp.node_id.starts_with("03"));
+            if !hex_key {
+                return Err(invalid(
+                    "lightning.lsp.node_id",
+                    format!(
+                        "{:?} is not a node id: it is 66 hex characters starting with 02 or 03",
+                        lsp.node_id
+                    ),
+                ));
+            }
+            let address_ok = lsp.address.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            });
+            if !address_ok {
+                return Err(invalid(
+                    "lightning.lsp.address",
+                    format!(
+                        "{:?} is not an address: write it as host:port, e.g. \"203.0.113.5:9735\"",
+                        lsp.address
+                    ),
+                ));
+            }
+            if lsp
+                .token
+                .as_deref()
+                .is_some_and(|t| t.is_empty() || t.len() > 256)
+            {
+                return Err(invalid(
+                    "lightning.lsp.token",
+                    "give the token the provider gave you (1 to 256 characters), or leave it out"
+                        .into(),
+                ));
+            }
+        }
+        if self.lightning.max_lsp_fee_permille > 1000 {
+            return Err(invalid(
+                "lightning.max_lsp_fee_permille",
+                format!(
+                    "{} is more than the whole payment: use 0..=1000 (default 50, i.e. 5 %)",
+                    self.lightning.max_lsp_fee_permille
+                ),
+            ));
         }
         if self.lightning.enabled && self.lightning.listen_port == 0 {
             return Err(invalid(

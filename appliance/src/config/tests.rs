@@ -23,6 +23,12 @@ fn the_example_documents_every_key() {
     everything.lightning.alias = Some("x".into());
     everything.web.initial_password_file = Some("/x".into());
     everything.pairing.advertise_host = Some("x".into());
+    everything.lightning.lsp = Some(LspConfig {
+        node_id: "02".repeat(33),
+        address: "x:1".into(),
+        token: Some("x".into()),
+        name: Some("x".into()),
+    });
     let known: toml::Table = toml::from_str(&toml::to_string(&everything).unwrap()).unwrap();
 
     let mut documented = BTreeSet::new();
@@ -36,12 +42,18 @@ fn the_example_documents_every_key() {
         }
     }
     for (section, table) in known {
-        for key in table.as_table().unwrap().keys() {
-            let dotted = format!("{section}.{key}");
-            assert!(
-                documented.contains(&dotted),
-                "{dotted} is missing from plugnode.example.toml"
-            );
+        for (key, value) in table.as_table().unwrap() {
+            // A sub-table (`[lightning.lsp]`) documents its own keys.
+            let keys: Vec<String> = match value.as_table() {
+                Some(sub) => sub.keys().map(|k| format!("{section}.{key}.{k}")).collect(),
+                None => vec![format!("{section}.{key}")],
+            };
+            for dotted in keys {
+                assert!(
+                    documented.contains(&dotted),
+                    "{dotted} is missing from plugnode.example.toml"
+                );
+            }
         }
     }
 }
@@ -231,4 +243,36 @@ fn pairing_values_are_checked_and_named() {
     config.pairing.enabled = false;
     config.pairing.relay_listen.set_port(0);
     config.validate().unwrap();
+}
+
+#[test]
+fn a_liquidity_provider_is_checked_key_by_key() {
+    let with_lsp = |node_id: &str, address: &str| {
+        let mut config = valid_config();
+        config.lightning.lsp = Some(LspConfig {
+            node_id: node_id.into(),
+            address: address.into(),
+            token: None,
+            name: None,
+        });
+        config.validate()
+    };
+    let good = format!("02{}", "ab".repeat(32));
+    with_lsp(&good, "lsp.example.com:9735").unwrap();
+    let err = with_lsp("02abc", "lsp.example.com:9735")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lightning.lsp.node_id"), "{err}");
+    let err = with_lsp(&good, "lsp.example.com").unwrap_err().to_string();
+    assert!(
+        err.contains("lightning.lsp.address") && err.contains("host:port"),
+        "{err}"
+    );
+    let mut config = valid_config();
+    config.lightning.max_lsp_fee_permille = 1001;
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("lightning.max_lsp_fee_permille"), "{err}");
+    let parsed =
+        parse("[lightning.lsp]\nnode_id = \"03aa\"\naddress = \"a:1\"\nfee = 1\n").unwrap_err();
+    assert_eq!(parsed.key(), Some("lightning.lsp.fee"));
 }

@@ -24,6 +24,7 @@ fn channel(n: u8, capacity: u64, outbound: u64, usable: bool) -> ChannelSummary 
         usable,
         public: false,
         funding_txid: None,
+        opened_by: None,
         state: if usable {
             "open".into()
         } else {
@@ -65,6 +66,7 @@ pub fn running() -> Status {
                 onchain_sat: 250_000,
                 onchain_spendable_sat: 250_000,
                 lightning_spendable_sat: 1_234_567,
+                lightning_receivable_sat: 1_240_433,
                 channel_reserve_sat: 35_000,
                 pending_sat: 955_230,
             },

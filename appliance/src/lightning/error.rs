@@ -18,6 +18,13 @@ pub enum ErrorKind {
     PaymentFailed,
     PeerUnreachable,
     ChannelNotFound,
+    /// The channels cannot take this payment and no liquidity provider is configured.
+    NoInboundCapacity,
+    /// A liquidity provider could open a channel, but the owner has not agreed to use it.
+    LspNotAgreed,
+    /// Receiving this needs a just-in-time channel whose fee nobody approved yet
+    /// (`lsp_fee_msat` says how much the provider keeps at most).
+    NeedsChannel,
     Internal,
 }
 
@@ -28,6 +35,8 @@ pub struct LightningError {
     pub message: String,
     #[source]
     pub source: Option<NodeError>,
+    /// For [`ErrorKind::NeedsChannel`]: the most the provider would keep.
+    pub lsp_fee_msat: Option<u64>,
 }
 
 impl LightningError {
@@ -36,6 +45,7 @@ impl LightningError {
             kind,
             message: message.into(),
             source: None,
+            lsp_fee_msat: None,
         }
     }
 
@@ -77,6 +87,7 @@ impl LightningError {
             kind,
             message: format!("{doing}: {hint} ({error})."),
             source: Some(error),
+            lsp_fee_msat: None,
         }
     }
 }

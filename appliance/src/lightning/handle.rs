@@ -46,6 +46,10 @@ pub(super) struct Shared {
     pub payment_events: watch::Sender<u64>,
     /// Channels this box asked to close (cooperatively), until they are gone.
     closing: std::sync::Mutex<std::collections::HashSet<u128>>,
+    /// The last just-in-time invoice quoted and not handed out yet (see `liquidity`).
+    pub(super) jit_quote: std::sync::Mutex<Option<super::liquidity::Quote>>,
+    /// The liquidity provider the node is built with (the config's, or one set later).
+    pub(super) lsp: RwLock<Option<super::LspSettings>>,
 }
 
 impl Shared {
@@ -90,6 +94,11 @@ pub struct Invoice {
     pub payment_hash: String,
     pub amount_msat: Option<u64>,
     pub expires_at: UnixTime,
+    /// Paying it opens a channel from the liquidity provider (a just-in-time channel).
+    pub jit: bool,
+    /// For such an invoice: the most the provider keeps of the payment, in sat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_lsp_fee_sat: Option<u64>,
 }
 
 /// A BOLT11 payment that passed every check; nothing has been sent yet.
@@ -141,6 +150,7 @@ impl LightningHandle {
         store: ChannelStore,
     ) -> LightningHandle {
         let (commands, receiver) = mpsc::unbounded_channel();
+        let lsp = RwLock::new(settings.lsp.clone());
         let shared = Arc::new(Shared {
             settings,
             status,
@@ -150,6 +160,8 @@ impl LightningHandle {
             seed_stored: watch::channel(0).0,
             payment_events: watch::channel(0).0,
             closing: Default::default(),
+            jit_quote: Default::default(),
+            lsp,
         });
         tokio::spawn(service::run(Arc::clone(&shared), receiver));
         LightningHandle { shared }
@@ -165,6 +177,21 @@ impl LightningHandle {
 
     pub(super) fn set_state(&self, state: LightningState) {
         self.shared.status.update(|s| s.lightning.state = state);
+    }
+
+    /// The liquidity provider the node is (or will be) built with.
+    pub fn lsp_settings(&self) -> Option<super::LspSettings> {
+        self.shared.lsp.read().expect("lsp lock").clone()
+    }
+
+    /// Uses another liquidity provider (or none). ldk-node takes it when the node is built:
+    /// a running node restarts (a moment without Lightning, channels kept).
+    pub fn set_lsp(&self, lsp: Option<super::LspSettings>) {
+        *self.shared.lsp.write().expect("lsp lock") = lsp;
+        self.shared.jit_quote.lock().expect("quote lock").take();
+        if self.node().is_ok() {
+            let _ = self.shared.commands.send(Command::Restart);
+        }
     }
 
     /// Stops the node (channel state flushed, peers disconnected) and returns once it has.
@@ -276,7 +303,7 @@ impl LightningHandle {
     // --- reading -----------------------------------------------------------------------
 
     /// The running node, or why there is none.
-    fn node(&self) -> Result<Arc<Node>> {
+    pub(super) fn node(&self) -> Result<Arc<Node>> {
         if let Some(node) = self.shared.node.read().expect("node lock").as_ref() {
             return Ok(Arc::clone(node));
         }
@@ -299,7 +326,7 @@ impl LightningHandle {
     }
 
     /// Runs a blocking ldk-node call off the async threads.
-    async fn blocking<T: Send + 'static>(
+    pub(super) async fn blocking<T: Send + 'static>(
         &self,
         call: impl FnOnce(Arc<Node>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -339,7 +366,7 @@ impl LightningHandle {
             .node()?
             .list_channels()
             .iter()
-            .map(|c| summary::channel(c, self.is_closing(c)))
+            .map(|c| summary::channel(c, self.is_closing(c), self.lsp_settings().as_ref()))
             .collect())
     }
 
@@ -570,33 +597,7 @@ impl LightningHandle {
                 "An invoice should expire after 1 minute to 31 days.",
             ));
         }
-        let description = match description {
-            InvoiceDescription::Text(text) if text.len() > MAX_DESCRIPTION_BYTES => {
-                return Err(LightningError::new(
-                    ErrorKind::InvalidInput,
-                    format!("The description is too long (at most {MAX_DESCRIPTION_BYTES} bytes)."),
-                ))
-            }
-            InvoiceDescription::Text(text) => Bolt11InvoiceDescription::Direct(
-                Description::new(text)
-                    .map_err(|e| LightningError::new(ErrorKind::InvalidInput, e.to_string()))?,
-            ),
-            InvoiceDescription::Hash(hex_hash) => {
-                use ldk_node::bitcoin::hashes::{sha256, Hash};
-                let bytes: [u8; 32] = hex::decode(hex_hash.trim())
-                    .ok()
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| {
-                        LightningError::new(
-                            ErrorKind::InvalidInput,
-                            "A description hash is 64 hex characters (a SHA-256).",
-                        )
-                    })?;
-                Bolt11InvoiceDescription::Hash(ldk_node::lightning_invoice::Sha256(
-                    sha256::Hash::from_byte_array(bytes),
-                ))
-            }
-        };
+        let description = ldk_description(&description)?;
         let invoice = self
             .blocking(move |node| {
                 let payments = node.bolt11_payment();
@@ -615,6 +616,8 @@ impl LightningHandle {
                 .expires_at()
                 .map(|d| d.as_secs())
                 .unwrap_or(unix_now() + expiry_secs as u64),
+            jit: false,
+            max_lsp_fee_sat: None,
         })
     }
 
@@ -933,6 +936,39 @@ impl LightningHandle {
             }
         }
     }
+}
+
+/// The invoice description in ldk-node's words, checked.
+pub(super) fn ldk_description(
+    description: &InvoiceDescription,
+) -> Result<Bolt11InvoiceDescription> {
+    Ok(match description.clone() {
+        InvoiceDescription::Text(text) if text.len() > MAX_DESCRIPTION_BYTES => {
+            return Err(LightningError::new(
+                ErrorKind::InvalidInput,
+                format!("The description is too long (at most {MAX_DESCRIPTION_BYTES} bytes)."),
+            ))
+        }
+        InvoiceDescription::Text(text) => Bolt11InvoiceDescription::Direct(
+            Description::new(text)
+                .map_err(|e| LightningError::new(ErrorKind::InvalidInput, e.to_string()))?,
+        ),
+        InvoiceDescription::Hash(hex_hash) => {
+            use ldk_node::bitcoin::hashes::{sha256, Hash};
+            let bytes: [u8; 32] = hex::decode(hex_hash.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| {
+                    LightningError::new(
+                        ErrorKind::InvalidInput,
+                        "A description hash is 64 hex characters (a SHA-256).",
+                    )
+                })?;
+            Bolt11InvoiceDescription::Hash(ldk_node::lightning_invoice::Sha256(
+                sha256::Hash::from_byte_array(bytes),
+            ))
+        }
+    })
 }
 
 /// A send refused outright is most often a payment bigger than the peers accept in one

@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod handle;
+pub mod liquidity;
 pub mod recovery;
 pub mod seed;
 mod service;
@@ -45,6 +46,48 @@ pub struct LightningSettings {
     /// bitcoind's RPC port on 127.0.0.1 and the Lightning node's own RPC user.
     pub rpc_port: u16,
     pub rpc_user: RpcUser,
+    /// The liquidity provider just-in-time channels come from, if the owner named one.
+    pub lsp: Option<LspSettings>,
+    /// What a provider may keep of one payment when nobody confirms the fee by hand.
+    pub lsp_fee_limit: LspFeeLimit,
+    /// Run an LSPS2 service (the demo's peer and the tests' provider; never a real box).
+    pub lsp_service: Option<ldk_node::liquidity::LSPS2ServiceConfig>,
+}
+
+/// A liquidity provider (LSPS2) the box buys just-in-time channels from.
+#[derive(Clone, Debug)]
+pub struct LspSettings {
+    pub node_id: String,
+    pub address: String,
+    pub token: Option<crate::secret::Secret>,
+    /// How the page names it.
+    pub name: String,
+}
+
+/// The most a provider may keep of one payment for opening its channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LspFeeLimit {
+    pub max_msat: u64,
+    /// Per mille of the payment.
+    pub max_permille: u32,
+}
+
+impl Default for LspFeeLimit {
+    /// `[lightning] max_lsp_fee_sat` and `max_lsp_fee_permille` as they come.
+    fn default() -> Self {
+        LspFeeLimit {
+            max_msat: 5_000_000,
+            max_permille: 50,
+        }
+    }
+}
+
+impl LspFeeLimit {
+    /// The limit for a payment of `amount_msat`: the smaller of both.
+    pub fn for_amount(&self, amount_msat: u64) -> u64 {
+        let share = (amount_msat as u128 * self.max_permille as u128 / 1000) as u64;
+        self.max_msat.min(share)
+    }
 }
 
 impl GossipSetting {

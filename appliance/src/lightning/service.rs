@@ -16,6 +16,7 @@ use crate::config::Network;
 use crate::status::{BitcoindState, LightningState};
 use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::{Builder, Event, Node};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -30,6 +31,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 pub(super) enum Command {
     Stop(oneshot::Sender<()>),
+    /// Build the node again (its liquidity provider changed).
+    Restart,
 }
 
 /// Where gossip (the map of the network's channels) comes from.
@@ -59,22 +62,52 @@ pub(super) async fn run(
     let handle = LightningHandle::from_shared(Arc::clone(&shared));
     if !shared.settings.enabled {
         handle.set_state(LightningState::Disabled);
-        if let Some(Command::Stop(done)) = commands.recv().await {
-            let _ = done.send(());
+        loop {
+            match commands.recv().await {
+                Some(Command::Restart) => continue,
+                Some(Command::Stop(done)) => {
+                    let _ = done.send(());
+                    return;
+                }
+                None => return,
+            }
         }
-        return;
     }
 
     loop {
         let node = loop {
-            let waited = tokio::select! {
-                node = start_when_possible(&handle) => node,
-                command = commands.recv() => {
-                    handle.set_state(LightningState::Stopped);
-                    if let Some(Command::Stop(done)) = command {
-                        let _ = done.send(());
-                    }
-                    return;
+            // Kept across commands: a build under way is never dropped half-way (a started
+            // node dropped unstopped would lose its last updates).
+            let start = start_when_possible(&handle);
+            tokio::pin!(start);
+            let waited = loop {
+                tokio::select! {
+                    node = &mut start => break node,
+                    command = commands.recv() => match command {
+                        // Not built yet: the build under way reads the newest settings.
+                        Some(Command::Restart) => continue,
+                        Some(Command::Stop(done)) => {
+                            // A build under way finishes, so its node is stopped in order,
+                            // not dropped; a wait for a seed or for bitcoind just ends.
+                            let building = matches!(
+                                shared.status.snapshot().lightning.state,
+                                LightningState::Starting
+                            );
+                            if building {
+                                if let Some(node) = start.await {
+                                    shared.set_node(None);
+                                    let _ = tokio::task::spawn_blocking(move || node.stop()).await;
+                                }
+                            }
+                            handle.set_state(LightningState::Stopped);
+                            let _ = done.send(());
+                            return;
+                        }
+                        None => {
+                            handle.set_state(LightningState::Stopped);
+                            return;
+                        }
+                    },
                 }
             };
             if let Some(node) = waited {
@@ -101,6 +134,7 @@ pub(super) async fn run(
                 }
                 return;
             }
+            EventsEnd::Restart => info!("Lightning node restarting with new settings"),
             EventsEnd::ClaimFunds => {
                 let storage = &shared.settings.storage_dir;
                 let moved = recovery::unstash(&shared.store).and_then(|moved| {
@@ -126,6 +160,8 @@ pub(super) async fn run(
 /// Why the event loop ended.
 enum EventsEnd {
     Stop(Option<oneshot::Sender<()>>),
+    /// Settings the node is built with changed: build it again.
+    Restart,
     /// Recovery phase 1 is over: restart with the restored monitors.
     ClaimFunds,
 }
@@ -145,7 +181,8 @@ async fn start_when_possible(handle: &LightningHandle) -> Option<Arc<Node>> {
         return None;
     }
     let started = Instant::now();
-    let settings = shared.settings.clone();
+    let mut settings = shared.settings.clone();
+    settings.lsp = handle.lsp_settings();
     let store = shared.store.clone();
     let gossip = handle.gossip_choice();
     let built =
@@ -270,6 +307,24 @@ fn build_and_start(
             .set_node_alias(alias.clone())
             .map_err(|err| format!("invalid lightning.alias: {err}"))?;
     }
+    if let Some(lsp) = &settings.lsp {
+        // Configured but unused until the owner agrees on the page and a payment needs a
+        // channel: ldk-node contacts the provider only when asked for such an invoice.
+        let node_id = lsp
+            .node_id
+            .parse()
+            .map_err(|_| "invalid lightning.lsp.node_id".to_string())?;
+        let address = SocketAddress::from_str(&lsp.address)
+            .map_err(|_| format!("invalid lightning.lsp.address {:?}", lsp.address))?;
+        builder.set_liquidity_source_lsps2(
+            node_id,
+            address,
+            lsp.token.as_ref().map(|t| t.expose().to_string()),
+        );
+    }
+    if let Some(service) = &settings.lsp_service {
+        builder.set_liquidity_provider_lsps2(service.clone());
+    }
     match gossip {
         GossipChoice::P2p => {
             builder.set_gossip_source_p2p();
@@ -327,6 +382,7 @@ async fn run_events(
             command = commands.recv() => {
                 return match command {
                     Some(Command::Stop(done)) => EventsEnd::Stop(Some(done)),
+                    Some(Command::Restart) => EventsEnd::Restart,
                     None => EventsEnd::Stop(None),
                 };
             }
@@ -491,7 +547,7 @@ impl LightningHandle {
         let balances = summary::balances(&node.list_balances(), &channels);
         let summaries = channels
             .iter()
-            .map(|c| summary::channel(c, self.is_closing(c)))
+            .map(|c| summary::channel(c, self.is_closing(c), self.shared().settings.lsp.as_ref()))
             .collect();
         let peers = node.list_peers().iter().filter(|p| p.is_connected).count() as u32;
         let payments = summary::recent_payments(node);

@@ -9,8 +9,13 @@ use ldk_node::{BalanceDetails, ChannelDetails, LightningBalance, Node, PendingSw
 const RECENT_PAYMENTS: usize = 10;
 
 /// A channel in the status's words; `closing` when this box asked to close it (ldk-node
-/// does not say so itself).
-pub fn channel(details: &ChannelDetails, closing: bool) -> ChannelSummary {
+/// does not say so itself); `lsp` the liquidity provider (its channels to us were opened
+/// for a payment).
+pub fn channel(
+    details: &ChannelDetails,
+    closing: bool,
+    lsp: Option<&super::LspSettings>,
+) -> ChannelSummary {
     let state = if closing {
         "closing".to_string()
     } else if details.is_usable {
@@ -39,6 +44,11 @@ pub fn channel(details: &ChannelDetails, closing: bool) -> ChannelSummary {
         public: details.is_announced,
         funding_txid: details.funding_txo.map(|txo| txo.txid.to_string()),
         state,
+        opened_by: lsp
+            .filter(|lsp| {
+                !details.is_outbound && details.counterparty_node_id.to_string() == lsp.node_id
+            })
+            .map(|lsp| lsp.name.clone()),
     }
 }
 
@@ -55,6 +65,8 @@ pub fn balances(details: &BalanceDetails, channels: &[ChannelDetails]) -> Balanc
     let usable: Vec<&ChannelDetails> = channels.iter().filter(|c| c.is_usable).collect();
     let lightning_spendable_sat =
         usable.iter().map(|c| c.outbound_capacity_msat).sum::<u64>() / 1000;
+    let lightning_receivable_sat =
+        usable.iter().map(|c| c.inbound_capacity_msat).sum::<u64>() / 1000;
     let channel_reserve_sat: u64 = usable
         .iter()
         .map(|channel| {
@@ -90,6 +102,7 @@ pub fn balances(details: &BalanceDetails, channels: &[ChannelDetails]) -> Balanc
         onchain_sat: details.total_onchain_balance_sats,
         onchain_spendable_sat: details.spendable_onchain_balance_sats,
         lightning_spendable_sat,
+        lightning_receivable_sat,
         channel_reserve_sat: channel_reserve_sat + anchor_reserve,
         pending_sat: details
             .total_lightning_balance_sats
@@ -137,6 +150,7 @@ pub fn payment(details: &PaymentDetails) -> PaymentSummary {
         inbound: details.direction == PaymentDirection::Inbound,
         amount_msat: details.amount_msat,
         fee_msat: details.fee_paid_msat,
+        lsp_fee_msat: super::liquidity::skimmed_fee(details),
         status: match details.status {
             PaymentStatus::Pending => "pending",
             PaymentStatus::Succeeded => "succeeded",

@@ -356,9 +356,16 @@ impl Wallet {
         description: InvoiceDescription,
         expiry_secs: u32,
     ) -> Result<Transaction> {
+        // Beyond the channels' inbound capacity, a just-in-time channel within the fee the
+        // owner allows apps; else a refusal that says why.
         let invoice = self
             .lightning
-            .create_invoice_described(amount_msat, description.clone(), expiry_secs)
+            .receive(
+                amount_msat,
+                description.clone(),
+                expiry_secs,
+                crate::lightning::liquidity::FeeApproval::Configured,
+            )
             .await?;
         let (text, hash) = match description {
             InvoiceDescription::Text(text) => (Some(text).filter(|t| !t.is_empty()), None),

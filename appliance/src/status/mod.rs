@@ -201,6 +201,8 @@ pub struct Balances {
     pub onchain_spendable_sat: u64,
     /// What we can send over our channels right now.
     pub lightning_spendable_sat: u64,
+    /// What our usable channels can receive right now (their inbound capacity).
+    pub lightning_receivable_sat: u64,
     /// Kept back so channels can always be closed safely: the part of our channel balance
     /// each channel must keep (about 1 %), and the on-chain amount kept per channel for
     /// the fees of closing it. It comes back when the channels close.
@@ -225,6 +227,8 @@ pub struct ChannelSummary {
     pub funding_txid: Option<String>,
     /// Human words: "open", "waiting for 3 confirmations", "closing".
     pub state: String,
+    /// The liquidity provider that opened it for a payment (a just-in-time channel).
+    pub opened_by: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -236,6 +240,8 @@ pub struct PaymentSummary {
     pub inbound: bool,
     pub amount_msat: Option<u64>,
     pub fee_msat: Option<u64>,
+    /// Received through a just-in-time channel: what the liquidity provider kept.
+    pub lsp_fee_msat: Option<u64>,
     /// "pending", "succeeded" or "failed".
     pub status: String,
     pub updated_at: UnixTime,

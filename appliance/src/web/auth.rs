@@ -48,6 +48,8 @@ pub struct ApiError {
     pub setup_required: bool,
     /// A stable error kind (e.g. "already_paid") for pages and scripts.
     pub kind: Option<String>,
+    /// More fields for the page (e.g. the fee a liquidity provider asks).
+    pub extra: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
@@ -57,7 +59,14 @@ impl ApiError {
             message: message.into(),
             setup_required: false,
             kind: None,
+            extra: Vec::new(),
         }
+    }
+
+    /// Adds a field to the JSON body.
+    pub fn with_extra(mut self, key: &'static str, value: impl Into<serde_json::Value>) -> Self {
+        self.extra.push((key, value.into()));
+        self
     }
 
     /// Adds a stable kind (anything that serializes to a string).
@@ -81,6 +90,9 @@ impl ResponseError for ApiError {
         }
         if let Some(kind) = &self.kind {
             body["kind"] = kind.clone().into();
+        }
+        for (key, value) in &self.extra {
+            body[*key] = value.clone();
         }
         HttpResponse::build(self.status).json(body)
     }
@@ -420,6 +432,7 @@ fn setup_required() -> ApiError {
         message: "This box has no password yet: set one on the web page first.".into(),
         setup_required: true,
         kind: None,
+        extra: Vec::new(),
     }
 }
 

@@ -3,7 +3,8 @@
 
 use super::auth::{ApiError, Authenticated};
 use super::WebContext;
-use crate::lightning::{ErrorKind, LightningError, OpenChannel, RestoreError};
+use crate::lightning::liquidity::FeeApproval;
+use crate::lightning::{ErrorKind, InvoiceDescription, LightningError, OpenChannel, RestoreError};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use ldk_node::lightning::offers::offer::{Amount, Offer};
@@ -32,6 +33,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
             web::post().to(close_channel),
         )
         .route("/api/lightning/invoices", web::post().to(create_invoice))
+        .route("/api/lightning/lsp", web::get().to(lsp_state))
+        .route("/api/lightning/lsp", web::post().to(lsp_answer))
         .route("/api/lightning/offers", web::post().to(create_offer))
         .route("/api/lightning/decode", web::post().to(decode))
         .route("/api/lightning/pay", web::post().to(pay))
@@ -51,9 +54,17 @@ impl From<LightningError> for ApiError {
             ErrorKind::InsufficientFunds => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::PaymentFailed | ErrorKind::PeerUnreachable => StatusCode::BAD_GATEWAY,
             ErrorKind::ChannelNotFound => StatusCode::NOT_FOUND,
+            ErrorKind::NoInboundCapacity | ErrorKind::LspNotAgreed | ErrorKind::NeedsChannel => {
+                StatusCode::CONFLICT
+            }
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError::new(status, err.message).with_kind(err.kind)
+        let fee = err.lsp_fee_msat;
+        let error = ApiError::new(status, err.message).with_kind(err.kind);
+        match fee {
+            Some(fee) => error.with_extra("lsp_fee_sat", fee.div_ceil(1000)),
+            None => error,
+        }
     }
 }
 
@@ -263,6 +274,9 @@ struct InvoiceRequest {
     description: String,
     #[serde(default = "default_expiry")]
     expiry_secs: u32,
+    /// The most a liquidity provider may keep, when the payment needs a new channel (the
+    /// user approved it); without it such a payment answers 409 with the fee.
+    max_lsp_fee_sat: Option<u64>,
 }
 
 fn default_expiry() -> u32 {
@@ -276,16 +290,46 @@ async fn create_invoice(
 ) -> Result<HttpResponse, ApiError> {
     let request = body(
         request,
-        "{\"amount_msat\": 21000, \"description\": \"coffee\", \"expiry_secs\": 3600}",
+        "{\"amount_msat\": 21000, \"description\": \"coffee\", \"expiry_secs\": 3600, \
+         \"max_lsp_fee_sat\": null}",
     )?;
+    let approval = FeeApproval::Asked(request.max_lsp_fee_sat.map(|sat| sat.saturating_mul(1000)));
     ok(context
         .lightning
-        .create_invoice(
+        .receive(
             request.amount_msat,
-            &request.description,
+            InvoiceDescription::Text(request.description),
             request.expiry_secs,
+            approval,
         )
         .await?)
+}
+
+/// The liquidity provider and what the box can receive without it.
+async fn lsp_state(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+) -> Result<HttpResponse, ApiError> {
+    ok(serde_json::json!({
+        "lsp": context.lightning.lsp(),
+        "receivable_sat": context.lightning.receivable_msat().ok().map(|m| m / 1000),
+    }))
+}
+
+#[derive(Deserialize)]
+struct LspAnswer {
+    agree: bool,
+}
+
+/// The owner's answer: use the provider for just-in-time channels, or not.
+async fn lsp_answer(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+    request: Json<LspAnswer>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body(request, "{\"agree\": true}")?;
+    context.lightning.agree_to_lsp(request.agree)?;
+    ok(serde_json::json!({ "lsp": context.lightning.lsp() }))
 }
 
 #[derive(Deserialize)]

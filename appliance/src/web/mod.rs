@@ -7,6 +7,8 @@ mod api;
 mod assets;
 pub mod auth;
 mod backup_api;
+#[cfg(feature = "demo")]
+mod demo_api;
 mod lightning_api;
 mod pairing_api;
 
@@ -69,7 +71,8 @@ impl WebServer {
                 .configure(|config| {
                     if demo {
                         backup_api::demo_routes(config);
-                        pairing_api::demo_routes(config);
+                        #[cfg(feature = "demo")]
+                        demo_api::routes(config);
                     }
                 })
                 .configure(api::routes)

@@ -3,11 +3,9 @@
 
 use super::auth::{ApiError, Auth, Authenticated};
 use super::WebContext;
-use crate::lightning::ErrorKind as LightningKind;
 use crate::pairing::{ErrorKind, NewConnection, PairingError, PairingHandle};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -16,11 +14,6 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/api/pairing/connections", web::post().to(create))
         .route("/api/pairing/connections/{id}", web::get().to(get))
         .route("/api/pairing/connections/{id}", web::delete().to(revoke));
-}
-
-/// Demo only: an invoice of the demo's peer, for trying a paired app's payment.
-pub fn demo_routes(config: &mut web::ServiceConfig) {
-    config.route("/api/demo/peer/invoice", web::post().to(demo_peer_invoice));
 }
 
 impl From<PairingError> for ApiError {
@@ -137,33 +130,4 @@ async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     pairing(&context)?.revoke(&id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "ok": true })))
-}
-
-#[derive(Deserialize)]
-struct PeerInvoiceRequest {
-    amount_msat: u64,
-}
-
-async fn demo_peer_invoice(
-    _: Authenticated,
-    context: web::Data<WebContext>,
-    body: Result<web::Json<PeerInvoiceRequest>, actix_web::Error>,
-) -> Result<HttpResponse, ApiError> {
-    let body = body.map(web::Json::into_inner).map_err(|err| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("Send a JSON body like {{\"amount_msat\": 21000}} ({err})."),
-        )
-    })?;
-    let peer = context.demo_peer.get().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The demo's peer is still starting; try again in a moment.",
-        )
-        .with_kind(LightningKind::NotRunning)
-    })?;
-    let invoice = peer
-        .create_invoice(Some(body.amount_msat), "a payment from a paired app", 3600)
-        .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "bolt11": invoice.bolt11 })))
 }

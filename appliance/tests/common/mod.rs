@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod lightning;
+pub mod lsp;
 pub mod pairing;
 pub mod relay;
 pub mod stick;
@@ -110,6 +111,8 @@ pub struct TestConfig {
     pub backup: Option<(&'static str, PathBuf)>,
     /// `[pairing]`: off when `None`.
     pub pairing: Option<TestPairing>,
+    /// More TOML at the end of the file (e.g. a `[lightning.lsp]` table).
+    pub extra_toml: String,
 }
 
 /// The pairing services of a test box, on loopback.
@@ -163,6 +166,7 @@ impl TestConfig {
             lightning_port: None,
             backup: None,
             pairing: None,
+            extra_toml: String::new(),
         }
     }
 
@@ -201,7 +205,7 @@ impl TestConfig {
             "[data]\ndir = {data:?}\n\n[bitcoind]\nbinary = {binary:?}\nnetwork = \"regtest\"\n\
              rpc_port = {rpc}\np2p_port = {p2p}\nextra_args = {args:?}\nstop_timeout_secs = {stop}\n{prune}\n\
              [lightning]\n{lightning}\n[web]\nlisten = \"127.0.0.1:{web}\"\ninitial_password_file = {password:?}\n\n\
-             [display]\npanel = {panel:?}\n\n[backup]\n{backup}\n[pairing]\n{pairing}",
+             [display]\npanel = {panel:?}\n\n[backup]\n{backup}\n[pairing]\n{pairing}\n{extra}",
             data = self.data_dir(),
             binary = self.binary,
             rpc = self.rpc_port,
@@ -218,6 +222,7 @@ impl TestConfig {
                 ),
                 None => "enabled = false\n".into(),
             },
+            extra = self.extra_toml,
             pairing = match &self.pairing {
                 Some(pairing) => pairing.toml(),
                 None => "enabled = false\n".into(),

@@ -129,6 +129,12 @@ impl From<PairingError> for LndhubError {
             ErrorKind::Lightning(
                 LightningKind::NotRunning | LightningKind::NoSeed | LightningKind::Internal,
             ) => NODE_FAILURE,
+            // The box cannot receive this much now (its message says why and what to do).
+            ErrorKind::Lightning(
+                LightningKind::NoInboundCapacity
+                | LightningKind::LspNotAgreed
+                | LightningKind::NeedsChannel,
+            ) => NODE_FAILURE,
             ErrorKind::Internal | ErrorKind::Lightning(LightningKind::ChannelNotFound) => {
                 SERVER_ERROR
             }

@@ -1,0 +1,72 @@
+//! Demo only (`plugnode demo`): the demo's peer as the other side of a payment, so a
+//! newcomer can try receiving (also through a just-in-time channel) and a paired app's
+//! payment without a wallet of their own. Never part of a real box's API.
+
+use super::auth::{ApiError, Authenticated};
+use super::WebContext;
+use crate::lightning::{ErrorKind, LightningHandle};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/api/demo/peer/invoice", web::post().to(peer_invoice))
+        .route("/api/demo/peer/pay", web::post().to(peer_pay));
+}
+
+fn peer(context: &WebContext) -> Result<&LightningHandle, ApiError> {
+    context.demo_peer.get().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The demo's peer is still starting; try again in a moment.",
+        )
+        .with_kind(ErrorKind::NotRunning)
+    })
+}
+
+fn json<T>(body: Result<web::Json<T>, actix_web::Error>, shape: &str) -> Result<T, ApiError> {
+    body.map(web::Json::into_inner).map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("Send a JSON body like {shape} ({err})."),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct InvoiceRequest {
+    amount_msat: u64,
+}
+
+/// An invoice of the demo's peer, for a paired app to pay.
+async fn peer_invoice(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+    body: Result<web::Json<InvoiceRequest>, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let body = json(body, "{\"amount_msat\": 21000}")?;
+    let invoice = peer(&context)?
+        .create_invoice(Some(body.amount_msat), "a payment from a paired app", 3600)
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "bolt11": invoice.bolt11 })))
+}
+
+#[derive(Deserialize)]
+struct PayRequest {
+    invoice: String,
+}
+
+/// The demo's peer pays an invoice of the box (through the demo's liquidity provider when
+/// it opens a just-in-time channel).
+async fn peer_pay(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+    body: Result<web::Json<PayRequest>, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let body = json(body, "{\"invoice\": \"lnbcrt…\"}")?;
+    let paid = peer(&context)?
+        .pay_invoice(&body.invoice, None, None)
+        .await?;
+    Ok(HttpResponse::Ok().json(paid))
+}
