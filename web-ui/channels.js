@@ -48,7 +48,9 @@ function channelItem(c) {
       el("span", { class: "ours-label" }, `You: ${sat(c.outbound_sat)}`),
       el("span", { class: "theirs-label" }, `Them: ${sat(c.inbound_sat)}`)),
     el("div", { class: "channel-foot" },
-      el("span", { class: "note" }, `Size ${sat(c.capacity_sat)}`),
+      el("span", { class: "note" }, c.opened_by ?
+        `Size ${sat(c.capacity_sat)} · opened by ${c.opened_by} for a payment` :
+        `Size ${sat(c.capacity_sat)}`),
       isClosing ? null : el("span", { class: "choices" },
         el("button", { type: "button", class: "secondary close", onclick: () => askClose(c, false) }, "Close"),
         el("button", { type: "button", class: "quiet force-close", onclick: () => askClose(c, true) }, "Force close…"))));

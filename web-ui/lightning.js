@@ -6,6 +6,7 @@ import {
   $, ago, api, busy, copyButton, el, groupDigits, msat, parseSat, sat, setText, showError,
   showQr, when,
 } from "./ui.js";
+import { isDemo } from "./backup.js";
 
 let hooks = null;
 let running = false;
@@ -14,6 +15,10 @@ let invoice = null;       // the invoice on screen in the Receive panel
 let nodeUri = "";
 let onchainSpendable = 0;
 let withdrawal = null;    // { address, amount_sat } while it waits for "Send"
+let lsp = null;           // GET /api/lightning/lsp: the liquidity provider, if any
+let lspAsked = false;     // asked once since the node runs
+let pendingJit = null;    // { body, fee_sat } while the user decides on a channel's fee
+let lspLater = false;     // "Not now" on the offer, for this visit
 
 const STATE_WORDS = {
   disabled: ["Not running", "warn"],
@@ -48,6 +53,11 @@ export function render(status) {
 
   const b = l.balances;
   setText("balance-lightning", running ? sat(b.lightning_spendable_sat) : null);
+  setText("balance-receivable", running ? sat(b.lightning_receivable_sat) : null);
+  if (running && !lspAsked) {
+    lspAsked = true;
+    loadLsp();
+  }
   setText("balance-onchain", running ? sat(b.onchain_sat) : null);
   setText("balance-pending", running ? sat(b.pending_sat) : null);
   const unconfirmed = b.onchain_sat - b.onchain_spendable_sat;
@@ -120,27 +130,112 @@ async function createInvoice(event) {
   const button = event.submitter || $("receive-form").querySelector("button");
   const answer = await busy(button, "Creating…", () => api("POST", "/api/lightning/invoices", body));
   if (!answer.ok) {
-    showError(error, answer);
+    await handleRefusal(answer, body);
     return;
   }
-  invoice = { ...answer.data, description: body.description };
+  showInvoice(answer.data, body.description);
+}
+
+/// What the box answered when the channels cannot take the payment: agree to the provider,
+/// approve its fee, or read why not.
+async function handleRefusal(answer, body) {
+  const kind = answer.data && answer.data.kind;
+  if (kind === "needs_channel") {
+    pendingJit = { body, fee_sat: answer.data.lsp_fee_sat };
+    const name = lsp ? lsp.name : "The liquidity provider";
+    $("receive-jit-text").textContent =
+      `This payment opens a channel: ${name} keeps at most ${sat(answer.data.lsp_fee_sat)} of ` +
+      "it, and the rest arrives here. Later payments that fit go through that channel.";
+    $("receive-jit").hidden = false;
+    $("receive-submit").hidden = true;
+    return;
+  }
+  if (kind === "lsp_not_agreed") {
+    await loadLsp();
+    $("lsp-offer").hidden = false;
+    $("lsp-offer").scrollIntoView({ block: "nearest" });
+  }
+  showError($("receive-error"), answer);
+}
+
+async function acceptJit() {
+  if (!pendingJit) return;
+  const body = { ...pendingJit.body, max_lsp_fee_sat: pendingJit.fee_sat };
+  const answer = await busy($("receive-jit-accept"), "Creating…",
+    () => api("POST", "/api/lightning/invoices", body));
+  cancelJit();
+  if (!answer.ok) {
+    // The provider may ask more now: say so and ask again.
+    if (answer.data && answer.data.kind === "needs_channel") return handleRefusal(answer, pendingJit.body || body);
+    showError($("receive-error"), answer);
+    return;
+  }
+  showInvoice(answer.data, body.description);
+}
+
+function cancelJit() {
+  pendingJit = null;
+  $("receive-jit").hidden = true;
+  $("receive-submit").hidden = false;
+}
+
+async function loadLsp() {
+  const answer = await api("GET", "/api/lightning/lsp");
+  if (!answer.ok) return;
+  lsp = answer.data.lsp;
+  $("lsp-offer-name").textContent = lsp ? lsp.name[0].toUpperCase() + lsp.name.slice(1) : "";
+  $("lsp-offer").hidden = !lsp || lsp.agreed || lspLater;
+  $("balance-receivable-note").textContent = lsp && lsp.agreed ?
+    "in channels; more opens a channel" : "in channels";
+}
+
+async function agreeToLsp() {
+  const answer = await busy($("lsp-agree"), "Saving…",
+    () => api("POST", "/api/lightning/lsp", { agree: true }));
+  if (!answer.ok) {
+    showError($("lsp-error"), answer);
+    return;
+  }
+  showError($("lsp-error"), null);
+  showError($("receive-error"), null);
+  await loadLsp();
+}
+
+function showInvoice(data, description) {
+  invoice = { ...data, description };
   $("receive-form").hidden = true;
   $("receive-result").hidden = false;
   showQr($("receive-qr"), `LIGHTNING:${invoice.bolt11.toUpperCase()}`);
   const parts = [invoice.amount_msat === null ? "Any amount" : msat(invoice.amount_msat)];
   if (invoice.description) parts.push(invoice.description);
   parts.push(`valid until ${when(invoice.expires_at)}`);
+  if (invoice.jit) {
+    parts.push(`opens a channel: the provider keeps at most ${sat(invoice.max_lsp_fee_sat)}`);
+  }
   $("receive-summary").textContent = parts.join(" · ");
   $("receive-invoice").textContent = invoice.bolt11;
   renderInvoicePaid();
 }
 
+/// In the demo: the demo's peer pays the invoice on screen (through the demo's liquidity
+/// provider when it opens a channel), so a newcomer sees a payment arrive.
+async function payFromDemoPeer(event) {
+  if (!invoice) return;
+  const answer = await busy(event.currentTarget, "Paying…",
+    () => api("POST", "/api/demo/peer/pay", { invoice: invoice.bolt11 }));
+  if (!answer.ok) showError($("receive-paid"), answer);
+}
+
 function renderInvoicePaid() {
+  $("receive-demo-pay").hidden = !isDemo();
   const paid = latestPayments.find((p) =>
     p.inbound && p.status === "succeeded" && p.payment_hash === invoice.payment_hash);
   const line = $("receive-paid");
   if (paid) {
-    line.textContent = `Received ${msat(paid.amount_msat)}.`;
+    line.textContent = paid.lsp_fee_msat ?
+      `Received ${msat(paid.amount_msat)} through a new channel (the provider kept ` +
+        `${msat(paid.lsp_fee_msat)} for opening it).` :
+      `Received ${msat(paid.amount_msat)}.`;
     line.className = "success";
   } else {
     line.textContent = "Waiting for the payment…";
@@ -150,6 +245,7 @@ function renderInvoicePaid() {
 
 function newInvoiceForm() {
   invoice = null;
+  cancelJit();
   $("receive-result").hidden = true;
   $("receive-qr").removeAttribute("src");
   $("receive-form").hidden = false;
@@ -373,9 +469,16 @@ export function init(h) {
     button.addEventListener("click", () => openPanel(button.dataset.panel));
   }
   $("receive-form").addEventListener("submit", createInvoice);
+  $("receive-jit-accept").addEventListener("click", acceptJit);
+  $("receive-jit-cancel").addEventListener("click", cancelJit);
+  $("lsp-agree").addEventListener("click", agreeToLsp);
+  $("lsp-later").addEventListener("click", () => { lspLater = true; $("lsp-offer").hidden = true; });
   $("receive-buttons").append(
     copyButton(() => invoice ? invoice.bolt11 : "", "Copy invoice"),
-    el("button", { type: "button", class: "secondary", onclick: newInvoiceForm }, "New invoice"));
+    el("button", { type: "button", class: "secondary", id: "receive-new", onclick: newInvoiceForm },
+      "New invoice"),
+    el("button", { type: "button", class: "secondary", id: "receive-demo-pay", hidden: true,
+      onclick: payFromDemoPeer }, "Pay it from the demo's peer"));
   $("send-invoice").addEventListener("input", onPaste);
   $("send-form").addEventListener("submit", pay);
   $("fund-buttons").append(

@@ -35,6 +35,7 @@ const KIND_WORDS = { bolt11: "invoice", bolt12: "offer", keysend: "keysend" };
 function paymentItem(p) {
   const meta = [when(p.updated_at), KIND_WORDS[p.kind] || p.kind];
   if (!p.inbound && p.fee_msat) meta.push(`fee ${msat(p.fee_msat)}`);
+  if (p.inbound && p.lsp_fee_msat) meta.push(`the provider kept ${msat(p.lsp_fee_msat)} for a new channel`);
   const status = STATUS_WORDS[p.status] ?? p.status;
   return el("li", { class: `payment ${p.inbound ? "in" : "out"} ${p.status}`, "data-id": p.id },
     el("span", { class: "dir", "aria-hidden": "true" }, p.inbound ? "↓" : "↑"),

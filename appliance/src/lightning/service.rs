@@ -544,10 +544,11 @@ impl LightningHandle {
     /// The summary the screens and the web page show.
     pub(super) fn refresh_status(&self, node: &Node) {
         let channels = node.list_channels();
+        let lsp = self.lsp_settings();
         let balances = summary::balances(&node.list_balances(), &channels);
         let summaries = channels
             .iter()
-            .map(|c| summary::channel(c, self.is_closing(c), self.shared().settings.lsp.as_ref()))
+            .map(|c| summary::channel(c, self.is_closing(c), lsp.as_ref()))
             .collect();
         let peers = node.list_peers().iter().filter(|p| p.is_connected).count() as u32;
         let payments = summary::recent_payments(node);
