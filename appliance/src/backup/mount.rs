@@ -59,7 +59,7 @@ pub fn is_mounted(dir: &Path) -> bool {
         .any(|mount_point| unescape_mountinfo(mount_point) == wanted)
 }
 
-fn unescape_mountinfo(field: &str) -> String {
+pub(super) fn unescape_mountinfo(field: &str) -> String {
     field
         .replace("\\040", " ")
         .replace("\\011", "\t")

@@ -48,12 +48,14 @@ pub enum StickSource {
 }
 
 impl StickSource {
-    fn scan(&self) -> Vec<StickDevice> {
+    /// The sticks plugged in; `own_mount_point` is where plugnode mounts them (a disk
+    /// mounted anywhere else is the system's).
+    fn scan(&self, own_mount_point: Option<&std::path::Path>) -> Vec<StickDevice> {
         match self {
             StickSource::Sysfs {
                 root,
                 extra_devices,
-            } => stick::scan(root, extra_devices),
+            } => stick::scan(root, &stick::InUse::read(own_mount_point), extra_devices),
             StickSource::Folder(folder) => stick::scan_folder(folder),
         }
     }
@@ -273,7 +275,8 @@ impl Service {
     }
 
     fn on_tick(&mut self) {
-        let sticks = self.settings.source.scan();
+        let own_mount_point = self.access().ok().and_then(|a| a.mount_point());
+        let sticks = self.settings.source.scan(own_mount_point.as_deref());
         let has_wallet = self.identity().is_some();
         let Some(current) = &self.current else {
             match sticks.into_iter().next() {
