@@ -3,8 +3,11 @@
 //!
 //! Layout: `plugnode-backup/<node id>/snapshot-<generation>.pnb` and, for a live mirror,
 //! `journal-<base generation>.pnj` with every update after that snapshot.
+//!
+//! Every file is read through [`stick_files`] (no links, plain files of bounded size only).
 
 use super::format::{self, BackupKey, Entry, FormatError, Header, Kind};
+use super::stick_files;
 use crate::fsutil;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -67,7 +70,10 @@ pub fn write_snapshot(
     keep: usize,
 ) -> io::Result<PathBuf> {
     let dir = node_dir(backup_dir, &identity.node_id);
-    fsutil::ensure_private_dir(&dir, 0o700)?;
+    stick_files::ensure_dir(&dir, 0o700)?;
+    // Anything planted under plugnode's names (a link, a FIFO, a huge file) stops the
+    // backup here, named in the alert, before anything is written or deleted.
+    stick_files::check_folder(&dir)?;
     let header = Header {
         kind: Kind::Snapshot,
         node_id: identity.node_id,
@@ -81,7 +87,7 @@ pub fn write_snapshot(
     // Read it back from the stick, not from memory: a stick that silently loses data is
     // caught here.
     drop_page_cache(&path);
-    let read = std::fs::read(&path)?;
+    let read = stick_files::read(&path)?;
     let (read_header, read_entries) = format::decode_snapshot(&identity.key, &read)
         .map_err(|err| io::Error::other(format!("the snapshot did not read back: {err}")))?;
     if read_header != header || read_entries != entries {
@@ -89,13 +95,13 @@ pub fn write_snapshot(
             "the snapshot read back differs from what was written: the stick is failing",
         ));
     }
-    prune(&dir, keep)?;
+    prune(&dir, generation, keep)?;
     Ok(path)
 }
 
 /// Asks the kernel to forget the cached pages of `path`, so the next read hits the stick.
 fn drop_page_cache(path: &Path) {
-    if let Ok(file) = std::fs::File::open(path) {
+    if let Ok(file) = stick_files::open(path, stick_files::MAX_SNAPSHOT_BYTES) {
         let _ = nix::fcntl::posix_fadvise(
             &file,
             0,
@@ -105,16 +111,28 @@ fn drop_page_cache(path: &Path) {
     }
 }
 
-/// Keeps the newest `keep` snapshots and the journals that start at one of them.
-fn prune(dir: &Path, keep: usize) -> io::Result<()> {
-    let mut snapshots = generations(dir, "snapshot-", ".pnb")?;
-    snapshots.sort_unstable();
-    let kept: Vec<u64> = snapshots.iter().rev().take(keep).copied().collect();
-    for generation in snapshots.iter().filter(|g| !kept.contains(g)) {
+/// Keeps the snapshot just written (at `written`) and the newest `keep - 1` older ones,
+/// with the journals that continue those older ones (a journal of `written` belonged to
+/// the snapshot just replaced). Files named after a later generation are left alone: the
+/// store never goes back, so they are not this box's to judge (and a name is only a claim:
+/// keeping "the newest names" deleted the real snapshot when a stick held a bigger one).
+fn prune(dir: &Path, written: u64, keep: usize) -> io::Result<()> {
+    let mut older: Vec<u64> = generations(dir, "snapshot-", ".pnb")?
+        .into_iter()
+        .filter(|g| *g < written)
+        .collect();
+    older.sort_unstable();
+    let kept: Vec<u64> = older
+        .iter()
+        .rev()
+        .take(keep.saturating_sub(1))
+        .copied()
+        .collect();
+    for generation in older.iter().filter(|g| !kept.contains(g)) {
         std::fs::remove_file(dir.join(snapshot_name(*generation)))?;
     }
     for base in generations(dir, "journal-", ".pnj")? {
-        if !kept.contains(&base) {
+        if base <= written && !kept.contains(&base) {
             std::fs::remove_file(dir.join(journal_name(base)))?;
         }
     }
@@ -134,11 +152,11 @@ fn generations(dir: &Path, prefix: &str, suffix: &str) -> io::Result<Vec<u64>> {
         .collect())
 }
 
-/// One restorable copy, as its clear headers describe it.
+/// One restorable copy, as its clear headers describe it (claims, until verified).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Copy {
     pub node_id: String,
-    /// How many channel-store updates it holds.
+    /// How many channel-store updates it claims to hold.
     pub generation: u64,
     /// When its newest part was written (Unix seconds).
     pub written_at: u64,
@@ -148,75 +166,112 @@ pub struct Copy {
     pub snapshot: PathBuf,
     #[serde(skip)]
     pub journal: Option<PathBuf>,
+    /// Why its journal cannot be read (then the copy is its snapshot alone).
+    #[serde(skip)]
+    pub journal_problem: Option<String>,
 }
 
-/// Every copy on a stick (all nodes), newest first. Needs no key.
+/// What a look at a stick found: the copies, and the files plugnode refused to read.
+#[derive(Clone, Debug, Default)]
+pub struct Survey {
+    /// Newest first, by their claims.
+    pub copies: Vec<Copy>,
+    /// Each refused file, named, with what to do (for the backup alert).
+    pub problems: Vec<String>,
+}
+
+/// Every copy on a stick (all nodes), newest first by their claims. Needs no key.
 pub fn find_copies(backup_dir: &Path) -> Vec<Copy> {
-    let mut copies = Vec::new();
+    survey(backup_dir).copies
+}
+
+/// Every copy on a stick and every file that could not be read. Needs no key.
+pub fn survey(backup_dir: &Path) -> Survey {
+    let mut found = Survey::default();
     let Ok(nodes) = std::fs::read_dir(backup_dir) else {
-        return copies;
+        return found;
     };
     for node in nodes.flatten() {
         let dir = node.path();
+        match node.file_type() {
+            Ok(kind) if kind.is_dir() => {}
+            // A link where a node's folder should be is not followed.
+            Ok(kind) if kind.is_symlink() => {
+                if let Err(err) = stick_files::ensure_dir(&dir, 0o700) {
+                    found.problems.push(err.to_string());
+                }
+                continue;
+            }
+            _ => continue,
+        }
         let Ok(snapshots) = generations(&dir, "snapshot-", ".pnb") else {
             continue;
         };
         for base in snapshots {
             let snapshot = dir.join(snapshot_name(base));
-            let Ok(bytes) = read_prefix(&snapshot, format::HEADER_LEN) else {
-                continue;
+            let bytes = match stick_files::read_prefix(&snapshot, format::HEADER_LEN) {
+                Ok(bytes) => bytes,
+                Err(err) => {
+                    found.problems.push(stick_files::describe(&snapshot, &err));
+                    continue;
+                }
             };
             let Ok(header) = Header::decode(&bytes) else {
                 continue;
             };
             let journal = dir.join(journal_name(base));
-            let (generation, written_at, journal) = match std::fs::read(&journal) {
-                Ok(bytes) => {
-                    let last = format::journal_headers(&bytes).last().copied();
-                    match last {
-                        Some(last) => (last.generation, last.written_at, Some(journal)),
-                        None => (header.generation, header.written_at, Some(journal)),
-                    }
-                }
-                Err(_) => (header.generation, header.written_at, None),
-            };
-            copies.push(Copy {
+            let mut copy = Copy {
                 node_id: hex::encode(header.node_id),
-                generation,
-                written_at,
-                kind: if journal.is_some() {
-                    "mirror"
-                } else {
-                    "snapshot"
-                },
+                generation: header.generation,
+                written_at: header.written_at,
+                kind: "snapshot",
                 snapshot,
-                journal,
-            });
+                journal: None,
+                journal_problem: None,
+            };
+            match stick_files::check(&journal).and_then(|_| stick_files::read(&journal)) {
+                Ok(bytes) => {
+                    copy.kind = "mirror";
+                    if let Some(last) = format::journal_headers(&bytes).last() {
+                        copy.generation = last.generation;
+                        copy.written_at = last.written_at;
+                    }
+                    copy.journal = Some(journal);
+                }
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    copy.kind = "mirror";
+                    let why = stick_files::describe(&journal, &err);
+                    found.problems.push(why.clone());
+                    copy.journal_problem = Some(why);
+                }
+            }
+            found.copies.push(copy);
         }
     }
-    copies.sort_by_key(|c| std::cmp::Reverse((c.generation, c.written_at)));
-    copies
-}
-
-fn read_prefix(path: &Path, len: usize) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = vec![0u8; len];
-    std::fs::File::open(path)?.read_exact(&mut bytes)?;
-    Ok(bytes)
+    found
+        .copies
+        .sort_by_key(|c| std::cmp::Reverse((c.generation, c.written_at)));
+    found
 }
 
 /// Decrypts a copy: its snapshot, then its journal's updates in order. Returns the
 /// generation reached and the store's entries.
 pub fn load_copy(copy: &Copy, key: &BackupKey) -> Result<(u64, Vec<Entry>), FormatError> {
-    let bytes = std::fs::read(&copy.snapshot).map_err(|_| FormatError::Truncated)?;
+    let bytes = stick_files::read(&copy.snapshot)
+        .map_err(|err| FormatError::Unreadable(stick_files::describe(&copy.snapshot, &err)))?;
     let (header, entries) = format::decode_snapshot(key, &bytes)?;
     let mut state: std::collections::BTreeMap<(String, String, String), Vec<u8>> = entries
         .into_iter()
         .map(|e| ((e.primary_namespace, e.secondary_namespace, e.key), e.value))
         .collect();
     let mut generation = header.generation;
+    if let Some(why) = &copy.journal_problem {
+        return Err(FormatError::Unreadable(why.clone()));
+    }
     if let Some(journal) = &copy.journal {
-        let bytes = std::fs::read(journal).unwrap_or_default();
+        let bytes = stick_files::read(journal)
+            .map_err(|err| FormatError::Unreadable(stick_files::describe(journal, &err)))?;
         let (records, _torn) = format::decode_journal(key, &bytes)?;
         for (record, change) in records {
             // Updates are numbered one by one; a gap would mean a lost record.

@@ -107,6 +107,9 @@ pub enum FormatError {
     WrongKeyOrDamaged,
     #[error("the backup's content does not match its header")]
     Inconsistent,
+    /// The file was refused or could not be read (a link, a FIFO, too large, …).
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

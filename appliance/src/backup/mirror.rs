@@ -9,10 +9,11 @@
 
 use super::copies::{journal_name, node_dir, Identity};
 use super::format::{self, Change, Header, Kind};
+use super::stick_files;
 use crate::lightning::store::Mirror;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -39,8 +40,8 @@ impl MirrorWriter {
     /// How long one append may take before the stick counts as failed.
     pub const TIMEOUT: Duration = Duration::from_secs(5);
 
-    /// Opens the journal that continues the snapshot at `base_generation`. `mount_point`,
-    /// when the stick is a real mount, is checked before every append.
+    /// Starts a fresh journal that continues the snapshot at `base_generation`.
+    /// `mount_point`, when the stick is a real mount, is checked before every append.
     pub fn start(
         backup_dir: &Path,
         identity: Identity,
@@ -50,11 +51,9 @@ impl MirrorWriter {
     ) -> io::Result<Arc<MirrorWriter>> {
         let dir = node_dir(backup_dir, &identity.node_id);
         let journal = dir.join(journal_name(base_generation));
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&journal)?;
+        // A new file: an old one of that name is replaced, a link or anything else there
+        // is refused.
+        let file = stick_files::create_new_for_append(&journal)?;
         file.sync_all()?;
         crate::fsutil::sync_dir(&dir)?;
         let mount_device = match &mount_point {
@@ -164,6 +163,10 @@ fn write_loop(
 
 /// Stick errors in a user's words.
 pub fn describe_io_error(err: &io::Error) -> String {
+    // A file refused on the stick: already in the user's words.
+    if stick_files::refusal(err).is_some() {
+        return err.to_string();
+    }
     match err.raw_os_error() {
         Some(code) if code == nix::libc::ENOSPC => {
             "the backup stick is full: use a larger stick or free space on it".into()

@@ -4,6 +4,7 @@
 //! - [`copies`]: snapshots (written, read back, verified), finding and loading copies.
 //! - [`mirror`]: the live journal every store update goes to before it is acknowledged.
 //! - [`stick`]: finding USB sticks in sysfs and naming their file systems.
+//! - [`stick_files`]: reading and creating files on a stick nobody vouches for.
 //! - [`mount`]: mounting them (root helper, direct, or the demo's folder).
 
 pub mod copies;
@@ -13,3 +14,4 @@ pub mod mount;
 pub mod restore;
 pub mod service;
 pub mod stick;
+pub mod stick_files;

@@ -592,7 +592,11 @@ impl Service {
             }
             Command::ListCopies(reply) => {
                 let result = match self.current.as_ref().and_then(|a| a.dir.clone()) {
-                    Some(dir) => Ok(copies::find_copies(&dir)),
+                    Some(dir) => {
+                        let survey = copies::survey(&dir);
+                        self.report_unreadable(&survey.problems);
+                        Ok(survey.copies)
+                    }
                     None => Err(
                         "No backup stick is plugged in (or it is not readable): plug in the \
                          stick that holds your backup."
@@ -603,7 +607,10 @@ impl Service {
             }
             Command::Restore(request, reply) => {
                 let result = match self.current.as_ref().and_then(|a| a.dir.clone()) {
-                    Some(dir) => restore::restore(&dir, request, &self.lightning),
+                    Some(dir) => {
+                        self.report_unreadable(&copies::survey(&dir).problems);
+                        restore::restore(&dir, request, &self.lightning)
+                    }
                     None => Err(restore::RestoreError::Unavailable(
                         "No backup stick is plugged in: plug in the stick that holds your backup."
                             .into(),
@@ -615,6 +622,27 @@ impl Service {
                 let _ = reply.send(result);
             }
             Command::Stop(_) => unreachable!("handled in run"),
+        }
+    }
+
+    /// Files on the stick plugnode refused to read (a link, a FIFO, a huge file) go up as
+    /// the backup alert while the stick only waits for a restore; a stick in use has its
+    /// own folder checked before every snapshot.
+    fn report_unreadable(&mut self, problems: &[String]) {
+        let idle = matches!(
+            self.current.as_ref().map(|a| &a.activity),
+            Some(Activity::Idle)
+        );
+        if !idle || problems.is_empty() {
+            return;
+        }
+        let message = format!(
+            "The backup stick holds files plugnode does not read: {}.",
+            problems.join("; ")
+        );
+        // The restore page asks again and again: say it once.
+        if self.last_failure.as_deref() != Some(message.as_str()) {
+            self.fail(message);
         }
     }
 

@@ -119,6 +119,16 @@ impl LoopStick {
     }
 }
 
+impl LoopStick {
+    /// Changes what is on the stick, as its owner (or an attacker) would on another
+    /// computer: mounted at `at` for `change`, then unmounted.
+    pub fn edit(&self, at: &Path, change: impl FnOnce(&Path)) {
+        self.mount_at(at, false);
+        change(at);
+        run("umount", &[at.to_str().unwrap()]);
+    }
+}
+
 impl Drop for LoopStick {
     fn drop(&mut self) {
         if let Some(device) = self.device.take() {
