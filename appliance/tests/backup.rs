@@ -824,12 +824,14 @@ fn a_fresh_box_lists_and_restores_around_a_fifo_and_a_huge_file_and_says_what_it
         "{message}"
     );
 
-    // Restoring reads neither: the answer names the file.
+    // The copy whose journal cannot be read may hold less than the node had: stale.
     let request = json!({ "words": KNOWN_WORDS }).to_string();
-    let (_, answer) = node
+    let (code, answer) = node
         .api("POST", "/api/backup/restore", Some(&request))
         .unwrap();
+    assert_eq!(code, 409, "{answer}");
     let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["kind"], "stale", "{answer}");
     assert!(
         answer["error"].as_str().unwrap().contains("4.3 GB"),
         "{answer}"

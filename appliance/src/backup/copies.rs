@@ -4,7 +4,11 @@
 //! Layout: `plugnode-backup/<node id>/snapshot-<generation>.pnb` and, for a live mirror,
 //! `journal-<base generation>.pnj` with every update after that snapshot.
 //!
-//! Every file is read through [`stick_files`] (no links, plain files of bounded size only).
+//! A copy is seen two ways. Its clear headers say whose it is and how new it claims to
+//! be: enough to list the copies before the words are typed ([`survey`]). Its
+//! authenticated content says what it really holds ([`verify_copy`], with the key): only
+//! that decides which copy is the newest and whether one is stale. Every file is read
+//! through [`stick_files`] (no links, plain files of bounded size only).
 
 use super::format::{self, BackupKey, Entry, FormatError, Header, Kind};
 use super::stick_files;
@@ -232,9 +236,15 @@ pub fn survey(backup_dir: &Path) -> Survey {
             match stick_files::check(&journal).and_then(|_| stick_files::read(&journal)) {
                 Ok(bytes) => {
                     copy.kind = "mirror";
-                    if let Some(last) = format::journal_headers(&bytes).last() {
-                        copy.generation = last.generation;
-                        copy.written_at = last.written_at;
+                    // Claims only: consecutive updates of this node after the snapshot.
+                    for record in format::journal_headers(&bytes) {
+                        if record.node_id != header.node_id
+                            || record.generation != copy.generation + 1
+                        {
+                            break;
+                        }
+                        copy.generation = record.generation;
+                        copy.written_at = record.written_at;
                     }
                     copy.journal = Some(journal);
                 }
@@ -255,9 +265,22 @@ pub fn survey(backup_dir: &Path) -> Survey {
     found
 }
 
-/// Decrypts a copy: its snapshot, then its journal's updates in order. Returns the
-/// generation reached and the store's entries.
-pub fn load_copy(copy: &Copy, key: &BackupKey) -> Result<(u64, Vec<Entry>), FormatError> {
+/// What a copy really holds, from its authenticated content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The generation its last authenticated update reaches.
+    pub generation: u64,
+    pub written_at: u64,
+    pub entries: Vec<Entry>,
+    /// Why updates after `generation` may be missing (the node went on without them): a
+    /// torn or damaged tail, a gap, an unreadable journal. `None`: the copy is whole.
+    pub incomplete: Option<String>,
+}
+
+/// Decrypts a copy: its snapshot, then its journal's updates in order, as far as they are
+/// authentic and consecutive. A snapshot that does not decrypt is an error; a journal that
+/// stops early makes the copy incomplete.
+pub fn verify_copy(copy: &Copy, key: &BackupKey) -> Result<Verified, FormatError> {
     let bytes = stick_files::read(&copy.snapshot)
         .map_err(|err| FormatError::Unreadable(stick_files::describe(&copy.snapshot, &err)))?;
     let (header, entries) = format::decode_snapshot(key, &bytes)?;
@@ -266,38 +289,47 @@ pub fn load_copy(copy: &Copy, key: &BackupKey) -> Result<(u64, Vec<Entry>), Form
         .map(|e| ((e.primary_namespace, e.secondary_namespace, e.key), e.value))
         .collect();
     let mut generation = header.generation;
-    if let Some(why) = &copy.journal_problem {
-        return Err(FormatError::Unreadable(why.clone()));
-    }
+    let mut written_at = header.written_at;
+    let mut incomplete = copy.journal_problem.clone();
     if let Some(journal) = &copy.journal {
-        let bytes = stick_files::read(journal)
-            .map_err(|err| FormatError::Unreadable(stick_files::describe(journal, &err)))?;
-        let (records, _torn) = format::decode_journal(key, &bytes)?;
-        for (record, change) in records {
-            // Updates are numbered one by one; a gap would mean a lost record.
-            if record.generation != generation + 1 || record.node_id != header.node_id {
-                break;
-            }
-            match change {
-                format::Change::Write(entry) => {
-                    state.insert(
-                        (
-                            entry.primary_namespace,
-                            entry.secondary_namespace,
-                            entry.key,
-                        ),
-                        entry.value,
+        let decoded = stick_files::read(journal)
+            .map_err(|err| stick_files::describe(journal, &err))
+            .and_then(|bytes| {
+                format::decode_journal(key, &bytes)
+                    .map_err(|err| format!("its journal cannot be read ({err})"))
+            });
+        match decoded {
+            Err(why) => incomplete = Some(why),
+            Ok((records, torn)) => {
+                let mut stopped = None;
+                for (record, change) in records {
+                    if record.node_id != header.node_id {
+                        stopped = Some("its journal goes on with another node's updates".into());
+                        break;
+                    }
+                    // Updates are numbered one by one; a gap means lost updates.
+                    if record.generation != generation + 1 {
+                        stopped = Some(format!(
+                            "its journal skips from update {generation} to update {}",
+                            record.generation
+                        ));
+                        break;
+                    }
+                    apply(&mut state, change);
+                    generation = record.generation;
+                    written_at = written_at.max(record.written_at);
+                }
+                if stopped.is_none() && torn {
+                    stopped = Some(
+                        "its journal ends in an update that was cut short (the stick was \
+                         pulled out, or the power lost, while it was written)"
+                            .into(),
                     );
                 }
-                format::Change::Remove {
-                    primary_namespace,
-                    secondary_namespace,
-                    key,
-                } => {
-                    state.remove(&(primary_namespace, secondary_namespace, key));
+                if stopped.is_some() {
+                    incomplete = stopped;
                 }
             }
-            generation = record.generation;
         }
     }
     let entries = state
@@ -311,7 +343,43 @@ pub fn load_copy(copy: &Copy, key: &BackupKey) -> Result<(u64, Vec<Entry>), Form
             },
         )
         .collect();
-    Ok((generation, entries))
+    Ok(Verified {
+        generation,
+        written_at,
+        entries,
+        incomplete,
+    })
+}
+
+fn apply(
+    state: &mut std::collections::BTreeMap<(String, String, String), Vec<u8>>,
+    change: format::Change,
+) {
+    match change {
+        format::Change::Write(entry) => {
+            state.insert(
+                (
+                    entry.primary_namespace,
+                    entry.secondary_namespace,
+                    entry.key,
+                ),
+                entry.value,
+            );
+        }
+        format::Change::Remove {
+            primary_namespace,
+            secondary_namespace,
+            key,
+        } => {
+            state.remove(&(primary_namespace, secondary_namespace, key));
+        }
+    }
+}
+
+/// Decrypts a copy as far as it is authentic: the generation reached and the store's
+/// entries (see [`verify_copy`] for whether it is whole).
+pub fn load_copy(copy: &Copy, key: &BackupKey) -> Result<(u64, Vec<Entry>), FormatError> {
+    verify_copy(copy, key).map(|verified| (verified.generation, verified.entries))
 }
 
 #[cfg(test)]

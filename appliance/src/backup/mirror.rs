@@ -6,6 +6,9 @@
 //! minutes) makes the mirror fail and be dropped, it never stalls the Lightning node.
 //! Before each append the thread checks the stick is still mounted where it was: after a
 //! lazy unmount the open journal would keep accepting writes that reach no stick.
+//!
+//! Every mirror starts a fresh journal: appending to an old one (whose tail may be torn,
+//! or planted) would put new updates behind a record a restore stops at.
 
 use super::copies::{journal_name, node_dir, Identity};
 use super::format::{self, Change, Header, Kind};
@@ -235,6 +238,34 @@ mod tests {
         assert_eq!(generation, 13);
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].key, "b");
+    }
+
+    #[test]
+    fn a_mirror_starts_a_fresh_journal_and_never_appends_behind_a_torn_record() {
+        let stick = tempfile::tempdir().unwrap();
+        let me = identity();
+        write_snapshot(stick.path(), &me, 10, 1, &[], 2).unwrap();
+        let first =
+            MirrorWriter::start(stick.path(), me.clone(), 10, None, MirrorWriter::TIMEOUT).unwrap();
+        first.record(11, &write("a", 1)).unwrap();
+        first.close();
+        // The stick was pulled mid-write: the journal ends in half a record.
+        let journal = first.journal().to_path_buf();
+        let mut bytes = std::fs::read(&journal).unwrap();
+        bytes.extend_from_slice(&bytes.clone()[..30]);
+        std::fs::write(&journal, &bytes).unwrap();
+
+        // The box starts mirroring from the same snapshot again (nothing new meanwhile).
+        let again =
+            MirrorWriter::start(stick.path(), me.clone(), 10, None, MirrorWriter::TIMEOUT).unwrap();
+        again.record(11, &write("b", 2)).unwrap();
+        again.record(12, &write("c", 3)).unwrap();
+        let copy = &find_copies(stick.path())[0];
+        let verified = crate::backup::copies::verify_copy(copy, &me.key).unwrap();
+        assert_eq!(verified.generation, 12, "the new updates are all readable");
+        assert_eq!(verified.incomplete, None);
+        let keys: Vec<&str> = verified.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["b", "c"]);
     }
 
     #[test]
