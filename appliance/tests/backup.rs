@@ -606,23 +606,7 @@ fn a_hung_stick_is_given_up_after_its_time_limit_and_payments_go_on() {
     pay(&a, &b, 1_000);
     wait_in_sync(&a);
 
-    /// Thaws the stick when dropped, so a failing test leaves no frozen mount behind.
-    struct Frozen<'a>(&'a Path);
-    impl Drop for Frozen<'_> {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("fsfreeze")
-                .arg("--unfreeze")
-                .arg(self.0)
-                .status();
-        }
-    }
-    let status = std::process::Command::new("fsfreeze")
-        .arg("--freeze")
-        .arg(&mount_dir)
-        .status()
-        .unwrap();
-    assert!(status.success(), "fsfreeze --freeze");
-    let frozen = Frozen(&mount_dir);
+    let frozen = Frozen::freeze(&mount_dir);
     // The payment waits for the stick at most its time limit, then goes through on the SD
     // card alone; the page and screen say what happened.
     pay(&a, &b, 2_000);
@@ -907,4 +891,82 @@ fn the_mount_helper_never_follows_a_link_on_a_stick_nor_takes_a_disk_in_use() {
     good.mount_at(&look, true);
     assert_eq!(in_use(&script), look.display().to_string());
     lazy_unmount(&look);
+}
+
+#[test]
+fn a_snapshot_onto_a_hung_stick_never_holds_up_channel_store_writes() {
+    use ldk_node::lightning::util::persist::KVStoreSync;
+    use plugnode::backup::resync::Resync;
+    use plugnode::lightning::store::ChannelStore;
+    let dir = tempfile::tempdir().unwrap();
+    let stick = LoopStick::ext4(dir.path(), "stick", 24, &[]);
+    let mount = dir.path().join("mnt");
+    stick.mount_at(&mount, false);
+    let backup_dir = mount.join("plugnode-backup");
+    let store = ChannelStore::open(&dir.path().join("store")).unwrap();
+    for n in 0..20u8 {
+        KVStoreSync::write(
+            &store,
+            "monitors",
+            "",
+            &format!("channel-{n}"),
+            vec![n; 2000],
+        )
+        .unwrap();
+    }
+    let limit = Duration::from_secs(3);
+    let resync = Resync::new(limit, limit);
+    let identity = plugnode::backup::copies::Identity {
+        node_id: [2; 33],
+        key: plugnode::backup::format::BackupKey::from_seed(&[1; 64]),
+    };
+
+    let frozen = Frozen::freeze(&mount);
+    // The stick arrives and the backup service starts mirroring to it.
+    let snapshot = {
+        let (store, resync, backup_dir, identity) = (
+            store.clone(),
+            resync.clone(),
+            backup_dir.clone(),
+            identity.clone(),
+        );
+        let mount = mount.clone();
+        std::thread::spawn(move || resync.start_mirror(&store, &backup_dir, &identity, Some(mount)))
+    };
+    // Meanwhile the Lightning node goes on writing its channel state.
+    let (done, writes) = std::sync::mpsc::channel();
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            for n in 0..10u8 {
+                KVStoreSync::write(&store, "monitors", "", "channel-0", vec![n]).unwrap();
+            }
+            let _ = done.send(());
+        })
+    };
+    if writes.recv_timeout(limit + Duration::from_secs(5)).is_err() {
+        drop(frozen);
+        let _ = writer.join();
+        panic!("channel-store writes waited for the frozen stick beyond its time limit");
+    }
+    let Err(err) = snapshot.join().unwrap() else {
+        panic!("a snapshot onto a frozen stick succeeded");
+    };
+    assert_eq!(
+        err.to_string(),
+        "the stick did not finish writing within 3 s"
+    );
+    assert!(!store.has_mirror(), "no mirror on a stick that hangs");
+
+    // The stick answers again: the next try mirrors from the store's generation.
+    drop(frozen);
+    let (generation, _writer) = wait_for("the stick to take the snapshot", TIMEOUT, || {
+        resync
+            .start_mirror(&store, &backup_dir, &identity, Some(mount.clone()))
+            .ok()
+    });
+    assert_eq!(generation, store.generation());
+    assert!(store.has_mirror());
+    KVStoreSync::write(&store, "monitors", "", "channel-1", vec![7]).unwrap();
+    assert_eq!(stick_generation(&backup_dir), Some(store.generation()));
 }

@@ -27,6 +27,12 @@ struct Job {
     reply: mpsc::SyncSender<io::Result<()>>,
 }
 
+/// A journal file just created on the stick, not written to yet.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+}
+
 /// Appends updates to one journal on one stick.
 pub struct MirrorWriter {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
@@ -52,13 +58,37 @@ impl MirrorWriter {
         mount_point: Option<PathBuf>,
         timeout: Duration,
     ) -> io::Result<Arc<MirrorWriter>> {
+        let journal = MirrorWriter::create_journal(backup_dir, &identity, base_generation)?;
+        MirrorWriter::with_journal(journal, identity, base_generation, mount_point, timeout)
+    }
+
+    /// The stick's part of [`Self::start`]: a new, empty, synced journal file (an old one of
+    /// the same name is replaced; a link or anything else there is refused).
+    pub fn create_journal(
+        backup_dir: &Path,
+        identity: &Identity,
+        base_generation: u64,
+    ) -> io::Result<Journal> {
         let dir = node_dir(backup_dir, &identity.node_id);
-        let journal = dir.join(journal_name(base_generation));
-        // A new file: an old one of that name is replaced, a link or anything else there
-        // is refused.
-        let file = stick_files::create_new_for_append(&journal)?;
+        let path = dir.join(journal_name(base_generation));
+        let file = stick_files::create_new_for_append(&path)?;
         file.sync_all()?;
         crate::fsutil::sync_dir(&dir)?;
+        Ok(Journal { file, path })
+    }
+
+    /// The rest of [`Self::start`]: the writer thread for a journal already created.
+    pub fn with_journal(
+        journal: Journal,
+        identity: Identity,
+        base_generation: u64,
+        mount_point: Option<PathBuf>,
+        timeout: Duration,
+    ) -> io::Result<Arc<MirrorWriter>> {
+        let Journal {
+            file,
+            path: journal,
+        } = journal;
         let mount_device = match &mount_point {
             Some(point) => Some(std::fs::metadata(point)?.dev()),
             None => None,
@@ -166,8 +196,8 @@ fn write_loop(
 
 /// Stick errors in a user's words.
 pub fn describe_io_error(err: &io::Error) -> String {
-    // A file refused on the stick: already in the user's words.
-    if stick_files::refusal(err).is_some() {
+    // A file refused on the stick, or a time limit: already in the user's words.
+    if stick_files::refusal(err).is_some() || err.kind() == io::ErrorKind::TimedOut {
         return err.to_string();
     }
     match err.raw_os_error() {

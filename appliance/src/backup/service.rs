@@ -16,6 +16,7 @@ use super::copies::{self, Identity};
 use super::mirror::MirrorWriter;
 use super::mount::{self, StickAccess, StickError};
 use super::restore::{self, RestoreOutcome, RestoreRequest};
+use super::resync::Resync;
 use super::stick::{self, StickDevice};
 use crate::config::BackupMode;
 use crate::lightning::{LightningHandle, Seed};
@@ -28,8 +29,9 @@ use tracing::{error, info, warn};
 
 /// Snapshots kept on a stick in snapshot mode (a stale one can still be chosen on purpose).
 const SNAPSHOTS_KEPT: usize = 3;
-/// A live mirror needs only the snapshot its journal continues.
-const MIRROR_SNAPSHOTS_KEPT: usize = 1;
+/// How long writing, reading back and checking a snapshot may take before the stick
+/// counts as failed (10 channels: 25 ms on a good stick).
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
 /// A journal this large is folded into a new snapshot.
 const JOURNAL_COMPACT_BYTES: u64 = 32 * 1024 * 1024;
 /// How soon a failed stick that is still plugged in is tried again.
@@ -98,10 +100,12 @@ impl BackupHandle {
         lightning: LightningHandle,
     ) -> BackupHandle {
         let (commands, receiver) = mpsc::unbounded_channel();
+        let resync = Resync::new(SNAPSHOT_TIMEOUT, settings.mirror_timeout);
         let service = Service {
             settings,
             status,
             lightning,
+            resync,
             current: None,
             identity: None,
             last_failure: None,
@@ -181,6 +185,8 @@ struct Service {
     settings: BackupSettings,
     status: StatusHandle,
     lightning: LightningHandle,
+    /// Writes to the stick: outside the store's lock, within time limits.
+    resync: Resync,
     current: Option<Attached>,
     identity: Option<Identity>,
     /// The last failure, shown until a stick works again.
@@ -385,8 +391,8 @@ impl Service {
         }
     }
 
-    /// A full snapshot at the store's current generation and a journal for what follows,
-    /// taken while no update can slip in between.
+    /// A full snapshot at the store's current generation and a fresh journal for what
+    /// follows, attached at exactly that generation (see [`Resync::start_mirror`]).
     fn start_mirror(&mut self) {
         let (Some(identity), Some(attached)) = (self.identity(), self.current.as_mut()) else {
             return;
@@ -396,30 +402,17 @@ impl Service {
         };
         self.status
             .update(|s| s.backup.state = BackupState::Writing);
-        let store = self.lightning.store().clone();
         let mount_point = self
             .settings
             .access
             .as_ref()
             .ok()
             .and_then(|a| a.mount_point());
-        let timeout = self.settings.mirror_timeout;
-        let result = store.snapshot_then(|generation, entries| {
-            copies::write_snapshot(
-                &dir,
-                &identity,
-                generation,
-                unix_now(),
-                entries,
-                MIRROR_SNAPSHOTS_KEPT,
-            )?;
-            let writer =
-                MirrorWriter::start(&dir, identity.clone(), generation, mount_point, timeout)?;
-            store.attach_mirror(writer.clone());
-            Ok::<_, std::io::Error>((generation, writer))
-        });
+        let result = self
+            .resync
+            .start_mirror(self.lightning.store(), &dir, &identity, mount_point);
         match result {
-            Ok(Ok((generation, writer))) => {
+            Ok((generation, writer)) => {
                 info!(
                     "backup: mirroring to {} from generation {generation}",
                     attached.stick.label()
@@ -428,14 +421,10 @@ impl Service {
                 let stick_id = attached.stick.label();
                 self.succeeded(BackupState::Mirroring, generation, stick_id);
             }
-            Ok(Err(err)) => {
+            Err(err) => {
                 attached.activity = Activity::Failed(Instant::now());
                 let why = super::mirror::describe_io_error(&err);
                 self.fail(why);
-            }
-            Err(err) => {
-                attached.activity = Activity::Failed(Instant::now());
-                self.fail(format!("cannot read the channel store: {err}"));
             }
         }
     }
@@ -452,22 +441,9 @@ impl Service {
         self.status
             .update(|s| s.backup.state = BackupState::Writing);
         let written = self
-            .lightning
-            .store()
-            .snapshot()
-            .map_err(|err| err.to_string())
-            .and_then(|(generation, entries)| {
-                copies::write_snapshot(
-                    &dir,
-                    &identity,
-                    generation,
-                    unix_now(),
-                    &entries,
-                    SNAPSHOTS_KEPT,
-                )
-                .map(|_| generation)
-                .map_err(|err| super::mirror::describe_io_error(&err))
-            });
+            .resync
+            .snapshot(self.lightning.store(), &dir, &identity, SNAPSHOTS_KEPT)
+            .map_err(|err| super::mirror::describe_io_error(&err));
         let unmounted =
             access.and_then(|access| access.unmount(&attached.stick).map_err(|e| e.to_string()));
         attached.dir = None;

@@ -129,6 +129,26 @@ impl LoopStick {
     }
 }
 
+/// Freezes the file system mounted at a path (`fsfreeze`): every write to it waits, as on
+/// a dying USB device. Thawed when dropped, so a failing test leaves nothing frozen.
+pub struct Frozen(PathBuf);
+
+impl Frozen {
+    pub fn freeze(mount: &Path) -> Frozen {
+        run("fsfreeze", &["--freeze", mount.to_str().unwrap()]);
+        Frozen(mount.to_path_buf())
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = Command::new("fsfreeze")
+            .arg("--unfreeze")
+            .arg(&self.0)
+            .status();
+    }
+}
+
 impl Drop for LoopStick {
     fn drop(&mut self) {
         if let Some(device) = self.device.take() {
