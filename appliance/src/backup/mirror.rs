@@ -36,6 +36,8 @@ pub struct Journal {
 /// Appends updates to one journal on one stick.
 pub struct MirrorWriter {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Disconnected once the writer thread has ended (see [`MirrorWriter::close`]).
+    ended: Mutex<Option<mpsc::Receiver<()>>>,
     identity: Identity,
     timeout: Duration,
     /// Why the mirror stopped, once it did.
@@ -94,11 +96,17 @@ impl MirrorWriter {
             None => None,
         };
         let (jobs, incoming) = mpsc::channel::<Job>();
+        // Dropped when the thread ends, that is when it has let go of the journal.
+        let (finished, ended) = mpsc::sync_channel::<()>(0);
         std::thread::Builder::new()
             .name("backup-mirror".into())
-            .spawn(move || write_loop(file, mount_point, mount_device, incoming))?;
+            .spawn(move || {
+                let _finished = finished;
+                write_loop(file, mount_point, mount_device, incoming)
+            })?;
         Ok(Arc::new(MirrorWriter {
             jobs: Mutex::new(Some(jobs)),
+            ended: Mutex::new(Some(ended)),
             identity,
             timeout,
             failure: Mutex::new(None),
@@ -120,9 +128,14 @@ impl MirrorWriter {
         &self.journal
     }
 
-    /// Closes the journal (its thread ends once the last append is done).
+    /// Closes the journal and waits (at most the append limit) until its thread has let
+    /// go of the file: the stick can be unmounted right after (an open journal made Eject
+    /// answer "busy").
     pub fn close(&self) {
         self.jobs.lock().expect("jobs lock").take();
+        if let Some(ended) = self.ended.lock().expect("ended lock").take() {
+            let _ = ended.recv_timeout(self.timeout);
+        }
     }
 
     fn fail(&self, why: String) -> String {
@@ -296,6 +309,23 @@ mod tests {
         assert_eq!(verified.incomplete, None);
         let keys: Vec<&str> = verified.entries.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["b", "c"]);
+    }
+
+    #[test]
+    fn a_closed_mirror_holds_no_file_on_the_stick() {
+        let stick = tempfile::tempdir().unwrap();
+        let me = identity();
+        write_snapshot(stick.path(), &me, 0, 1, &[], 2).unwrap();
+        let mirror = MirrorWriter::start(stick.path(), me, 0, None, MirrorWriter::TIMEOUT).unwrap();
+        mirror.record(1, &write("a", 1)).unwrap();
+        mirror.close();
+        // What the process has open (a file open on the stick keeps it from unmounting).
+        let open: Vec<PathBuf> = std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .collect();
+        assert!(!open.contains(&mirror.journal().to_path_buf()), "{open:?}");
     }
 
     #[test]
