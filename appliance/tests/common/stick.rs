@@ -152,12 +152,26 @@ impl Drop for Frozen {
 impl Drop for LoopStick {
     fn drop(&mut self) {
         if let Some(device) = self.device.take() {
-            // Unmount wherever it is still mounted, then detach.
-            if let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") {
+            // Unmount wherever it is still mounted, then detach. By device number: plugnode
+            // mounts it through the link, so the mount's source is the link's path (and a
+            // mount left by a killed plugnode stayed behind, with its loop device).
+            let number = std::fs::metadata(&device).ok().map(|meta| {
+                use std::os::unix::fs::MetadataExt;
+                let rdev = meta.rdev();
+                format!(
+                    "{}:{}",
+                    nix::sys::stat::major(rdev),
+                    nix::sys::stat::minor(rdev)
+                )
+            });
+            if let (Some(number), Ok(mounts)) =
+                (number, std::fs::read_to_string("/proc/self/mountinfo"))
+            {
                 for line in mounts.lines() {
-                    let mut fields = line.split(' ');
-                    if fields.next() == Some(device.to_str().unwrap()) {
-                        if let Some(point) = fields.next() {
+                    let fields: Vec<&str> = line.split(' ').collect();
+                    if fields.get(2) == Some(&number.as_str()) {
+                        if let Some(point) = fields.get(4) {
+                            let point = point.replace("\\040", " ");
                             let _ = Command::new("umount").arg("-l").arg(point).status();
                         }
                     }
