@@ -216,7 +216,7 @@ install -d "$lib"
 for script in poweroff-if-asked mount-helper boot-import grow-root; do
     install -m 0755 "$repo/systemd/$script" "$lib/$script"
 done
-units=(plugnode.service plugnode-mount.socket plugnode-mount@.service
+units=(plugnode.service plugnode-mount.socket plugnode-mount@.service plugnode-fsck@.service
     plugnode-boot-import.service plugnode-grow-root.service)
 for unit in "${units[@]}"; do
     install -m 0644 "$repo/systemd/$unit" "$root/etc/systemd/system/$unit"
@@ -292,7 +292,8 @@ in_root systemctl enable plugnode.service plugnode-mount.socket \
 in_root passwd -l root >/dev/null
 if command -v systemd-analyze >/dev/null; then
     complaints=$(systemd-analyze verify --root="$root" plugnode.service plugnode-mount.socket \
-        plugnode-mount@sda1.service plugnode-boot-import.service plugnode-grow-root.service 2>&1) || true
+        plugnode-mount@sda1.service plugnode-fsck@sda1.service plugnode-boot-import.service \
+        plugnode-grow-root.service 2>&1) || true
     [[ -z $complaints ]] || die "systemd-analyze verify in the image: $complaints"
     echo "   systemd-analyze verify: the units are fine in the image"
 fi

@@ -8,14 +8,16 @@ here="$(cd "$(dirname "$0")" && pwd)"
 command -v systemd-analyze >/dev/null || { echo "verify.sh: systemd-analyze is missing (apt-get install systemd)" >&2; exit 2; }
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-mkdir -p "$scratch/usr/lib/systemd" "$scratch/etc/systemd/system" "$scratch/usr/local/bin" "$scratch/usr/local/lib/plugnode"
+mkdir -p "$scratch/usr/lib/systemd" "$scratch/etc/systemd/system" "$scratch/usr/local/bin" "$scratch/usr/local/lib/plugnode" "$scratch/usr/sbin"
 cp -a /usr/lib/systemd/system "$scratch/usr/lib/systemd/"
-units=(plugnode.service plugnode-mount.socket plugnode-mount@.service plugnode-boot-import.service plugnode-grow-root.service)
+units=(plugnode.service plugnode-mount.socket plugnode-mount@.service plugnode-fsck@.service plugnode-boot-import.service plugnode-grow-root.service)
 for unit in "${units[@]}"; do cp "$here/$unit" "$scratch/etc/systemd/system/"; done
 printf '#!/bin/sh\n' >"$scratch/usr/local/bin/plugnode"
+printf '#!/bin/sh\n' >"$scratch/usr/sbin/fsck"
 for script in poweroff-if-asked mount-helper boot-import grow-root; do cp "$here/$script" "$scratch/usr/local/lib/plugnode/"; done
-chmod +x "$scratch/usr/local/bin/plugnode" "$scratch"/usr/local/lib/plugnode/*
+chmod +x "$scratch/usr/local/bin/plugnode" "$scratch/usr/sbin/fsck" "$scratch"/usr/local/lib/plugnode/*
 names=("${units[@]/plugnode-mount@.service/plugnode-mount@sda1.service}")
+names=("${names[@]/plugnode-fsck@.service/plugnode-fsck@sda1.service}")
 output=$(systemd-analyze verify --root="$scratch" "${names[@]}" 2>&1) || true
 if [[ -n $output ]]; then
     echo "$output" >&2

@@ -1,6 +1,9 @@
 //! File writes that survive power loss: write a temp file, fsync it, rename it over the
 //! target, fsync the directory. Pulling the plug at any instant leaves either the old or
 //! the new file, never a torn one.
+//!
+//! The temp file is always a new file (`O_CREAT | O_EXCL`, random name): a name someone
+//! planted (a link on a backup stick pointing at the channel store) is never opened.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -17,18 +20,8 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let (tmp, mut file) = create_temp(dir, &name.to_string_lossy(), mode)?;
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
         // `mode` is filtered by the umask on create; make it exact.
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.write_all(contents)?;
@@ -43,9 +36,39 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// A new temp file next to `name` in `dir`: created, never opened if it exists (O_EXCL
+/// also refuses a link of that name), with a random part so a planted name is not hit.
+fn create_temp(dir: &Path, name: &str, mode: u32) -> io::Result<(std::path::PathBuf, File)> {
+    let mut attempts = 0;
+    loop {
+        let tmp = dir.join(format!(
+            ".{name}.tmp-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Ok(file) => return Ok((tmp, file)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempts < 3 => {
+                attempts += 1;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 /// Makes a directory entry change (create, rename, delete) in `dir` durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_CLOEXEC)
+        .open(dir)?
+        .sync_all()
 }
 
 /// Creates `dir` (and parents) if missing and sets its permission to `mode`.
@@ -72,6 +95,26 @@ mod tests {
         assert_eq!(mode, 0o600);
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "temp files must not be left behind");
+    }
+
+    #[test]
+    fn a_planted_temp_name_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("channels.sqlite");
+        fs::write(&victim, b"channel state").unwrap();
+        let path = dir.path().join("snapshot.pnb");
+        // The old temp name, and names like it, as links to the victim.
+        let pid = std::process::id();
+        for name in [
+            format!(".snapshot.pnb.tmp-{pid}"),
+            format!(".snapshot.pnb.tmp-{pid}-0000000000000000"),
+        ] {
+            std::os::unix::fs::symlink(&victim, dir.path().join(name)).unwrap();
+        }
+        write_atomic(&path, b"backup", 0o600).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"channel state");
+        assert_eq!(fs::read(&path).unwrap(), b"backup");
+        assert!(!fs::symlink_metadata(&path).unwrap().is_symlink());
     }
 
     #[test]

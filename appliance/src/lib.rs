@@ -13,6 +13,7 @@ pub mod display;
 pub mod fsutil;
 pub mod lightning;
 pub mod pairing;
+pub mod panic_log;
 pub mod sd_notify;
 pub mod secret;
 pub mod shutdown;

@@ -110,6 +110,8 @@ where
 {
     return_big_allocations_to_the_system();
     init_logging();
+    // From here on a panic logs where it happened, never its message (it may hold a secret).
+    plugnode::panic_log::install();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("plugnode")

@@ -606,23 +606,7 @@ fn a_hung_stick_is_given_up_after_its_time_limit_and_payments_go_on() {
     pay(&a, &b, 1_000);
     wait_in_sync(&a);
 
-    /// Thaws the stick when dropped, so a failing test leaves no frozen mount behind.
-    struct Frozen<'a>(&'a Path);
-    impl Drop for Frozen<'_> {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("fsfreeze")
-                .arg("--unfreeze")
-                .arg(self.0)
-                .status();
-        }
-    }
-    let status = std::process::Command::new("fsfreeze")
-        .arg("--freeze")
-        .arg(&mount_dir)
-        .status()
-        .unwrap();
-    assert!(status.success(), "fsfreeze --freeze");
-    let frozen = Frozen(&mount_dir);
+    let frozen = Frozen::freeze(&mount_dir);
     // The payment waits for the stick at most its time limit, then goes through on the SD
     // card alone; the page and screen say what happened.
     pay(&a, &b, 2_000);
@@ -640,4 +624,349 @@ fn a_hung_stick_is_given_up_after_its_time_limit_and_payments_go_on() {
     wait_backup(&a, "mirroring");
     pay(&a, &b, 4_000);
     wait_in_sync(&a);
+}
+
+// --- a stick someone prepared (links, FIFOs, huge files, forged headers) ---------------
+
+/// BIP39's all-zero vector: a wallet whose node id the tests can work out beforehand.
+const KNOWN_WORDS: &str = "abandon abandon abandon abandon abandon abandon abandon abandon \
+    abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon \
+    abandon abandon abandon abandon abandon art";
+
+fn known_identity() -> plugnode::backup::copies::Identity {
+    let seed = plugnode::lightning::Seed::from_words(KNOWN_WORDS).unwrap();
+    plugnode::backup::copies::Identity::from_seed(&seed)
+}
+
+/// A box without a Lightning node (its channel store is backed up all the same), whose
+/// backup stick is whatever `link` points at.
+fn light_box(dir: &Path, link: &Path) -> (Plugnode, TestConfig) {
+    let mut config = TestConfig::new(dir);
+    config.backup = Some(("keep-attached", link.to_path_buf()));
+    let node = Plugnode::start(&config);
+    wait_for("the web page", TIMEOUT, || {
+        http(node.web, "GET", "/api/health", None)
+    });
+    (node, config)
+}
+
+fn wait_backup_message(node: &Plugnode, wanted: &str) -> String {
+    let status = node.wait_status(&format!("a backup alert naming {wanted:?}"), |s| {
+        s["backup"]["state"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(wanted))
+    });
+    status["backup"]["state"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn owner_and_mode(path: &Path) -> (u32, u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    (meta.uid(), meta.gid(), meta.mode() & 0o7777)
+}
+
+/// Puts `link` on `stick` in place of what it pointed at (plugnode sees another device).
+fn swap_in(stick: &LoopStick, link: &Path) {
+    let _ = std::fs::remove_file(link);
+    std::os::unix::fs::symlink(stick.device(), link).unwrap();
+}
+
+#[test]
+fn a_hostile_sticks_links_fifos_and_huge_files_are_refused_and_nothing_outside_is_touched() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("keep.txt"), b"mine").unwrap();
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let outside_before = owner_and_mode(&outside);
+    let victim = dir.path().join("channels.sqlite");
+    std::fs::write(&victim, b"the channel store").unwrap();
+    let node_id = known_identity().node_id_hex();
+    let folder = format!("plugnode-backup/{node_id}");
+    let zero = "00000000000000000000";
+    let edit = dir.path().join("edit");
+
+    let link = dir.path().join("stick-dev");
+    let (node, _config) = light_box(dir.path(), &link);
+    let request = json!({ "words": KNOWN_WORDS }).to_string();
+    let (code, answer) = node
+        .api("POST", "/api/wallet/restore", Some(&request))
+        .unwrap();
+    assert_eq!(code, 200, "{answer}");
+
+    // 1. plugnode's folder is a link to a folder outside the stick.
+    let linked = LoopStick::ext4(dir.path(), "linked", 24, &[]);
+    linked.edit(&edit, |root| {
+        std::os::unix::fs::symlink(&outside, root.join("plugnode-backup")).unwrap();
+    });
+    swap_in(&linked, &link);
+    let message = wait_backup_message(&node, "plugnode-backup on the stick is a link");
+    assert!(message.contains("Delete it on a computer"), "{message}");
+    assert_eq!(
+        owner_and_mode(&outside),
+        outside_before,
+        "chmod through the link"
+    );
+    let names: Vec<_> = std::fs::read_dir(&outside).unwrap().flatten().collect();
+    assert_eq!(names.len(), 1, "nothing written through the link");
+
+    // 2. The journal and a temp file of the first snapshot are links to the channel store.
+    let planted = LoopStick::ext4(dir.path(), "planted", 24, &[]);
+    let pid = node.pid();
+    planted.edit(&edit, |root| {
+        std::fs::create_dir_all(root.join(&folder)).unwrap();
+        for name in [
+            format!("journal-{zero}.pnj"),
+            format!(".snapshot-{zero}.pnb.tmp-{pid}"),
+        ] {
+            std::os::unix::fs::symlink(&victim, root.join(&folder).join(name)).unwrap();
+        }
+    });
+    swap_in(&planted, &link);
+    let message = wait_backup_message(&node, &format!("{folder}/"));
+    assert!(message.contains("on the stick is a link"), "{message}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"the channel store");
+
+    // 3. A FIFO where plugnode would read or write (opening it would wait for ever).
+    let fifo = LoopStick::ext4(dir.path(), "fifo", 24, &[]);
+    fifo.edit(&edit, |root| {
+        std::fs::create_dir_all(root.join(&folder)).unwrap();
+        let path = root.join(&folder).join(format!("journal-{zero}.pnj"));
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    });
+    swap_in(&fifo, &link);
+    wait_backup_message(&node, "is a FIFO (a pipe), not a file");
+
+    // 4. A 4 GiB sparse file (reading it whole would take all the memory).
+    let huge = LoopStick::ext4(dir.path(), "huge", 24, &[]);
+    huge.edit(&edit, |root| {
+        std::fs::create_dir_all(root.join(&folder)).unwrap();
+        let path = root.join(&folder).join(format!("journal-{zero}.pnj"));
+        std::fs::File::create(path)
+            .unwrap()
+            .set_len(4 << 30)
+            .unwrap();
+    });
+    swap_in(&huge, &link);
+    wait_backup_message(&node, "more than a backup of this box can be");
+
+    // The box stayed up all along, and a good stick works at once.
+    let good = LoopStick::ext4(dir.path(), "good", 24, &[]);
+    swap_in(&good, &link);
+    node.wait_status("mirroring to the good stick", |s| {
+        s["backup"]["state"]["state"] == "mirroring"
+    });
+    assert_eq!(owner_and_mode(&outside), outside_before);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"the channel store");
+}
+
+#[test]
+fn a_fresh_box_lists_and_restores_around_a_fifo_and_a_huge_file_and_says_what_it_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let me = known_identity();
+    let zero9 = "00000000000000000009";
+    let zero5 = "00000000000000000005";
+    let stick = LoopStick::ext4(dir.path(), "stick", 24, &[]);
+    stick.edit(&dir.path().join("edit"), |root| {
+        let backup_dir = root.join("plugnode-backup");
+        plugnode::backup::copies::write_snapshot(&backup_dir, &me, 5, 1_700_000_000, &[], 3)
+            .unwrap();
+        let folder = backup_dir.join(me.node_id_hex());
+        // Its journal: 4 GiB of nothing. A newer "snapshot": a FIFO.
+        std::fs::File::create(folder.join(format!("journal-{zero5}.pnj")))
+            .unwrap()
+            .set_len(4 << 30)
+            .unwrap();
+        let fifo = folder.join(format!("snapshot-{zero9}.pnb"));
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    });
+    stick.plug_in();
+    let (node, _config) = light_box(dir.path(), &stick.link);
+    node.wait_status("the stick mounted for a restore", |s| {
+        s["backup"]["state"]["state"] == "disabled"
+    });
+    // Reading the FIFO waited for ever, and the 4 GiB journal filled the memory.
+    let (code, copies) = wait_for("the list of copies", TIMEOUT, || {
+        node.api("GET", "/api/backup/copies", None)
+            .filter(|(code, _)| *code != 409)
+    });
+    assert_eq!(code, 200, "{copies}");
+    let copies: Value = serde_json::from_str(&copies).unwrap();
+    assert_eq!(copies.as_array().unwrap().len(), 1, "{copies}");
+    assert_eq!(copies[0]["generation"], 5);
+    let message = wait_backup_message(&node, "files plugnode does not read");
+    assert!(
+        message.contains(&format!("snapshot-{zero9}.pnb on the stick is a FIFO")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("journal-{zero5}.pnj on the stick is 4.3 GB")),
+        "{message}"
+    );
+
+    // The copy whose journal cannot be read may hold less than the node had: stale.
+    let request = json!({ "words": KNOWN_WORDS }).to_string();
+    let (code, answer) = node
+        .api("POST", "/api/backup/restore", Some(&request))
+        .unwrap();
+    assert_eq!(code, 409, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["kind"], "stale", "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("4.3 GB"),
+        "{answer}"
+    );
+    assert!(http(node.web, "GET", "/api/health", None).is_some_and(|(code, _)| code == 200));
+}
+
+#[test]
+fn the_mount_helper_never_follows_a_link_on_a_stick_nor_takes_a_disk_in_use() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let before = owner_and_mode(&outside);
+    let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/mount-helper");
+    // The helper's own functions, on a real ext4 stick mounted as the helper mounts it.
+    let run_helper = |stick: &LoopStick, mnt: &Path| -> String {
+        std::fs::create_dir_all(mnt).unwrap();
+        let script = format!(
+            "source {helper:?}; MOUNT_POINT={mnt:?}
+             mount -o \"$(mount_options ext4 4242 4343)\" {dev:?} {mnt:?} || exit 9
+             prepare_backup_dir {mnt:?} 4242 4343 ext4; echo \"rc=$?\"
+             findmnt -n -o OPTIONS {mnt:?}
+             umount {mnt:?}",
+            dev = stick.device(),
+        );
+        let output = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+
+    let linked = LoopStick::ext4(dir.path(), "linked", 24, &[]);
+    linked.edit(&dir.path().join("edit"), |root| {
+        std::os::unix::fs::symlink(&outside, root.join("plugnode-backup")).unwrap();
+    });
+    let output = run_helper(&linked, &dir.path().join("mnt"));
+    assert!(output.contains("plugnode-backup is a link"), "{output}");
+    assert!(output.contains("rc=1"), "{output}");
+    assert!(output.contains("nosymfollow"), "{output}");
+    assert_eq!(
+        owner_and_mode(&outside),
+        before,
+        "chown/chmod through the link"
+    );
+
+    let good = LoopStick::ext4(dir.path(), "good", 24, &[]);
+    let output = run_helper(&good, &dir.path().join("mnt"));
+    assert!(output.contains("rc=0"), "{output}");
+    let look = dir.path().join("look");
+    good.mount_at(&look, true);
+    assert_eq!(
+        owner_and_mode(&look.join("plugnode-backup")),
+        (4242, 4343, 0o700)
+    );
+    lazy_unmount(&look);
+
+    // A disk mounted anywhere but at the helper's mount point is the system's.
+    let script = format!(
+        "source {helper:?}; MOUNT_POINT=/media/plugnode/backup; system_mount_on_disk_of {:?}",
+        good.device()
+    );
+    let in_use = |script: &str| {
+        let output = std::process::Command::new("bash")
+            .args(["-c", script])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    assert_eq!(in_use(&script), "");
+    good.mount_at(&look, true);
+    assert_eq!(in_use(&script), look.display().to_string());
+    lazy_unmount(&look);
+}
+
+#[test]
+fn a_snapshot_onto_a_hung_stick_never_holds_up_channel_store_writes() {
+    use ldk_node::lightning::util::persist::KVStoreSync;
+    use plugnode::backup::resync::Resync;
+    use plugnode::lightning::store::ChannelStore;
+    let dir = tempfile::tempdir().unwrap();
+    let stick = LoopStick::ext4(dir.path(), "stick", 24, &[]);
+    let mount = dir.path().join("mnt");
+    stick.mount_at(&mount, false);
+    let backup_dir = mount.join("plugnode-backup");
+    let store = ChannelStore::open(&dir.path().join("store")).unwrap();
+    for n in 0..20u8 {
+        KVStoreSync::write(
+            &store,
+            "monitors",
+            "",
+            &format!("channel-{n}"),
+            vec![n; 2000],
+        )
+        .unwrap();
+    }
+    let limit = Duration::from_secs(3);
+    let resync = Resync::new(limit, limit);
+    let identity = plugnode::backup::copies::Identity {
+        node_id: [2; 33],
+        key: plugnode::backup::format::BackupKey::from_seed(&[1; 64]),
+    };
+
+    let frozen = Frozen::freeze(&mount);
+    // The stick arrives and the backup service starts mirroring to it.
+    let snapshot = {
+        let (store, resync, backup_dir, identity) = (
+            store.clone(),
+            resync.clone(),
+            backup_dir.clone(),
+            identity.clone(),
+        );
+        let mount = mount.clone();
+        std::thread::spawn(move || resync.start_mirror(&store, &backup_dir, &identity, Some(mount)))
+    };
+    // Meanwhile the Lightning node goes on writing its channel state.
+    let (done, writes) = std::sync::mpsc::channel();
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            for n in 0..10u8 {
+                KVStoreSync::write(&store, "monitors", "", "channel-0", vec![n]).unwrap();
+            }
+            let _ = done.send(());
+        })
+    };
+    if writes.recv_timeout(limit + Duration::from_secs(5)).is_err() {
+        drop(frozen);
+        let _ = writer.join();
+        panic!("channel-store writes waited for the frozen stick beyond its time limit");
+    }
+    let Err(err) = snapshot.join().unwrap() else {
+        panic!("a snapshot onto a frozen stick succeeded");
+    };
+    assert_eq!(
+        err.to_string(),
+        "the stick did not finish writing within 3 s"
+    );
+    assert!(!store.has_mirror(), "no mirror on a stick that hangs");
+
+    // The stick answers again: the next try mirrors from the store's generation.
+    drop(frozen);
+    let (generation, _writer) = wait_for("the stick to take the snapshot", TIMEOUT, || {
+        resync
+            .start_mirror(&store, &backup_dir, &identity, Some(mount.clone()))
+            .ok()
+    });
+    assert_eq!(generation, store.generation());
+    assert!(store.has_mirror());
+    KVStoreSync::write(&store, "monitors", "", "channel-1", vec![7]).unwrap();
+    assert_eq!(stick_generation(&backup_dir), Some(store.generation()));
 }

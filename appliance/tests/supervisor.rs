@@ -175,6 +175,30 @@ fn killing_plugnode_takes_bitcoind_down() {
 }
 
 #[test]
+fn bitcoinds_settings_json_cannot_open_rpc_behind_plugnodes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TestConfig::new(dir.path());
+    // bitcoind keeps values set at runtime in <datadir>/<chain>/settings.json and reads
+    // them at every start, after the command line and before bitcoin.conf.
+    let net_dir = config.data_dir().join("bitcoind/regtest");
+    std::fs::create_dir_all(&net_dir).unwrap();
+    std::fs::write(
+        net_dir.join("settings.json"),
+        r#"{"rpcbind": ["127.0.0.2"], "rpcallowip": "0.0.0.0/0"}"#,
+    )
+    .unwrap();
+    let node = Plugnode::start(&config);
+    node.wait_status("RPC ready", |s| state(s) == "syncing");
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], config.rpc_port));
+    assert!(std::net::TcpStream::connect(loopback).is_ok());
+    let planted = std::net::SocketAddr::from(([127, 0, 0, 2], config.rpc_port));
+    assert!(
+        std::net::TcpStream::connect(planted).is_err(),
+        "bitcoind's RPC answers on {planted}, an address settings.json added"
+    );
+}
+
+#[test]
 fn a_disk_too_small_for_the_prune_target_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = TestConfig::new(dir.path());

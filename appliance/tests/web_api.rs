@@ -126,3 +126,41 @@ fn the_shutdown_api_stops_cleanly_and_asks_for_power_off() {
     assert!(!is_running(bitcoind));
     assert!(node.log().contains("bitcoind stopped (exit code 0)"));
 }
+
+#[test]
+fn recovery_words_that_are_not_ascii_or_huge_get_a_clear_400_and_stay_out_of_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Plugnode::start(&TestConfig::new(dir.path()));
+    wait_for("the web page", TIMEOUT, || {
+        http(node.web, "GET", "/api/health", None)
+    });
+    let abandon = ["abandon"; 23].join(" ");
+    let huge = "é".repeat(1 << 19); // a megabyte of one word
+    for (words, named) in [
+        // "café" cut at its 4th byte, inside the "é", panicked the web worker.
+        (format!("{abandon} café"), "word 24"),
+        (format!("naïve {abandon}"), "word 1"),
+        (format!("{abandon} 🙂🙂🙂🙂"), "word 24"),
+        ("café".to_string(), "24 words"),
+        (format!("{abandon} {huge}"), "word 24"),
+    ] {
+        let request = json!({ "words": words }).to_string();
+        let (code, answer) = node
+            .api("POST", "/api/wallet/restore", Some(&request))
+            .unwrap_or_else(|| panic!("no answer to {words:.40}; log:\n{}", node.log()));
+        assert_eq!(code, 400, "{words:.40}: {answer:.300}");
+        let answer = body(&answer);
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(named), "{words:.40}: {error:.300}");
+        assert!(
+            error.chars().count() < 200,
+            "a huge word is not echoed whole"
+        );
+        assert_eq!(answer["kind"], "invalid_input", "{answer:.300}");
+    }
+    assert!(http(node.web, "GET", "/api/health", None).is_some_and(|(code, _)| code == 200));
+    let log = node.log();
+    for secret in ["café", "naïve", "🙂", "panicked"] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+}

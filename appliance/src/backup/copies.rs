@@ -3,8 +3,15 @@
 //!
 //! Layout: `plugnode-backup/<node id>/snapshot-<generation>.pnb` and, for a live mirror,
 //! `journal-<base generation>.pnj` with every update after that snapshot.
+//!
+//! A copy is seen two ways. Its clear headers say whose it is and how new it claims to
+//! be: enough to list the copies before the words are typed ([`survey`]). Its
+//! authenticated content says what it really holds ([`verify_copy`], with the key): only
+//! that decides which copy is the newest and whether one is stale. Every file is read
+//! through [`stick_files`] (no links, plain files of bounded size only).
 
 use super::format::{self, BackupKey, Entry, FormatError, Header, Kind};
+use super::stick_files;
 use crate::fsutil;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -67,7 +74,10 @@ pub fn write_snapshot(
     keep: usize,
 ) -> io::Result<PathBuf> {
     let dir = node_dir(backup_dir, &identity.node_id);
-    fsutil::ensure_private_dir(&dir, 0o700)?;
+    stick_files::ensure_dir(&dir, 0o700)?;
+    // Anything planted under plugnode's names (a link, a FIFO, a huge file) stops the
+    // backup here, named in the alert, before anything is written or deleted.
+    stick_files::check_folder(&dir)?;
     let header = Header {
         kind: Kind::Snapshot,
         node_id: identity.node_id,
@@ -81,7 +91,7 @@ pub fn write_snapshot(
     // Read it back from the stick, not from memory: a stick that silently loses data is
     // caught here.
     drop_page_cache(&path);
-    let read = std::fs::read(&path)?;
+    let read = stick_files::read(&path)?;
     let (read_header, read_entries) = format::decode_snapshot(&identity.key, &read)
         .map_err(|err| io::Error::other(format!("the snapshot did not read back: {err}")))?;
     if read_header != header || read_entries != entries {
@@ -89,13 +99,13 @@ pub fn write_snapshot(
             "the snapshot read back differs from what was written: the stick is failing",
         ));
     }
-    prune(&dir, keep)?;
+    prune(&dir, generation, keep)?;
     Ok(path)
 }
 
 /// Asks the kernel to forget the cached pages of `path`, so the next read hits the stick.
 fn drop_page_cache(path: &Path) {
-    if let Ok(file) = std::fs::File::open(path) {
+    if let Ok(file) = stick_files::open(path, stick_files::MAX_SNAPSHOT_BYTES) {
         let _ = nix::fcntl::posix_fadvise(
             &file,
             0,
@@ -105,16 +115,28 @@ fn drop_page_cache(path: &Path) {
     }
 }
 
-/// Keeps the newest `keep` snapshots and the journals that start at one of them.
-fn prune(dir: &Path, keep: usize) -> io::Result<()> {
-    let mut snapshots = generations(dir, "snapshot-", ".pnb")?;
-    snapshots.sort_unstable();
-    let kept: Vec<u64> = snapshots.iter().rev().take(keep).copied().collect();
-    for generation in snapshots.iter().filter(|g| !kept.contains(g)) {
+/// Keeps the snapshot just written (at `written`) and the newest `keep - 1` older ones,
+/// with the journals that continue those older ones (a journal of `written` belonged to
+/// the snapshot just replaced). Files named after a later generation are left alone: the
+/// store never goes back, so they are not this box's to judge (and a name is only a claim:
+/// keeping "the newest names" deleted the real snapshot when a stick held a bigger one).
+fn prune(dir: &Path, written: u64, keep: usize) -> io::Result<()> {
+    let mut older: Vec<u64> = generations(dir, "snapshot-", ".pnb")?
+        .into_iter()
+        .filter(|g| *g < written)
+        .collect();
+    older.sort_unstable();
+    let kept: Vec<u64> = older
+        .iter()
+        .rev()
+        .take(keep.saturating_sub(1))
+        .copied()
+        .collect();
+    for generation in older.iter().filter(|g| !kept.contains(g)) {
         std::fs::remove_file(dir.join(snapshot_name(*generation)))?;
     }
     for base in generations(dir, "journal-", ".pnj")? {
-        if !kept.contains(&base) {
+        if base <= written && !kept.contains(&base) {
             std::fs::remove_file(dir.join(journal_name(base)))?;
         }
     }
@@ -134,11 +156,11 @@ fn generations(dir: &Path, prefix: &str, suffix: &str) -> io::Result<Vec<u64>> {
         .collect())
 }
 
-/// One restorable copy, as its clear headers describe it.
+/// One restorable copy, as its clear headers describe it (claims, until verified).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Copy {
     pub node_id: String,
-    /// How many channel-store updates it holds.
+    /// How many channel-store updates it claims to hold.
     pub generation: u64,
     /// When its newest part was written (Unix seconds).
     pub written_at: u64,
@@ -148,101 +170,166 @@ pub struct Copy {
     pub snapshot: PathBuf,
     #[serde(skip)]
     pub journal: Option<PathBuf>,
+    /// Why its journal cannot be read (then the copy is its snapshot alone).
+    #[serde(skip)]
+    pub journal_problem: Option<String>,
 }
 
-/// Every copy on a stick (all nodes), newest first. Needs no key.
+/// What a look at a stick found: the copies, and the files plugnode refused to read.
+#[derive(Clone, Debug, Default)]
+pub struct Survey {
+    /// Newest first, by their claims.
+    pub copies: Vec<Copy>,
+    /// Each refused file, named, with what to do (for the backup alert).
+    pub problems: Vec<String>,
+}
+
+/// Every copy on a stick (all nodes), newest first by their claims. Needs no key.
 pub fn find_copies(backup_dir: &Path) -> Vec<Copy> {
-    let mut copies = Vec::new();
+    survey(backup_dir).copies
+}
+
+/// Every copy on a stick and every file that could not be read. Needs no key.
+pub fn survey(backup_dir: &Path) -> Survey {
+    let mut found = Survey::default();
     let Ok(nodes) = std::fs::read_dir(backup_dir) else {
-        return copies;
+        return found;
     };
     for node in nodes.flatten() {
         let dir = node.path();
+        match node.file_type() {
+            Ok(kind) if kind.is_dir() => {}
+            // A link where a node's folder should be is not followed.
+            Ok(kind) if kind.is_symlink() => {
+                if let Err(err) = stick_files::ensure_dir(&dir, 0o700) {
+                    found.problems.push(err.to_string());
+                }
+                continue;
+            }
+            _ => continue,
+        }
         let Ok(snapshots) = generations(&dir, "snapshot-", ".pnb") else {
             continue;
         };
         for base in snapshots {
             let snapshot = dir.join(snapshot_name(base));
-            let Ok(bytes) = read_prefix(&snapshot, format::HEADER_LEN) else {
-                continue;
+            let bytes = match stick_files::read_prefix(&snapshot, format::HEADER_LEN) {
+                Ok(bytes) => bytes,
+                Err(err) => {
+                    found.problems.push(stick_files::describe(&snapshot, &err));
+                    continue;
+                }
             };
             let Ok(header) = Header::decode(&bytes) else {
                 continue;
             };
             let journal = dir.join(journal_name(base));
-            let (generation, written_at, journal) = match std::fs::read(&journal) {
-                Ok(bytes) => {
-                    let last = format::journal_headers(&bytes).last().copied();
-                    match last {
-                        Some(last) => (last.generation, last.written_at, Some(journal)),
-                        None => (header.generation, header.written_at, Some(journal)),
-                    }
-                }
-                Err(_) => (header.generation, header.written_at, None),
-            };
-            copies.push(Copy {
+            let mut copy = Copy {
                 node_id: hex::encode(header.node_id),
-                generation,
-                written_at,
-                kind: if journal.is_some() {
-                    "mirror"
-                } else {
-                    "snapshot"
-                },
+                generation: header.generation,
+                written_at: header.written_at,
+                kind: "snapshot",
                 snapshot,
-                journal,
-            });
+                journal: None,
+                journal_problem: None,
+            };
+            match stick_files::check(&journal).and_then(|_| stick_files::read(&journal)) {
+                Ok(bytes) => {
+                    copy.kind = "mirror";
+                    // Claims only: consecutive updates of this node after the snapshot.
+                    for record in format::journal_headers(&bytes) {
+                        if record.node_id != header.node_id
+                            || record.generation != copy.generation + 1
+                        {
+                            break;
+                        }
+                        copy.generation = record.generation;
+                        copy.written_at = record.written_at;
+                    }
+                    copy.journal = Some(journal);
+                }
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    copy.kind = "mirror";
+                    let why = stick_files::describe(&journal, &err);
+                    found.problems.push(why.clone());
+                    copy.journal_problem = Some(why);
+                }
+            }
+            found.copies.push(copy);
         }
     }
-    copies.sort_by_key(|c| std::cmp::Reverse((c.generation, c.written_at)));
-    copies
+    found
+        .copies
+        .sort_by_key(|c| std::cmp::Reverse((c.generation, c.written_at)));
+    found
 }
 
-fn read_prefix(path: &Path, len: usize) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = vec![0u8; len];
-    std::fs::File::open(path)?.read_exact(&mut bytes)?;
-    Ok(bytes)
+/// What a copy really holds, from its authenticated content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The generation its last authenticated update reaches.
+    pub generation: u64,
+    pub written_at: u64,
+    pub entries: Vec<Entry>,
+    /// Why updates after `generation` may be missing (the node went on without them): a
+    /// torn or damaged tail, a gap, an unreadable journal. `None`: the copy is whole.
+    pub incomplete: Option<String>,
 }
 
-/// Decrypts a copy: its snapshot, then its journal's updates in order. Returns the
-/// generation reached and the store's entries.
-pub fn load_copy(copy: &Copy, key: &BackupKey) -> Result<(u64, Vec<Entry>), FormatError> {
-    let bytes = std::fs::read(&copy.snapshot).map_err(|_| FormatError::Truncated)?;
+/// Decrypts a copy: its snapshot, then its journal's updates in order, as far as they are
+/// authentic and consecutive. A snapshot that does not decrypt is an error; a journal that
+/// stops early makes the copy incomplete.
+pub fn verify_copy(copy: &Copy, key: &BackupKey) -> Result<Verified, FormatError> {
+    let bytes = stick_files::read(&copy.snapshot)
+        .map_err(|err| FormatError::Unreadable(stick_files::describe(&copy.snapshot, &err)))?;
     let (header, entries) = format::decode_snapshot(key, &bytes)?;
     let mut state: std::collections::BTreeMap<(String, String, String), Vec<u8>> = entries
         .into_iter()
         .map(|e| ((e.primary_namespace, e.secondary_namespace, e.key), e.value))
         .collect();
     let mut generation = header.generation;
+    let mut written_at = header.written_at;
+    let mut incomplete = copy.journal_problem.clone();
     if let Some(journal) = &copy.journal {
-        let bytes = std::fs::read(journal).unwrap_or_default();
-        let (records, _torn) = format::decode_journal(key, &bytes)?;
-        for (record, change) in records {
-            // Updates are numbered one by one; a gap would mean a lost record.
-            if record.generation != generation + 1 || record.node_id != header.node_id {
-                break;
-            }
-            match change {
-                format::Change::Write(entry) => {
-                    state.insert(
-                        (
-                            entry.primary_namespace,
-                            entry.secondary_namespace,
-                            entry.key,
-                        ),
-                        entry.value,
+        let decoded = stick_files::read(journal)
+            .map_err(|err| stick_files::describe(journal, &err))
+            .and_then(|bytes| {
+                format::decode_journal(key, &bytes)
+                    .map_err(|err| format!("its journal cannot be read ({err})"))
+            });
+        match decoded {
+            Err(why) => incomplete = Some(why),
+            Ok((records, torn)) => {
+                let mut stopped = None;
+                for (record, change) in records {
+                    if record.node_id != header.node_id {
+                        stopped = Some("its journal goes on with another node's updates".into());
+                        break;
+                    }
+                    // Updates are numbered one by one; a gap means lost updates.
+                    if record.generation != generation + 1 {
+                        stopped = Some(format!(
+                            "its journal skips from update {generation} to update {}",
+                            record.generation
+                        ));
+                        break;
+                    }
+                    apply(&mut state, change);
+                    generation = record.generation;
+                    written_at = written_at.max(record.written_at);
+                }
+                if stopped.is_none() && torn {
+                    stopped = Some(
+                        "its journal ends in an update that was cut short (the stick was \
+                         pulled out, or the power lost, while it was written)"
+                            .into(),
                     );
                 }
-                format::Change::Remove {
-                    primary_namespace,
-                    secondary_namespace,
-                    key,
-                } => {
-                    state.remove(&(primary_namespace, secondary_namespace, key));
+                if stopped.is_some() {
+                    incomplete = stopped;
                 }
             }
-            generation = record.generation;
         }
     }
     let entries = state
@@ -256,7 +343,43 @@ pub fn load_copy(copy: &Copy, key: &BackupKey) -> Result<(u64, Vec<Entry>), Form
             },
         )
         .collect();
-    Ok((generation, entries))
+    Ok(Verified {
+        generation,
+        written_at,
+        entries,
+        incomplete,
+    })
+}
+
+fn apply(
+    state: &mut std::collections::BTreeMap<(String, String, String), Vec<u8>>,
+    change: format::Change,
+) {
+    match change {
+        format::Change::Write(entry) => {
+            state.insert(
+                (
+                    entry.primary_namespace,
+                    entry.secondary_namespace,
+                    entry.key,
+                ),
+                entry.value,
+            );
+        }
+        format::Change::Remove {
+            primary_namespace,
+            secondary_namespace,
+            key,
+        } => {
+            state.remove(&(primary_namespace, secondary_namespace, key));
+        }
+    }
+}
+
+/// Decrypts a copy as far as it is authentic: the generation reached and the store's
+/// entries (see [`verify_copy`] for whether it is whole).
+pub fn load_copy(copy: &Copy, key: &BackupKey) -> Result<(u64, Vec<Entry>), FormatError> {
+    verify_copy(copy, key).map(|verified| (verified.generation, verified.entries))
 }
 
 #[cfg(test)]

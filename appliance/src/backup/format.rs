@@ -12,8 +12,8 @@
 //! - `snapshot-<generation>.pnb`: the whole channel store at one generation;
 //! - `journal-<generation>.pnj`: updates after the snapshot of the same base generation,
 //!   one framed, encrypted record per store write, appended and synced before the write
-//!   is acknowledged. A torn last record (the stick pulled mid-write) is detected and
-//!   ignored.
+//!   is acknowledged. A torn last record (the stick pulled mid-write) is detected; what
+//!   comes before it is good, but the copy no longer holds the node's latest state.
 
 pub use crate::lightning::store::{Change, Entry};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -107,6 +107,9 @@ pub enum FormatError {
     WrongKeyOrDamaged,
     #[error("the backup's content does not match its header")]
     Inconsistent,
+    /// The file was refused or could not be read (a link, a FIFO, too large, …).
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

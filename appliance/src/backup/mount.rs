@@ -1,5 +1,6 @@
-//! Getting at a stick's files: mounting it (nosuid, nodev, noexec, in a private
-//! directory), preparing an empty one, and unmounting it before saying "safe to remove".
+//! Getting at a stick's files: mounting it (nosuid, nodev, noexec, nosymfollow, in a
+//! private directory), preparing an empty one, and unmounting it before saying "safe to
+//! remove". A stick is prepared by whoever had it last: no link on it is ever followed.
 //!
 //! Three ways, one interface ([`StickAccess`]):
 //! - [`HelperAccess`] on the box: plugnode runs unprivileged, so a small root helper
@@ -59,7 +60,7 @@ pub fn is_mounted(dir: &Path) -> bool {
         .any(|mount_point| unescape_mountinfo(mount_point) == wanted)
 }
 
-fn unescape_mountinfo(field: &str) -> String {
+pub(super) fn unescape_mountinfo(field: &str) -> String {
     field
         .replace("\\040", " ")
         .replace("\\011", "\t")
@@ -182,8 +183,13 @@ impl StickAccess for DirectAccess {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status();
-        let flags =
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOATIME;
+        // nosymfollow: the kernel follows no link on the stick (a `plugnode-backup` or a
+        // journal pointing at the channel store), whatever opens it.
+        let flags = MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC
+            | MsFlags::MS_NOATIME
+            | MsFlags::from_bits_retain(nix::libc::MS_NOSYMFOLLOW);
         // ext4 with errors=remount-ro: a damaged file system stops taking writes (the
         // mirror then fails loudly) instead of taking them into damaged structures.
         let options = match fstype {
@@ -205,11 +211,11 @@ impl StickAccess for DirectAccess {
                 StickError::Unusable(format!("{why}: it may be damaged; check it on a computer"))
             }
         })?;
-        if let Err(err) = std::fs::create_dir_all(&dir).and_then(|()| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-        }) {
+        if let Err(err) = super::stick_files::ensure_dir(&dir, 0o700) {
             let _ = nix::mount::umount(&self.mount_point);
+            if let Some(refused) = super::stick_files::refusal(&err) {
+                return Err(StickError::Unusable(refused.to_string()));
+            }
             return Err(StickError::Unusable(format!(
                 "the stick is read-only or full ({err})"
             )));
@@ -271,8 +277,12 @@ pub struct FolderAccess;
 impl StickAccess for FolderAccess {
     fn mount(&self, stick: &StickDevice) -> Result<PathBuf, StickError> {
         let dir = stick.path.join(BACKUP_DIR);
-        std::fs::create_dir_all(&dir)
-            .map_err(|err| StickError::Unusable(format!("cannot write to the folder: {err}")))?;
+        super::stick_files::ensure_dir(&dir, 0o700).map_err(
+            |err| match super::stick_files::refusal(&err) {
+                Some(refused) => StickError::Unusable(refused.to_string()),
+                None => StickError::Unusable(format!("cannot write to the folder: {err}")),
+            },
+        )?;
         Ok(dir)
     }
 

@@ -16,6 +16,7 @@ use super::copies::{self, Identity};
 use super::mirror::MirrorWriter;
 use super::mount::{self, StickAccess, StickError};
 use super::restore::{self, RestoreOutcome, RestoreRequest};
+use super::resync::Resync;
 use super::stick::{self, StickDevice};
 use crate::config::BackupMode;
 use crate::lightning::{LightningHandle, Seed};
@@ -28,8 +29,9 @@ use tracing::{error, info, warn};
 
 /// Snapshots kept on a stick in snapshot mode (a stale one can still be chosen on purpose).
 const SNAPSHOTS_KEPT: usize = 3;
-/// A live mirror needs only the snapshot its journal continues.
-const MIRROR_SNAPSHOTS_KEPT: usize = 1;
+/// How long writing, reading back and checking a snapshot may take before the stick
+/// counts as failed (10 channels: 25 ms on a good stick).
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
 /// A journal this large is folded into a new snapshot.
 const JOURNAL_COMPACT_BYTES: u64 = 32 * 1024 * 1024;
 /// How soon a failed stick that is still plugged in is tried again.
@@ -48,12 +50,14 @@ pub enum StickSource {
 }
 
 impl StickSource {
-    fn scan(&self) -> Vec<StickDevice> {
+    /// The sticks plugged in; `own_mount_point` is where plugnode mounts them (a disk
+    /// mounted anywhere else is the system's).
+    fn scan(&self, own_mount_point: Option<&std::path::Path>) -> Vec<StickDevice> {
         match self {
             StickSource::Sysfs {
                 root,
                 extra_devices,
-            } => stick::scan(root, extra_devices),
+            } => stick::scan(root, &stick::InUse::read(own_mount_point), extra_devices),
             StickSource::Folder(folder) => stick::scan_folder(folder),
         }
     }
@@ -96,10 +100,12 @@ impl BackupHandle {
         lightning: LightningHandle,
     ) -> BackupHandle {
         let (commands, receiver) = mpsc::unbounded_channel();
+        let resync = Resync::new(SNAPSHOT_TIMEOUT, settings.mirror_timeout);
         let service = Service {
             settings,
             status,
             lightning,
+            resync,
             current: None,
             identity: None,
             last_failure: None,
@@ -179,6 +185,8 @@ struct Service {
     settings: BackupSettings,
     status: StatusHandle,
     lightning: LightningHandle,
+    /// Writes to the stick: outside the store's lock, within time limits.
+    resync: Resync,
     current: Option<Attached>,
     identity: Option<Identity>,
     /// The last failure, shown until a stick works again.
@@ -273,7 +281,8 @@ impl Service {
     }
 
     fn on_tick(&mut self) {
-        let sticks = self.settings.source.scan();
+        let own_mount_point = self.access().ok().and_then(|a| a.mount_point());
+        let sticks = self.settings.source.scan(own_mount_point.as_deref());
         let has_wallet = self.identity().is_some();
         let Some(current) = &self.current else {
             match sticks.into_iter().next() {
@@ -382,8 +391,8 @@ impl Service {
         }
     }
 
-    /// A full snapshot at the store's current generation and a journal for what follows,
-    /// taken while no update can slip in between.
+    /// A full snapshot at the store's current generation and a fresh journal for what
+    /// follows, attached at exactly that generation (see [`Resync::start_mirror`]).
     fn start_mirror(&mut self) {
         let (Some(identity), Some(attached)) = (self.identity(), self.current.as_mut()) else {
             return;
@@ -393,30 +402,17 @@ impl Service {
         };
         self.status
             .update(|s| s.backup.state = BackupState::Writing);
-        let store = self.lightning.store().clone();
         let mount_point = self
             .settings
             .access
             .as_ref()
             .ok()
             .and_then(|a| a.mount_point());
-        let timeout = self.settings.mirror_timeout;
-        let result = store.snapshot_then(|generation, entries| {
-            copies::write_snapshot(
-                &dir,
-                &identity,
-                generation,
-                unix_now(),
-                entries,
-                MIRROR_SNAPSHOTS_KEPT,
-            )?;
-            let writer =
-                MirrorWriter::start(&dir, identity.clone(), generation, mount_point, timeout)?;
-            store.attach_mirror(writer.clone());
-            Ok::<_, std::io::Error>((generation, writer))
-        });
+        let result = self
+            .resync
+            .start_mirror(self.lightning.store(), &dir, &identity, mount_point);
         match result {
-            Ok(Ok((generation, writer))) => {
+            Ok((generation, writer)) => {
                 info!(
                     "backup: mirroring to {} from generation {generation}",
                     attached.stick.label()
@@ -425,14 +421,10 @@ impl Service {
                 let stick_id = attached.stick.label();
                 self.succeeded(BackupState::Mirroring, generation, stick_id);
             }
-            Ok(Err(err)) => {
+            Err(err) => {
                 attached.activity = Activity::Failed(Instant::now());
                 let why = super::mirror::describe_io_error(&err);
                 self.fail(why);
-            }
-            Err(err) => {
-                attached.activity = Activity::Failed(Instant::now());
-                self.fail(format!("cannot read the channel store: {err}"));
             }
         }
     }
@@ -449,22 +441,9 @@ impl Service {
         self.status
             .update(|s| s.backup.state = BackupState::Writing);
         let written = self
-            .lightning
-            .store()
-            .snapshot()
-            .map_err(|err| err.to_string())
-            .and_then(|(generation, entries)| {
-                copies::write_snapshot(
-                    &dir,
-                    &identity,
-                    generation,
-                    unix_now(),
-                    &entries,
-                    SNAPSHOTS_KEPT,
-                )
-                .map(|_| generation)
-                .map_err(|err| super::mirror::describe_io_error(&err))
-            });
+            .resync
+            .snapshot(self.lightning.store(), &dir, &identity, SNAPSHOTS_KEPT)
+            .map_err(|err| super::mirror::describe_io_error(&err));
         let unmounted =
             access.and_then(|access| access.unmount(&attached.stick).map_err(|e| e.to_string()));
         attached.dir = None;
@@ -589,7 +568,11 @@ impl Service {
             }
             Command::ListCopies(reply) => {
                 let result = match self.current.as_ref().and_then(|a| a.dir.clone()) {
-                    Some(dir) => Ok(copies::find_copies(&dir)),
+                    Some(dir) => {
+                        let survey = copies::survey(&dir);
+                        self.report_unreadable(&survey.problems);
+                        Ok(survey.copies)
+                    }
                     None => Err(
                         "No backup stick is plugged in (or it is not readable): plug in the \
                          stick that holds your backup."
@@ -600,7 +583,10 @@ impl Service {
             }
             Command::Restore(request, reply) => {
                 let result = match self.current.as_ref().and_then(|a| a.dir.clone()) {
-                    Some(dir) => restore::restore(&dir, request, &self.lightning),
+                    Some(dir) => {
+                        self.report_unreadable(&copies::survey(&dir).problems);
+                        restore::restore(&dir, request, &self.lightning)
+                    }
                     None => Err(restore::RestoreError::Unavailable(
                         "No backup stick is plugged in: plug in the stick that holds your backup."
                             .into(),
@@ -612,6 +598,27 @@ impl Service {
                 let _ = reply.send(result);
             }
             Command::Stop(_) => unreachable!("handled in run"),
+        }
+    }
+
+    /// Files on the stick plugnode refused to read (a link, a FIFO, a huge file) go up as
+    /// the backup alert while the stick only waits for a restore; a stick in use has its
+    /// own folder checked before every snapshot.
+    fn report_unreadable(&mut self, problems: &[String]) {
+        let idle = matches!(
+            self.current.as_ref().map(|a| &a.activity),
+            Some(Activity::Idle)
+        );
+        if !idle || problems.is_empty() {
+            return;
+        }
+        let message = format!(
+            "The backup stick holds files plugnode does not read: {}.",
+            problems.join("; ")
+        );
+        // The restore page asks again and again: say it once.
+        if self.last_failure.as_deref() != Some(message.as_str()) {
+            self.fail(message);
         }
     }
 

@@ -5,7 +5,12 @@
 //! Only USB mass-storage disks count (`sdX` devices whose sysfs path runs through a USB
 //! bus), never the SD card (`mmcblk`), zram or loop devices; tests add loop devices
 //! explicitly (`backup.extra_devices`). The demo uses a folder as its stick.
+//!
+//! A USB disk the system uses is no stick: a Pi that boots from a USB SSD has its root
+//! there. Any disk with a partition mounted (other than at plugnode's own mount point),
+//! used as swap, or held by LVM/dm-crypt/RAID is skipped, and the next one is tried.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -35,8 +40,72 @@ impl StickDevice {
     }
 }
 
-/// USB sticks in `sysfs` (normally `/sys`), then the extra devices that exist.
-pub fn scan(sysfs: &Path, extra_devices: &[PathBuf]) -> Vec<StickDevice> {
+/// Block devices the system is using: mounted file systems and swap.
+#[derive(Clone, Debug, Default)]
+pub struct InUse {
+    /// "major:minor" of mounted devices.
+    numbers: HashSet<String>,
+    /// Mount sources and swap devices, e.g. `/dev/sda2`.
+    paths: HashSet<PathBuf>,
+}
+
+impl InUse {
+    /// This machine's mounts (`/proc/self/mountinfo`) and swaps (`/proc/swaps`); what is
+    /// mounted at `own_mount_point` is plugnode's stick, not the system's.
+    pub fn read(own_mount_point: Option<&Path>) -> InUse {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let swaps = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
+        InUse::parse(&mountinfo, &swaps, own_mount_point)
+    }
+
+    /// Reads a mountinfo table and a swaps table.
+    pub fn parse(mountinfo: &str, swaps: &str, own_mount_point: Option<&Path>) -> InUse {
+        let mut in_use = InUse::default();
+        for line in mountinfo.lines() {
+            // "36 35 8:2 / / rw,noatime shared:1 - ext4 /dev/sda2 rw": the optional fields
+            // end at " - ", after which come the type and the source.
+            let fields: Vec<&str> = line.split(' ').collect();
+            let (Some(number), Some(point)) = (fields.get(2), fields.get(4)) else {
+                continue;
+            };
+            let point = super::mount::unescape_mountinfo(point);
+            if own_mount_point.is_some_and(|own| Path::new(&point) == own) {
+                continue;
+            }
+            in_use.numbers.insert(number.to_string());
+            let source = fields
+                .iter()
+                .position(|f| *f == "-")
+                .and_then(|dash| fields.get(dash + 2));
+            if let Some(source) = source {
+                in_use
+                    .paths
+                    .insert(PathBuf::from(super::mount::unescape_mountinfo(source)));
+            }
+        }
+        // "/dev/sda3  partition  1048572  0  -2" after a header line.
+        for line in swaps.lines().skip(1) {
+            if let Some(device) = line.split_whitespace().next() {
+                in_use.paths.insert(PathBuf::from(device));
+            }
+        }
+        in_use
+    }
+
+    /// Whether the block device `name` (sysfs folder `dir`) is mounted, swap, or held by
+    /// another device (LVM, dm-crypt, RAID).
+    fn holds(&self, name: &str, dir: &Path) -> bool {
+        let mounted = read_trimmed(&dir.join("dev")).is_some_and(|n| self.numbers.contains(&n))
+            || self.paths.contains(&Path::new("/dev").join(name));
+        let held = std::fs::read_dir(dir.join("holders"))
+            .is_ok_and(|mut holders| holders.next().is_some());
+        mounted || held
+    }
+}
+
+/// USB sticks in `sysfs` (normally `/sys`) that the system does not use (`in_use`), then
+/// the extra devices that exist.
+pub fn scan(sysfs: &Path, in_use: &InUse, extra_devices: &[PathBuf]) -> Vec<StickDevice> {
     let mut sticks = Vec::new();
     let block = sysfs.join("class/block");
     let mut disks: Vec<String> = std::fs::read_dir(&block)
@@ -70,6 +139,15 @@ pub fn scan(sysfs: &Path, extra_devices: &[PathBuf]) -> Vec<StickDevice> {
             })
             .unwrap_or_default();
         // A stick without a partition table carries its file system on the whole disk.
+        // The whole disk is the system's if any part of it is (a USB SSD the Pi boots from:
+        // its unmounted partitions are no backup stick either).
+        let system_disk = in_use.holds(&disk, &disk_dir)
+            || partitions
+                .iter()
+                .any(|part| in_use.holds(part, &disk_dir.join(part)));
+        if system_disk {
+            continue;
+        }
         let names = if partitions.is_empty() {
             vec![disk.clone()]
         } else {
@@ -353,12 +431,90 @@ mod tests {
         std::fs::write(sata.join("size"), "1000000\n").unwrap();
         std::os::unix::fs::symlink(&sata, block.join("sdc")).unwrap();
 
-        let sticks = scan(root.path(), &[]);
+        let sticks = scan(root.path(), &InUse::default(), &[]);
         assert_eq!(sticks.len(), 1, "{sticks:?}");
         assert_eq!(sticks[0].name, "sda1");
         assert_eq!(sticks[0].path, PathBuf::from("/dev/sda1"));
         assert_eq!(sticks[0].description, "SanDisk Cruzer Blade");
         assert_eq!(sticks[0].size_bytes, 31258624 * 512);
         assert!(sticks[0].label().contains("SanDisk"));
+    }
+
+    /// A USB disk in a fake sysfs: `parts` are (name, "major:minor").
+    fn usb_disk(root: &Path, bus: &str, disk: &str, number: &str, parts: &[(&str, &str)]) {
+        let dir = root.join(format!("devices/platform/{bus}/host0/target0/block/{disk}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("size"), "1000000\n").unwrap();
+        std::fs::write(dir.join("dev"), format!("{number}\n")).unwrap();
+        for (part, number) in parts {
+            std::fs::create_dir_all(dir.join(part).join("holders")).unwrap();
+            std::fs::write(dir.join(part).join("partition"), "1\n").unwrap();
+            std::fs::write(dir.join(part).join("size"), "900000\n").unwrap();
+            std::fs::write(dir.join(part).join("dev"), format!("{number}\n")).unwrap();
+        }
+        let block = root.join("class/block");
+        std::fs::create_dir_all(&block).unwrap();
+        std::os::unix::fs::symlink(&dir, block.join(disk)).unwrap();
+    }
+
+    fn names(sticks: &[StickDevice]) -> Vec<&str> {
+        sticks.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// A Pi booting from a USB SSD (sda: boot and root mounted, a data partition not) with
+    /// a backup stick (sdb) plugged in after it.
+    #[test]
+    fn a_usb_disk_the_system_uses_is_skipped_for_the_next_one() {
+        let root = tempfile::tempdir().unwrap();
+        usb_disk(
+            root.path(),
+            "usb1/1-1",
+            "sda",
+            "8:0",
+            &[("sda1", "8:1"), ("sda2", "8:2"), ("sda3", "8:3")],
+        );
+        usb_disk(root.path(), "usb1/1-2", "sdb", "8:16", &[("sdb1", "8:17")]);
+        let mountinfo = "\
+22 1 8:2 / / rw,noatime shared:1 - ext4 /dev/root rw,errors=remount-ro
+25 22 8:1 / /boot/firmware rw,relatime shared:12 - vfat /dev/sda1 rw,fmask=0077
+40 22 0:36 / /tmp rw,nosuid shared:20 - tmpfs tmpfs rw
+";
+        let in_use = InUse::parse(mountinfo, "", None);
+        let sticks = scan(root.path(), &in_use, &[]);
+        assert_eq!(
+            names(&sticks),
+            ["sdb1"],
+            "the SSD is skipped, the stick found"
+        );
+
+        // Known only by its source path (btrfs shows an anonymous 0:NN), or as swap.
+        let by_path = InUse::parse("22 1 0:31 / / rw shared:1 - btrfs /dev/sda2 rw\n", "", None);
+        assert_eq!(names(&scan(root.path(), &by_path, &[])), ["sdb1"]);
+        let swap = InUse::parse(
+            "",
+            "Filename\tType\tSize\tUsed\tPriority\n/dev/sda3  partition\t1048572\t0\t-2\n",
+            None,
+        );
+        assert_eq!(names(&scan(root.path(), &swap, &[])), ["sdb1"]);
+
+        // Held by LVM or dm-crypt (root on /dev/mapper/…): in use too.
+        let holder = root
+            .path()
+            .join("devices/platform/usb1/1-1/host0/target0/block/sda/sda2/holders/dm-0");
+        std::fs::create_dir_all(&holder).unwrap();
+        let sticks = scan(root.path(), &InUse::default(), &[]);
+        assert_eq!(names(&sticks), ["sdb1"]);
+        std::fs::remove_dir(&holder).unwrap();
+
+        // The stick mounted at plugnode's own mount point is still plugnode's stick.
+        let own = "\
+22 1 8:2 / / rw,noatime shared:1 - ext4 /dev/root rw
+50 22 8:17 / /media/plugnode/backup rw,nosuid - ext4 /dev/sdb1 rw
+";
+        let in_use = InUse::parse(own, "", Some(Path::new("/media/plugnode/backup")));
+        assert_eq!(names(&scan(root.path(), &in_use, &[])), ["sdb1"]);
+        // Mounted anywhere else, it is somebody else's business.
+        let in_use = InUse::parse(own, "", Some(Path::new("/media/other")));
+        assert!(scan(root.path(), &in_use, &[]).is_empty());
     }
 }

@@ -1,8 +1,25 @@
-//! `bitcoin.conf` as plugnode writes it at every start.
+//! `bitcoin.conf` as plugnode writes it at every start, and the command line bitcoind is
+//! started with.
 
 use super::credentials::RpcCredentials;
 use super::sizing::Resources;
 use crate::config::Network;
+use std::path::Path;
+
+/// bitcoind's arguments: its data dir, plugnode's `bitcoin.conf`, then the user's extra
+/// arguments (already checked by the config).
+pub fn command_line(datadir: &Path, conf_path: &Path, extra_args: &[String]) -> Vec<String> {
+    let mut args = vec![
+        format!("-datadir={}", datadir.display()),
+        format!("-conf={}", conf_path.display()),
+        // bitcoind also reads `settings.json` in its data dir (values set at runtime, e.g.
+        // by its GUI or an RPC), and would take an `rpcbind` or `rpcallowip` from it behind
+        // plugnode's back: only plugnode's bitcoin.conf counts.
+        "-nosettings".into(),
+    ];
+    args.extend(extra_args.iter().cloned());
+    args
+}
 
 /// Everything that goes into `bitcoin.conf`.
 pub struct ConfSettings<'a> {
@@ -103,6 +120,24 @@ mod tests {
         assert!(section.contains("rpcauth=plugnode:"));
         assert!(section.contains("rpcauth=lightning:"));
         assert!(!conf.contains("password"), "no password in bitcoin.conf");
+    }
+
+    #[test]
+    fn bitcoind_reads_only_plugnodes_conf() {
+        let args = command_line(
+            Path::new("/data/bitcoind"),
+            Path::new("/data/bitcoind/bitcoin.conf"),
+            &["-maxconnections=20".into()],
+        );
+        assert_eq!(
+            args,
+            [
+                "-datadir=/data/bitcoind",
+                "-conf=/data/bitcoind/bitcoin.conf",
+                "-nosettings",
+                "-maxconnections=20"
+            ]
+        );
     }
 
     #[test]

@@ -262,11 +262,7 @@ impl Supervisor {
         fsutil::write_atomic(&conf_path, conf_text.as_bytes(), 0o600)
             .map_err(|err| failed(format!("cannot write {}: {err}", conf_path.display())))?;
 
-        let mut args = vec![
-            format!("-datadir={}", datadir.display()),
-            format!("-conf={}", conf_path.display()),
-        ];
-        args.extend(settings.bitcoind.extra_args.iter().cloned());
+        let args = conf::command_line(&datadir, &conf_path, &settings.bitcoind.extra_args);
         self.tail.clear();
         info!(
             "starting bitcoind ({}, prune={} MiB, dbcache={} MiB)",

@@ -84,7 +84,9 @@ pub struct BitcoindConfig {
     /// Peer-to-peer port; defaults to the network's usual port.
     pub p2p_port: Option<u16>,
     /// More command-line options for bitcoind, e.g. ["-maxconnections=20"]. Options
-    /// plugnode manages itself (datadir, conf, RPC binding and auth, wallet) are refused.
+    /// plugnode manages itself (datadir, conf, RPC binding and auth, wallet) and those that
+    /// would open bitcoind up or act behind plugnode's back are refused (see
+    /// `REFUSED_BITCOIND_OPTIONS`).
     pub extra_args: Vec<String>,
     /// How long a graceful stop may take before bitcoind is killed. Flushing a large
     /// cache to an SD card takes minutes.
@@ -314,27 +316,91 @@ pub enum BackupMode {
     Snapshot,
 }
 
-/// Options in `bitcoind.extra_args` that would fight plugnode's own management of bitcoind.
-const MANAGED_BITCOIND_OPTIONS: &[&str] = &[
-    "datadir",
-    "conf",
-    "rpcauth",
-    "rpcuser",
-    "rpcpassword",
-    "rpcbind",
-    "rpcallowip",
-    "rpcport",
-    "server",
-    "disablewallet",
-    "daemon",
-    "chain",
-    "regtest",
-    "testnet",
-    "testnet4",
-    "signet",
-    "prune",
-    "dbcache",
+/// bitcoind options `bitcoind.extra_args` may not hold, and why (a user reads the reason).
+/// A denylist, not an allowlist: the rest of bitcoind's options (peers, Tor, limits, indexes)
+/// are the user's to tune.
+const REFUSED_BITCOIND_OPTIONS: &[(OptionName, &str)] = &[
+    (OptionName::Exact("datadir"), MANAGED),
+    (OptionName::Exact("conf"), MANAGED),
+    (OptionName::Exact("rpcauth"), MANAGED),
+    (OptionName::Exact("rpcuser"), MANAGED),
+    (OptionName::Exact("rpcpassword"), MANAGED),
+    (OptionName::Exact("rpcbind"), MANAGED),
+    (OptionName::Exact("rpcallowip"), MANAGED),
+    (OptionName::Exact("rpcport"), MANAGED),
+    (OptionName::Exact("server"), MANAGED),
+    (OptionName::Exact("disablewallet"), MANAGED),
+    (OptionName::Exact("daemon"), MANAGED),
+    (OptionName::Exact("chain"), MANAGED),
+    (OptionName::Exact("regtest"), MANAGED),
+    (OptionName::Exact("testnet"), MANAGED),
+    (OptionName::Exact("testnet4"), MANAGED),
+    (OptionName::Exact("signet"), MANAGED),
+    (OptionName::Exact("prune"), MANAGED),
+    (OptionName::Exact("dbcache"), MANAGED),
+    (
+        OptionName::Exact("settings"),
+        "it would let a file other than plugnode's bitcoin.conf add options behind its back \
+         (plugnode starts bitcoind with -nosettings)",
+    ),
+    (
+        OptionName::Exact("includeconf"),
+        "it would let a file other than plugnode's bitcoin.conf add options behind its back",
+    ),
+    (
+        OptionName::Prefix("rpcwhitelist"),
+        "it changes which RPC calls bitcoind allows; plugnode keeps RPC to its own two users \
+         on 127.0.0.1",
+    ),
+    (
+        OptionName::Suffix("notify"),
+        "it makes bitcoind run a shell command, outside plugnode's sandbox and control",
+    ),
+    (
+        OptionName::Prefix("zmqpub"),
+        "it opens a network socket that publishes every block and transaction",
+    ),
 ];
+
+const MANAGED: &str = "plugnode manages it; use the [bitcoind] and [data] keys instead";
+
+/// How an entry of [`REFUSED_BITCOIND_OPTIONS`] matches an option's name.
+enum OptionName {
+    Exact(&'static str),
+    Prefix(&'static str),
+    Suffix(&'static str),
+}
+
+impl OptionName {
+    fn matches(&self, name: &str) -> bool {
+        match self {
+            OptionName::Exact(exact) => name == *exact,
+            OptionName::Prefix(prefix) => name.starts_with(prefix),
+            OptionName::Suffix(suffix) => name.ends_with(suffix),
+        }
+    }
+}
+
+/// Why `arg` may not be in `bitcoind.extra_args`, if it may not.
+fn refused_bitcoind_option(arg: &str) -> Option<String> {
+    let Some(option) = arg.strip_prefix('-') else {
+        return Some(format!(
+            "{arg:?} is not an option: each entry starts with '-', e.g. \"-maxconnections=20\""
+        ));
+    };
+    let key = option
+        .trim_start_matches('-')
+        .split('=')
+        .next()
+        .unwrap_or_default();
+    // bitcoind reads "-section.name" as `name` in that section, and "-noname" negates it.
+    let name = key.rsplit('.').next().unwrap_or(key);
+    let positive = name.strip_prefix("no").unwrap_or(name);
+    REFUSED_BITCOIND_OPTIONS
+        .iter()
+        .find(|(pattern, _)| pattern.matches(name) || pattern.matches(positive))
+        .map(|(_, why)| format!("{arg:?} is refused: {why}"))
+}
 
 impl Config {
     /// Reads and parses a config file. A missing file is an error that says how to make one.
@@ -430,27 +496,8 @@ impl Config {
             return Err(invalid(key, "0 is not a port: use 1..=65535".into()));
         }
         for arg in &self.bitcoind.extra_args {
-            let Some(option) = arg.strip_prefix('-') else {
-                return Err(invalid(
-                    "bitcoind.extra_args",
-                    format!("{arg:?} is not an option: each entry starts with '-', e.g. \"-maxconnections=20\""),
-                ));
-            };
-            let name = option
-                .trim_start_matches('-')
-                .split('=')
-                .next()
-                .unwrap_or_default();
-            let negated = name.strip_prefix("no").unwrap_or(name);
-            if MANAGED_BITCOIND_OPTIONS.contains(&name)
-                || MANAGED_BITCOIND_OPTIONS.contains(&negated)
-            {
-                return Err(invalid(
-                    "bitcoind.extra_args",
-                    format!(
-                        "{arg:?} is managed by plugnode; use the [bitcoind] and [data] keys instead"
-                    ),
-                ));
+            if let Some(why) = refused_bitcoind_option(arg) {
+                return Err(invalid("bitcoind.extra_args", why));
             }
         }
         if self.bitcoind.stop_timeout_secs < 10 {

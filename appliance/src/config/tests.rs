@@ -203,6 +203,39 @@ fn value_checks_name_the_key() {
 }
 
 #[test]
+fn extra_args_that_open_bitcoind_up_or_run_commands_are_refused_with_the_reason() {
+    for (arg, reason) in [
+        ("-rpcwhitelist=plugnode:getblock", "which RPC calls"),
+        ("-rpcwhitelistdefault=0", "which RPC calls"),
+        ("-blocknotify=curl http://x/%s", "shell command"),
+        ("-walletnotify=sh -c x", "shell command"),
+        ("-alertnotify=x", "shell command"),
+        ("-startupnotify=x", "shell command"),
+        ("-shutdownnotify=x", "shell command"),
+        ("--zmqpubrawtx=tcp://0.0.0.0:28332", "network socket"),
+        ("-zmqpubhashblockhwm=1000", "network socket"),
+        ("-settings=/tmp/evil.json", "behind its back"),
+        ("-nosettings", "behind its back"),
+        ("-includeconf=/tmp/more.conf", "behind its back"),
+        ("-regtest.rpcbind=0.0.0.0", "manages it"),
+        ("-rpcallowip=0.0.0.0/0", "manages it"),
+    ] {
+        let mut config = valid_config();
+        config.bitcoind.extra_args = vec!["-maxconnections=20".into(), arg.into()];
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.key(), Some("bitcoind.extra_args"), "{arg}: {err}");
+        let text = err.to_string();
+        assert!(text.contains(arg) && text.contains(reason), "{arg}: {text}");
+    }
+    // Tuning the node stays the user's.
+    let mut config = valid_config();
+    config.bitcoind.extra_args = ["-listen=0", "-onlynet=onion", "-proxy=127.0.0.1:9050"]
+        .map(String::from)
+        .to_vec();
+    assert!(config.validate().is_ok());
+}
+
+#[test]
 fn a_missing_file_says_how_to_create_one() {
     let text = Config::load(Path::new("/nonexistent/plugnode.toml"))
         .unwrap_err()

@@ -84,7 +84,7 @@ impl Seed {
             if Language::English.find_word(word).is_none() {
                 return Err(SeedError::UnknownWord {
                     position: index + 1,
-                    word: word.clone(),
+                    word: shown(word),
                     suggestion: suggest(word),
                 });
             }
@@ -94,7 +94,7 @@ impl Seed {
             Err(bip39::Error::InvalidChecksum) => Err(SeedError::BadChecksum),
             Err(bip39::Error::UnknownWord(index)) => Err(SeedError::UnknownWord {
                 position: index + 1,
-                word: words[index].clone(),
+                word: shown(&words[index]),
                 suggestion: suggest(&words[index]),
             }),
             Err(_) => Err(SeedError::WrongWordCount(words.len())),
@@ -148,13 +148,33 @@ impl Seed {
     }
 }
 
+/// The longest English recovery word has 8 letters; a suggestion is at most 2 edits away.
+const LONGEST_SUGGESTIBLE: usize = 8 + 2;
+/// How much of an unknown word an error repeats (a pasted paragraph is not echoed whole).
+const SHOWN_CHARS: usize = 20;
+
+/// Shortens a word for an error message, on a character boundary (words may be any text).
+fn shown(word: &str) -> String {
+    match word.char_indices().nth(SHOWN_CHARS) {
+        Some((end, _)) => format!("{}…", &word[..end]),
+        None => word.to_string(),
+    }
+}
+
 /// The recovery word the user most likely meant.
 fn suggest(word: &str) -> Option<String> {
-    // BIP39 words are unique in their first four letters.
-    if word.len() >= 4 {
-        if let [only] = Language::English.words_by_prefix(&word[..4]) {
+    // BIP39 words are unique in their first four letters. Counted in characters: the user
+    // may type any text ("café"), and a byte index inside a character would panic.
+    let prefix: String = word.chars().take(4).collect();
+    if prefix.chars().count() == 4 {
+        if let [only] = Language::English.words_by_prefix(&prefix) {
             return Some(only.to_string());
         }
+    }
+    // Longer words are no typo of a recovery word; comparing them with all 2048 would
+    // let one huge word keep the web page busy.
+    if word.chars().count() > LONGEST_SUGGESTIBLE {
+        return None;
     }
     let mut best: Option<(usize, &str)> = None;
     for candidate in Language::English.word_list() {
@@ -222,6 +242,38 @@ mod tests {
             err.to_string(),
             "word 1 (\"abandn\") is not a recovery word: did you mean \"abandon\"?"
         );
+    }
+
+    #[test]
+    fn words_that_are_not_ascii_or_huge_are_named_without_a_panic() {
+        for (word, position) in [("café", 24), ("naïve", 24), ("ñ", 24), ("🙂🙂🙂🙂🙂", 24)]
+        {
+            let text = ZERO.replacen("art", word, 1);
+            match Seed::from_words(&text).unwrap_err() {
+                SeedError::UnknownWord {
+                    position: at,
+                    word: named,
+                    ..
+                } => assert_eq!((at, named.as_str()), (position, word)),
+                other => panic!("{word}: {other:?}"),
+            }
+        }
+        // The first four letters are "abandon"'s: suggested even with an accent after them.
+        let err = Seed::from_words(&ZERO.replacen("art", "abanné", 1)).unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean \"abandon\""),
+            "{err}"
+        );
+
+        // A megabyte-long word is named in short, at once.
+        let huge = "é".repeat(1 << 19);
+        let started = std::time::Instant::now();
+        let err = Seed::from_words(&ZERO.replacen("art", &huge, 1)).unwrap_err();
+        let message = err.to_string();
+        assert!(message.chars().count() < 100, "{message:.100}");
+        assert!(message.starts_with("word 24 (\"éééé"), "{message}");
+        // (Compared with every recovery word, it took minutes and held the web page.)
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 
     #[test]

@@ -212,6 +212,19 @@ impl ChannelStore {
         *self.inner.mirror.write().expect("mirror lock") = Some(mirror);
     }
 
+    /// Starts mirroring every update to `mirror` if the store is still at `generation`,
+    /// the generation the mirror's copy holds; `false` (nothing attached) when updates came
+    /// in meanwhile. Only memory under the lock: no stick I/O ever holds up a write.
+    pub fn attach_mirror_at(&self, generation: u64, mirror: Arc<dyn Mirror>) -> bool {
+        let db = self.inner.db.lock().expect("store lock");
+        if db.generation != generation {
+            return false;
+        }
+        // Still under the store's lock: the next update goes to this mirror.
+        *self.inner.mirror.write().expect("mirror lock") = Some(mirror);
+        true
+    }
+
     /// Stops mirroring (eject, or the stick failed).
     pub fn detach_mirror(&self) {
         *self.inner.mirror.write().expect("mirror lock") = None;

@@ -28,17 +28,9 @@ pub fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
-/// Total RAM, from `/proc/meminfo`.
+/// Total RAM, from sysinfo(2): the unit hides `/proc/meminfo` (`ProcSubset=pid`).
 pub fn total_memory() -> io::Result<u64> {
-    parse_mem_total(&std::fs::read_to_string("/proc/meminfo")?)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no MemTotal in /proc/meminfo"))
-}
-
-fn parse_mem_total(meminfo: &str) -> Option<u64> {
-    meminfo.lines().find_map(|line| {
-        let kib = line.strip_prefix("MemTotal:")?.trim().strip_suffix("kB")?;
-        kib.trim().parse::<u64>().ok().map(|kib| kib * 1024)
-    })
+    Ok(nix::sys::sysinfo::sysinfo()?.ram_total())
 }
 
 #[cfg(test)]
@@ -46,10 +38,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_mem_total() {
-        let meminfo = "MemTotal:        3884700 kB\nMemFree:          123456 kB\n";
-        assert_eq!(parse_mem_total(meminfo), Some(3884700 * 1024));
-        assert!(total_memory().unwrap() > 0);
+    fn the_ram_size_is_the_kernels_mem_total() {
+        // What /proc/meminfo says (readable here, not under the unit's ProcSubset=pid).
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let kib: u64 = meminfo
+            .lines()
+            .find_map(|line| line.strip_prefix("MemTotal:"))
+            .and_then(|rest| rest.trim().strip_suffix("kB"))
+            .and_then(|kib| kib.trim().parse().ok())
+            .unwrap();
+        assert_eq!(total_memory().unwrap(), kib * 1024);
     }
 
     #[test]

@@ -119,15 +119,59 @@ impl LoopStick {
     }
 }
 
+impl LoopStick {
+    /// Changes what is on the stick, as its owner (or an attacker) would on another
+    /// computer: mounted at `at` for `change`, then unmounted.
+    pub fn edit(&self, at: &Path, change: impl FnOnce(&Path)) {
+        self.mount_at(at, false);
+        change(at);
+        run("umount", &[at.to_str().unwrap()]);
+    }
+}
+
+/// Freezes the file system mounted at a path (`fsfreeze`): every write to it waits, as on
+/// a dying USB device. Thawed when dropped, so a failing test leaves nothing frozen.
+pub struct Frozen(PathBuf);
+
+impl Frozen {
+    pub fn freeze(mount: &Path) -> Frozen {
+        run("fsfreeze", &["--freeze", mount.to_str().unwrap()]);
+        Frozen(mount.to_path_buf())
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = Command::new("fsfreeze")
+            .arg("--unfreeze")
+            .arg(&self.0)
+            .status();
+    }
+}
+
 impl Drop for LoopStick {
     fn drop(&mut self) {
         if let Some(device) = self.device.take() {
-            // Unmount wherever it is still mounted, then detach.
-            if let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") {
+            // Unmount wherever it is still mounted, then detach. By device number: plugnode
+            // mounts it through the link, so the mount's source is the link's path (and a
+            // mount left by a killed plugnode stayed behind, with its loop device).
+            let number = std::fs::metadata(&device).ok().map(|meta| {
+                use std::os::unix::fs::MetadataExt;
+                let rdev = meta.rdev();
+                format!(
+                    "{}:{}",
+                    nix::sys::stat::major(rdev),
+                    nix::sys::stat::minor(rdev)
+                )
+            });
+            if let (Some(number), Ok(mounts)) =
+                (number, std::fs::read_to_string("/proc/self/mountinfo"))
+            {
                 for line in mounts.lines() {
-                    let mut fields = line.split(' ');
-                    if fields.next() == Some(device.to_str().unwrap()) {
-                        if let Some(point) = fields.next() {
+                    let fields: Vec<&str> = line.split(' ').collect();
+                    if fields.get(2) == Some(&number.as_str()) {
+                        if let Some(point) = fields.get(4) {
+                            let point = point.replace("\\040", " ");
                             let _ = Command::new("umount").arg("-l").arg(point).status();
                         }
                     }

@@ -5,7 +5,9 @@
 //! way, including the surprising parts: network-only options (`rpcport`, `port`, `rpcbind`,
 //! …) written outside a `[section]` only apply to mainnet (and are an error on other
 //! chains), the *first* value of an option in the config file wins while the *last* one on
-//! the command line wins, and `-noX` negates an option.
+//! the command line wins, and `-noX` negates an option. Core's `settings.json` (values set
+//! at runtime, e.g. by its GUI) is read too, between the command line and the config file,
+//! unless `-nosettings`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -221,6 +223,8 @@ const KNOWN_ARGS: &[(&str, bool)] = &[
 
 /// Name of the default configuration file, like Core's `BITCOIN_CONF_FILENAME`.
 pub const CONF_FILENAME: &str = "bitcoin.conf";
+/// Name of the default settings file in the chain's directory (`BITCOIN_SETTINGS_FILENAME`).
+pub const SETTINGS_FILENAME: &str = "settings.json";
 
 /// The chains Core knows, in the order Core lists its config sections.
 const CHAINS: &[&str] = &["main", "test", "testnet4", "signet", "regtest"];
@@ -244,6 +248,8 @@ struct SectionInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
     CommandLine,
+    /// `settings.json`.
+    RwSettings,
     ConfigNetworkSection,
     ConfigDefaultSection,
 }
@@ -253,6 +259,8 @@ enum Source {
 #[derive(Clone, Debug, Default)]
 pub struct Args {
     command_line: BTreeMap<String, Vec<Setting>>,
+    /// `settings.json`: name → its value (an array gives several).
+    rw_settings: BTreeMap<String, Vec<Setting>>,
     /// section ("" = top of the file) → name → values in file order.
     config: BTreeMap<String, BTreeMap<String, Vec<Setting>>>,
     sections: Vec<SectionInfo>,
@@ -265,6 +273,18 @@ pub struct Args {
     pub log_lines: Vec<String>,
     /// The config file that was read, if any.
     pub config_path: Option<PathBuf>,
+}
+
+/// A `settings.json` value as Core reads it: `false` negates, `true` is "1", numbers and
+/// strings are their text, `null` is unset.
+fn json_setting(value: &serde_json::Value) -> Option<Setting> {
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::Bool(false) => Some(Setting::Negated),
+        serde_json::Value::Bool(true) => Some(Setting::Value("1".into())),
+        serde_json::Value::String(text) => Some(Setting::Value(text.clone())),
+        other => Some(Setting::Value(other.to_string())),
+    }
 }
 
 /// Core's `InterpretBool`: empty means true, otherwise `atoi(value) != 0`.
@@ -516,6 +536,47 @@ impl Args {
         Ok(())
     }
 
+    /// Core's `InitSettings`/`ReadSettingsFile`: `settings.json` in the chain's directory
+    /// (`-settings=<file>` names another), skipped with `-nosettings`; a missing file is
+    /// fine. (Core also writes the file back at start; the sim only reads it.)
+    pub fn read_settings_file(&mut self, net_dir: &Path) -> Result<(), String> {
+        if self.is_negated("settings") {
+            return Ok(());
+        }
+        let name = self
+            .get("settings")
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| SETTINGS_FILENAME.into());
+        let path = abs_path_for_config_val(net_dir, Path::new(&name));
+        let failed = |detail: String| format!("Settings file could not be read:\n- {detail}");
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(_) => {
+                return Err(failed(format!(
+                    "Failed to open settings file {}",
+                    path.display()
+                )))
+            }
+        };
+        let value: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|_| failed(format!("Unable to parse settings file {}", path.display())))?;
+        let serde_json::Value::Object(object) = value else {
+            return Err(failed(format!(
+                "Found non-object value {value} in settings file {}",
+                path.display()
+            )));
+        };
+        for (name, value) in object {
+            let values: Vec<Setting> = match value {
+                serde_json::Value::Array(items) => items.iter().filter_map(json_setting).collect(),
+                other => json_setting(&other).into_iter().collect(),
+            };
+            self.rw_settings.insert(name, values);
+        }
+        Ok(())
+    }
+
     /// Core's `GetChainArg`/`GetChainTypeString`.
     pub fn chain(&self) -> Result<String, String> {
         let get_net = |name: &str| -> bool {
@@ -567,6 +628,9 @@ impl Args {
     fn merge<'a>(&'a self, section: &str, name: &str, mut f: impl FnMut(&'a [Setting], Source)) {
         if let Some(values) = self.command_line.get(name) {
             f(values, Source::CommandLine);
+        }
+        if let Some(values) = self.rw_settings.get(name) {
+            f(values, Source::RwSettings);
         }
         if !section.is_empty() {
             if let Some(values) = self.config.get(section).and_then(|s| s.get(name)) {

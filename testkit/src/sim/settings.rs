@@ -330,6 +330,10 @@ pub fn from_args(argv: &[String]) -> Result<Invocation, String> {
     }
     args.select_network(&chain);
 
+    // Core reads settings.json once the chain is known, before any option is used.
+    let net_dir = datadir.join("regtest");
+    args.read_settings_file(&net_dir)?;
+
     if let Some(token) = args.positional().first() {
         return Err(format!(
             "Command line contains unexpected token '{token}', see bitcoind -h for a list of options."
@@ -383,8 +387,6 @@ pub fn from_args(argv: &[String]) -> Result<Invocation, String> {
     if prune != 0 && txindex {
         return Err("Prune mode is incompatible with -txindex.".into());
     }
-
-    let net_dir = datadir.join("regtest");
 
     let port_arg = |name: &str, default: u16| -> Result<u16, String> {
         match args.get(name) {
@@ -789,6 +791,37 @@ mod tests {
             let err = with(extra).unwrap_err();
             assert!(err.contains(error), "{extra:?}: {err}");
         }
+    }
+
+    #[test]
+    fn settings_json_adds_options_unless_nosettings() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("bitcoin.conf"),
+            "regtest=1\n[regtest]\nrpcbind=127.0.0.1\nrpcallowip=127.0.0.1\n",
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("regtest")).unwrap();
+        std::fs::write(
+            dir.path().join("regtest/settings.json"),
+            r#"{"rpcbind": ["0.0.0.0"], "rpcallowip": "0.0.0.0/0", "txindex": true}"#,
+        )
+        .unwrap();
+        let d = format!("-datadir={}", dir.path().display());
+        // As in Core, settings.json's list values come before bitcoin.conf's.
+        let settings = run(&[&d]).unwrap();
+        let hosts: Vec<&str> = settings.rpc_bind.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(hosts, ["0.0.0.0", "127.0.0.1"]);
+        assert!(settings.txindex);
+        let settings = run(&[&d, "-nosettings"]).unwrap();
+        let hosts: Vec<&str> = settings.rpc_bind.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(hosts, ["127.0.0.1"]);
+        assert!(!settings.txindex);
+
+        std::fs::write(dir.path().join("regtest/settings.json"), "{not json").unwrap();
+        let err = run(&[&d]).unwrap_err();
+        assert!(err.contains("Unable to parse settings file"), "{err}");
+        assert!(run(&[&d, "-nosettings"]).is_ok());
     }
 
     #[test]
