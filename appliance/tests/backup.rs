@@ -409,7 +409,8 @@ fn a_stale_copy_is_refused_and_when_insisted_on_the_peer_closes_with_the_latest_
     a.wait_running();
     a.node
         .wait_status("recovery mode", |s| s["lightning"]["recovery_mode"] == true);
-    let (code, answer) = a.pay(&b.invoice(Some(1_000_000), "no"), None);
+    // (B's side of the old channel is closing, so the invoice is one of another node.)
+    let (code, answer) = a.pay(&foreign_invoice(1_000_000, 0, "no"), None);
     assert_eq!(code, 503, "no payments in recovery mode: {answer}");
 
     // The peer holds the newer state: the channel is closed with it, never with ours.
@@ -459,7 +460,8 @@ fn a_stale_copy_is_refused_and_when_insisted_on_the_peer_closes_with_the_latest_
         std::thread::sleep(Duration::from_millis(300));
         (a.status()["lightning"]["recovery_mode"] == false).then_some(())
     });
-    let (code, payment) = a.pay(&b.invoice(Some(1_000_000), "after"), None);
+    // (B has no channel left to make an invoice with: one of another node does.)
+    let (code, payment) = a.pay(&foreign_invoice(1_000_000, 0, "after"), None);
     assert_ne!(
         code, 503,
         "payments are on again (no channel, so refused for that): {payment}"

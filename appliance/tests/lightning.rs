@@ -11,23 +11,7 @@ use std::time::Duration;
 
 /// An invoice for this network that expired an hour ago (signed by some other node).
 fn expired_invoice() -> String {
-    use ldk_node::bitcoin::hashes::{sha256, Hash};
-    use ldk_node::bitcoin::secp256k1::{Secp256k1, SecretKey};
-    use ldk_node::lightning_invoice::{Currency, InvoiceBuilder};
-    use ldk_node::lightning_types::payment::PaymentSecret;
-    let secp = Secp256k1::new();
-    let key = SecretKey::from_slice(&[7u8; 32]).unwrap();
-    InvoiceBuilder::new(Currency::Regtest)
-        .description("long gone".into())
-        .payment_hash(sha256::Hash::from_byte_array([1u8; 32]))
-        .payment_secret(PaymentSecret([2u8; 32]))
-        .timestamp(std::time::SystemTime::now() - Duration::from_secs(7200))
-        .expiry_time(Duration::from_secs(3600))
-        .min_final_cltv_expiry_delta(144)
-        .amount_milli_satoshis(10_000)
-        .build_signed(|hash| secp.sign_ecdsa_recoverable(hash, &key))
-        .unwrap()
-        .to_string()
+    foreign_invoice(10_000, 7200, "long gone")
 }
 
 fn paid(answer: &Value) -> bool {
@@ -106,7 +90,7 @@ fn open_pay_both_ways_keysend_amountless_and_refusals_that_move_no_money() {
         ),
         (invoice.clone(), None, 409, "already_paid"),
         (
-            b.invoice(Some(5_000_000_000), "a car"),
+            foreign_invoice(5_000_000_000, 0, "a car"),
             None,
             422,
             "insufficient_funds",

@@ -524,15 +524,9 @@ fn lightning<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &V
     }
     y += if th.large { 3 } else { 1 };
 
-    let inbound: u64 = ln
-        .channels
-        .iter()
-        .filter(|c| c.usable)
-        .map(|c| c.inbound_sat)
-        .sum();
     let mut rows = vec![
         ("Can send", ln.balances.lightning_spendable_sat),
-        ("Can receive", inbound),
+        ("Can receive", ln.balances.lightning_receivable_sat),
         ("On-chain", ln.balances.onchain_sat),
     ];
     if ln.balances.pending_sat > 0 {

@@ -71,6 +71,18 @@ impl LightningHandle {
             .sum())
     }
 
+    /// What the open channels can take, counting those whose peer is reconnecting: an
+    /// invoice is paid minutes later, by when a peer that blinked is back.
+    fn invoiceable_msat(&self) -> Result<u64> {
+        let node = self.node()?;
+        Ok(node
+            .list_channels()
+            .iter()
+            .filter(|c| c.is_channel_ready)
+            .map(|c| c.inbound_capacity_msat)
+            .sum())
+    }
+
     /// The configured provider and whether the owner agreed to use it.
     pub fn lsp(&self) -> Option<LspView> {
         let settings = &self.shared().settings;
@@ -128,7 +140,7 @@ impl LightningHandle {
         expiry_secs: u32,
         approval: FeeApproval,
     ) -> Result<Invoice> {
-        let receivable = self.receivable_msat()?;
+        let receivable = self.invoiceable_msat()?;
         let Some(amount) = amount_msat else {
             if receivable == 0 {
                 return Err(LightningError::new(

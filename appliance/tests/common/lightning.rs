@@ -268,3 +268,25 @@ pub fn open_channel(chain: &Chain, a: &LnBox, b: &LnBox, amount_sat: u64, push_m
     a.wait_channel_usable();
     b.wait_channel_usable();
 }
+
+/// An invoice of a node nobody runs (a box only makes invoices its channels can take), for
+/// `amount_msat`, made `age_secs` ago and valid for an hour.
+pub fn foreign_invoice(amount_msat: u64, age_secs: u64, description: &str) -> String {
+    use ldk_node::bitcoin::hashes::{sha256, Hash};
+    use ldk_node::bitcoin::secp256k1::{Secp256k1, SecretKey};
+    use ldk_node::lightning_invoice::{Currency, InvoiceBuilder};
+    use ldk_node::lightning_types::payment::PaymentSecret;
+    let secp = Secp256k1::new();
+    let key = SecretKey::from_slice(&[7u8; 32]).unwrap();
+    InvoiceBuilder::new(Currency::Regtest)
+        .description(description.into())
+        .payment_hash(sha256::Hash::from_byte_array([amount_msat as u8 ^ 1; 32]))
+        .payment_secret(PaymentSecret([2u8; 32]))
+        .timestamp(std::time::SystemTime::now() - Duration::from_secs(age_secs))
+        .expiry_time(Duration::from_secs(3600))
+        .min_final_cltv_expiry_delta(144)
+        .amount_milli_satoshis(amount_msat)
+        .build_signed(|hash| secp.sign_ecdsa_recoverable(hash, &key))
+        .unwrap()
+        .to_string()
+}
