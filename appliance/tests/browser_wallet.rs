@@ -20,6 +20,7 @@ fn stored_words(node: &Plugnode) -> Vec<String> {
         .unwrap()
         .expect("the box has a seed")
         .words()
+        .to_vec()
 }
 
 async fn log_in(browser: &Browser, node: &Plugnode) {

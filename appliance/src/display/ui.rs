@@ -137,9 +137,16 @@ pub enum PairingAnswer {
 
 pub const WORDS_PER_PAGE: usize = 6;
 
-/// Recovery words to show during setup. `Debug` hides them.
+/// Recovery words to show during setup. `Debug` hides them; they are wiped from memory
+/// when dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SeedWords(Vec<String>);
+
+impl Drop for SeedWords {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl SeedWords {
     /// 1 to 24 words, each non-empty and without spaces.

@@ -210,7 +210,7 @@ impl LightningHandle {
     }
 
     /// The wallet's words, to show again on the box's own screen (never on a page).
-    pub(crate) fn seed_words(&self) -> Result<Vec<String>> {
+    pub(crate) fn seed_words(&self) -> Result<zeroize::Zeroizing<Vec<String>>> {
         match Seed::load(&self.shared.settings.secrets_dir) {
             Ok(Some(seed)) => Ok(seed.words()),
             Ok(None) => Err(LightningError::new(

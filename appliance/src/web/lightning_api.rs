@@ -83,10 +83,11 @@ async fn create_wallet(
     context: web::Data<WebContext>,
 ) -> Result<HttpResponse, ApiError> {
     let seed = context.lightning.create_seed()?;
+    let mut words = seed.words();
     match &context.display {
         Some(display) => {
             display
-                .show_seed_words(seed.words())
+                .show_seed_words(std::mem::take(&mut *words))
                 .await
                 .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()))?;
             ok(serde_json::json!({
@@ -97,7 +98,7 @@ async fn create_wallet(
         }
         None => ok(serde_json::json!({
             "shown_on": "page",
-            "words": seed.words(),
+            "words": &*words,
             "message": "Write down these 24 words now: they are shown only once and are the \
                         only way to recover your funds.",
         })),
@@ -117,9 +118,9 @@ async fn show_words_again(
              was made; plugnode never shows them on a page again.",
         ));
     };
-    let words = context.lightning.seed_words()?;
+    let mut words = context.lightning.seed_words()?;
     display
-        .show_seed_words(words)
+        .show_seed_words(std::mem::take(&mut *words))
         .await
         .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()))?;
     ok(serde_json::json!({
