@@ -14,6 +14,7 @@ let invoice = null;       // the invoice on screen in the Receive panel
 let nodeUri = "";
 let onchainSpendable = 0;
 let withdrawal = null;    // { address, amount_sat } while it waits for "Send"
+let boxHasKeys = false;   // a withdrawal then also waits for KEY2 on the box
 
 const STATE_WORDS = {
   disabled: ["Not running", "warn"],
@@ -65,6 +66,7 @@ export function render(status) {
   if (invoice) renderInvoicePaid();
 
   onchainSpendable = b.onchain_spendable_sat;
+  boxHasKeys = Boolean(status.display && status.display.has_keys);
   $("withdraw-available").textContent = running ?
     `Spendable on-chain now: ${sat(b.onchain_spendable_sat)}.` : "";
 }
@@ -329,8 +331,10 @@ async function sendWithdrawal() {
   showError(error, null);
   const body = { address: withdrawal.address };
   if (withdrawal.amount_sat !== null) body.amount_sat = withdrawal.amount_sat;
+  $("withdraw-key-note").hidden = !boxHasKeys;
   const answer = await busy($("withdraw-send"), "Sending…", () =>
     api("POST", "/api/lightning/withdraw", body));
+  $("withdraw-key-note").hidden = true;
   if (!answer.ok) {
     showError(error, answer);
     return;

@@ -347,9 +347,9 @@ async fn wait_for_web(address: SocketAddr, started: Instant) -> Option<Duration>
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     for _ in 0..200 {
         if let Ok(mut stream) = tokio::net::TcpStream::connect(address).await {
-            let _ = stream
-                .write_all(b"GET /api/health HTTP/1.0\r\nHost: demo\r\n\r\n")
-                .await;
+            // The box's own address as Host: the page refuses other names.
+            let request = format!("GET /api/health HTTP/1.0\r\nHost: {address}\r\n\r\n");
+            let _ = stream.write_all(request.as_bytes()).await;
             let mut head = [0u8; 12];
             if stream.read_exact(&mut head).await.is_ok() && head.ends_with(b"200") {
                 return Some(started.elapsed());

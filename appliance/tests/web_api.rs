@@ -86,6 +86,17 @@ fn login_logout_and_bad_requests() {
     assert_eq!(code, 404, "no display configured: {answer}");
     let (code, answer) = node.api("GET", "/api/nothing-here", None).unwrap();
     assert_eq!(code, 404);
+    // A route that exists with other methods says which.
+    let wrong_method = http_raw(
+        node.web,
+        "PUT",
+        "/api/status",
+        &[format!("Host: {}", node.web)],
+        None,
+    )
+    .unwrap();
+    assert_eq!(wrong_method.code, 405, "{wrong_method:?}");
+    assert_eq!(wrong_method.header("allow"), Some("GET"));
     assert!(body(&answer)["error"]
         .as_str()
         .unwrap()
