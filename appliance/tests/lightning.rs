@@ -475,6 +475,16 @@ fn bolt12_offers_are_made_and_paid() {
     let a = LnBox::start(&dir.path().join("a"), &chain);
     let b = LnBox::start(&dir.path().join("b"), &chain);
     a.fund(&chain);
+    // Without a channel there is no path to offer (found by schemathesis: it was a 500).
+    let (code, answer) = b.post(
+        "/api/lightning/offers",
+        json!({"amount_msat": null, "description": ""}),
+    );
+    assert_eq!(
+        (code, answer["kind"].as_str()),
+        (409, Some("needs_channel")),
+        "{answer}"
+    );
     open_channel(&chain, &a, &b, 800_000, 0);
 
     let (code, answer) = b.post(

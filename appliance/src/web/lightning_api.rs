@@ -46,7 +46,7 @@ impl From<LightningError> for ApiError {
             ErrorKind::InvalidInput | ErrorKind::InvalidInvoice | ErrorKind::InvoiceExpired => {
                 StatusCode::BAD_REQUEST
             }
-            ErrorKind::AlreadyPaid => StatusCode::CONFLICT,
+            ErrorKind::AlreadyPaid | ErrorKind::NeedsChannel => StatusCode::CONFLICT,
             ErrorKind::InsufficientFunds => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::PaymentFailed | ErrorKind::PeerUnreachable => StatusCode::BAD_GATEWAY,
             ErrorKind::ChannelNotFound => StatusCode::NOT_FOUND,

@@ -127,7 +127,10 @@ impl From<PairingError> for LndhubError {
             | ErrorKind::NotFound
             | ErrorKind::Lightning(LightningKind::InvalidInput) => BAD_ARGUMENTS,
             ErrorKind::Lightning(
-                LightningKind::NotRunning | LightningKind::NoSeed | LightningKind::Internal,
+                LightningKind::NotRunning
+                | LightningKind::NoSeed
+                | LightningKind::NeedsChannel
+                | LightningKind::Internal,
             ) => NODE_FAILURE,
             ErrorKind::Internal | ErrorKind::Lightning(LightningKind::ChannelNotFound) => {
                 SERVER_ERROR
