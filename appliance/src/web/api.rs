@@ -1,6 +1,6 @@
 //! The JSON API the web page (and scripts) use: access (setup, login, sessions, the
-//! password), the box, and its screen. Everything but the health check, the
-//! page's own files and logging in needs a session (see `auth`).
+//! password), the box, and its screen. Everything but the health check, the OpenAPI
+//! description, the page's own files and logging in needs a session (see `auth`).
 
 use super::auth::{self, ApiError, Auth, Authenticated};
 use super::routes::{api_routes, json_body, SMALL_JSON};
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 api_routes! { pub fn register, const ROUTES;
     GET "/api/health" => health;
+    GET "/api/openapi.json" => super::openapi::serve;
     GET "/api/auth" => auth_state;
     POST "/api/setup/password" limit SMALL_JSON => claim;
     POST "/api/login" limit SMALL_JSON => login;

@@ -9,6 +9,7 @@ pub mod auth;
 mod backup_api;
 mod guard;
 mod lightning_api;
+mod openapi;
 mod pairing_api;
 mod routes;
 mod throttle;

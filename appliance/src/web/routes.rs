@@ -1,6 +1,6 @@
 //! How a request reaches the JSON API: each API module declares its routes once in
-//! [`api_routes!`], which both registers them with actix and lists them in a table (for a
-//! 405's `Allow`); and how a request's JSON body is read, with
+//! [`api_routes!`], which both registers them with actix and lists them in a table the
+//! OpenAPI test compares with `openapi.json`; and how a request's JSON body is read, with
 //! its size limit.
 
 use super::auth::ApiError;
