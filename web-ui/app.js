@@ -2,7 +2,7 @@
 // One module per area (wallet setup, Lightning, channels, payments, wallet apps, backup); no
 // framework, no build step.
 
-import { $, api, errorText, setText } from "./ui.js";
+import { $, api, busy, errorText, setText } from "./ui.js";
 import * as wallet from "./wallet.js";
 import * as lightning from "./lightning.js";
 import * as channels from "./channels.js";
@@ -138,22 +138,67 @@ $("setup-form").addEventListener("submit", async (event) => {
 
 $("login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const answer = await api("POST", "/api/login", { password: $("login-password").value });
+  const unlock = $("login-unlock").value.trim();
+  const answer = await api("POST", "/api/login",
+    { password: $("login-password").value, unlock_code: unlock || null });
   if (!answer.ok) {
     $("login-error").textContent = errorText(answer);
+    // Waiting (429), or a wrong unlock code: offer the way in from the box's screen.
+    const kind = answer.data && answer.data.kind;
+    if (answer.status === 429 || kind === "wrong_unlock_code") $("login-locked").hidden = false;
     return;
   }
   $("login-error").textContent = "";
   $("login-password").value = "";
+  $("login-unlock").value = "";
+  $("login-unlock-note").textContent = "";
+  $("login-locked").hidden = true;
   refresh();
 });
 
-$("logout").addEventListener("click", async () => {
-  await api("POST", "/api/logout", {});
+$("login-unlock-ask").addEventListener("click", async () => {
+  const answer = await busy($("login-unlock-ask"), "Asking the box…",
+    () => api("POST", "/api/login/unlock-code", {}));
+  $("login-unlock-note").textContent = answer.ok ? answer.data.message : errorText(answer);
+  if (answer.ok) $("login-unlock").focus();
+});
+
+async function loggedOut() {
   wallet.forget();
   backup.forget();
   pairing.forget();
   refresh();
+}
+
+$("logout").addEventListener("click", async () => {
+  await api("POST", "/api/logout", {});
+  loggedOut();
+});
+
+$("logout-everywhere").addEventListener("click", async () => {
+  if (!confirm("Log out on every device, this one too?")) return;
+  await api("POST", "/api/logout-everywhere", {});
+  loggedOut();
+});
+
+$("password-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const next = $("password-new").value;
+  $("password-result").hidden = true;
+  if (next !== $("password-repeat").value) {
+    $("password-error").textContent = "The two new passwords differ: type the same one twice.";
+    return;
+  }
+  const answer = await api("POST", "/api/password",
+    { old_password: $("password-old").value, new_password: next });
+  if (!answer.ok) {
+    $("password-error").textContent = errorText(answer);
+    return;
+  }
+  $("password-error").textContent = "";
+  for (const id of ["password-old", "password-new", "password-repeat"]) $(id).value = "";
+  $("password-result").textContent = answer.data.message;
+  $("password-result").hidden = false;
 });
 
 // --- screen mirror and keys ----------------------------------------------------------------

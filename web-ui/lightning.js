@@ -19,6 +19,7 @@ let lsp = null;           // GET /api/lightning/lsp: the liquidity provider, if 
 let lspAsked = false;     // asked once since the node runs
 let pendingJit = null;    // { body, fee_sat } while the user decides on a channel's fee
 let lspLater = false;     // "Not now" on the offer, for this visit
+let boxHasKeys = false;   // a withdrawal then also waits for KEY2 on the box
 
 const STATE_WORDS = {
   disabled: ["Not running", "warn"],
@@ -75,6 +76,7 @@ export function render(status) {
   if (invoice) renderInvoicePaid();
 
   onchainSpendable = b.onchain_spendable_sat;
+  boxHasKeys = Boolean(status.display && status.display.has_keys);
   $("withdraw-available").textContent = running ?
     `Spendable on-chain now: ${sat(b.onchain_spendable_sat)}.` : "";
 }
@@ -425,8 +427,10 @@ async function sendWithdrawal() {
   showError(error, null);
   const body = { address: withdrawal.address };
   if (withdrawal.amount_sat !== null) body.amount_sat = withdrawal.amount_sat;
+  $("withdraw-key-note").hidden = !boxHasKeys;
   const answer = await busy($("withdraw-send"), "Sending…", () =>
     api("POST", "/api/lightning/withdraw", body));
+  $("withdraw-key-note").hidden = true;
   if (!answer.ok) {
     showError(error, answer);
     return;

@@ -6,8 +6,56 @@ export const $ = (id) => document.getElementById(id);
 // --- talking to the box -----------------------------------------------------------------
 
 /// One API call. Never throws: a box that cannot be reached answers with status 0 and an
-/// error that says so, like any other failure.
+/// error that says so, like any other failure. A dangerous action the box wants the
+/// password for again (401 "reauth_required") asks for it in a dialog and is sent once
+/// more; cancelled, its answer stays the refusal.
 export async function api(method, path, body) {
+  const answer = await call(method, path, body);
+  if (answer.status === 401 && answer.data && answer.data.kind === "reauth_required" &&
+      path !== "/api/reauth" && await reauthenticate()) {
+    return call(method, path, body);
+  }
+  return answer;
+}
+
+let asking = null;
+
+/// Asks for the password in the page's dialog until the box takes it (true) or the user
+/// cancels (false). Requests that need it at the same time share one dialog.
+function reauthenticate() {
+  if (asking) return asking;
+  const dialog = $("reauth-dialog");
+  const form = $("reauth-form");
+  const field = $("reauth-password");
+  asking = new Promise((resolve) => {
+    const submit = async (event) => {
+      event.preventDefault();
+      const answer = await call("POST", "/api/reauth", { password: field.value });
+      if (answer.ok) finish(true);
+      else showError($("reauth-error"), answer);
+    };
+    const cancel = (event) => { if (event) event.preventDefault(); finish(false); };
+    function finish(ok) {
+      form.removeEventListener("submit", submit);
+      $("reauth-cancel").removeEventListener("click", cancel);
+      dialog.removeEventListener("cancel", cancel);
+      field.value = "";
+      if (dialog.open) dialog.close();
+      asking = null;
+      resolve(ok);
+    }
+    form.addEventListener("submit", submit);
+    $("reauth-cancel").addEventListener("click", cancel);
+    dialog.addEventListener("cancel", cancel);
+    showError($("reauth-error"), null);
+    field.value = "";
+    dialog.showModal();
+    field.focus();
+  });
+  return asking;
+}
+
+async function call(method, path, body) {
   const options = { method, cache: "no-store", headers: {} };
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";

@@ -224,6 +224,7 @@ impl Appliance {
                 pairing: pairing.clone(),
                 demo_stick,
                 demo_peer: demo_peer.clone(),
+                allowed_hosts: config.web.allowed_hosts.clone(),
             },
             auth.clone(),
         )

@@ -323,8 +323,17 @@ impl DemoPeer {
             })
             .await?;
         }
-        // Let the funding transactions reach the mempool, then confirm them.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Confirm the funding transactions once they reached the mempool (LDK broadcasts
+        // them when the peer signed, moments after `open_channel` returns).
+        let opened = usize::from(box_needs_channel) + usize::from(provider_needs_channel);
+        let rpc_for_wait = rpc.clone();
+        let in_mempool = tokio::task::spawn_blocking(move || {
+            wait_for_mempool(&rpc_for_wait, opened, Duration::from_secs(120))
+        })
+        .await?;
+        if !in_mempool {
+            warn!("demo: the channels' funding transactions did not reach the mempool in time");
+        }
         mine(6, demo_address().to_string()).await??;
         info!(
             "demo: opened a {DEMO_CHANNEL_SAT} sat channel to the demo peer, and the peer one to \
@@ -336,6 +345,22 @@ impl DemoPeer {
     async fn stop(self) {
         self.peer.stop().await;
         self.provider.stop().await;
+    }
+}
+
+/// Waits until bitcoind's mempool holds at least `count` transactions (true), or `limit`
+/// passed (false).
+fn wait_for_mempool(rpc: &bitcoincore_rpc::Client, count: usize, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        let held: Result<Vec<String>, _> = rpc.call("getrawmempool", &[]);
+        if held.is_ok_and(|txids| txids.len() >= count) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -438,9 +463,9 @@ async fn wait_for_web(address: SocketAddr, started: Instant) -> Option<Duration>
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     for _ in 0..200 {
         if let Ok(mut stream) = tokio::net::TcpStream::connect(address).await {
-            let _ = stream
-                .write_all(b"GET /api/health HTTP/1.0\r\nHost: demo\r\n\r\n")
-                .await;
+            // The box's own address as Host: the page refuses other names.
+            let request = format!("GET /api/health HTTP/1.0\r\nHost: {address}\r\n\r\n");
+            let _ = stream.write_all(request.as_bytes()).await;
             let mut head = [0u8; 12];
             if stream.read_exact(&mut head).await.is_ok() && head.ends_with(b"200") {
                 return Some(started.elapsed());

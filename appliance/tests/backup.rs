@@ -299,6 +299,14 @@ fn snapshot_mode_writes_verifies_unmounts_and_a_wiped_box_comes_back_from_the_st
     assert_eq!(code, 200, "{copies}");
     assert_eq!(copies[0]["node_id"], node_id);
     assert_eq!(copies[0]["generation"], generation);
+    // Restoring is dangerous: the password again first.
+    let (code, answer) = a.post("/api/backup/restore", json!({"words": words}));
+    assert_eq!(
+        (code, answer["kind"].as_str()),
+        (401, Some("reauth_required")),
+        "{answer}"
+    );
+    a.node.reauth();
 
     // Wrong words: a mistyped word is named; another wallet's words are refused.
     let mut typo: Vec<&str> = words.split(' ').collect();
@@ -386,6 +394,7 @@ fn a_stale_copy_is_refused_and_when_insisted_on_the_peer_closes_with_the_latest_
     a.node.wait_status("a fresh box", |s| {
         s["lightning"]["state"]["state"] == "waiting"
     });
+    a.node.reauth();
 
     let request = json!({"words": words, "generation": old});
     let (code, answer) = a.post("/api/backup/restore", request.clone());
@@ -694,6 +703,7 @@ fn a_hostile_sticks_links_fifos_and_huge_files_are_refused_and_nothing_outside_i
 
     let link = dir.path().join("stick-dev");
     let (node, _config) = light_box(dir.path(), &link);
+    node.reauth();
     let request = json!({ "words": KNOWN_WORDS }).to_string();
     let (code, answer) = node
         .api("POST", "/api/wallet/restore", Some(&request))
@@ -811,6 +821,7 @@ fn a_fresh_box_lists_and_restores_around_a_fifo_and_a_huge_file_and_says_what_it
     );
 
     // The copy whose journal cannot be read may hold less than the node had: stale.
+    node.reauth();
     let request = json!({ "words": KNOWN_WORDS }).to_string();
     let (code, answer) = node
         .api("POST", "/api/backup/restore", Some(&request))

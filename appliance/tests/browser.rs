@@ -20,6 +20,16 @@ async fn set_up_watch_the_chain_press_keys_and_shut_down() {
 
     let browser = Browser::start().await;
     browser.client.goto(&url).await.unwrap();
+    // The box's Content-Security-Policy allows only the page's own files: anything the
+    // page does against it from here on is recorded, and must not happen.
+    browser
+        .eval(
+            "window.cspViolations = []; \
+             document.addEventListener('securitypolicyviolation', \
+               (e) => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI)); \
+             return 0;",
+        )
+        .await;
 
     // An unclaimed box asks for the setup code and a new password.
     browser.visible("#setup-form").await;
@@ -76,6 +86,9 @@ async fn set_up_watch_the_chain_press_keys_and_shut_down() {
         .eval("const i = document.getElementById('screen'); return i.naturalWidth;")
         .await;
     assert_eq!(width, 264, "the mirror shows the 2.7\" panel's picture");
+
+    let violations = browser.eval("return window.cspViolations;").await;
+    assert_eq!(violations, serde_json::json!([]), "the page breaks its CSP");
 
     // Log out, fail once, log in.
     browser.click("#logout").await;

@@ -416,7 +416,11 @@ async fn a_box_with_a_new_sd_card_is_restored_from_its_stick_through_the_wizard(
         .text_where("#usb-words-count", |t| t == "24 of 24 words")
         .await;
     browser.click("#usb-restore").await;
-    let error = browser.text_where("#usb-error", |t| !t.is_empty()).await;
+    // Restoring is dangerous: the page asks for the password again unless it was set or
+    // typed within 5 minutes (here: when the box was claimed).
+    let error = browser
+        .text_where_with_password("#usb-error", TIMEOUT, PASSWORD, |t| !t.is_empty())
+        .await;
     assert!(error.to_lowercase().contains("word 5"), "{error}");
     let kind = browser
         .eval("return document.getElementById('usb-error').dataset.kind;")
@@ -433,7 +437,9 @@ async fn a_box_with_a_new_sd_card_is_restored_from_its_stick_through_the_wizard(
         .await;
     browser.click("#usb-restore").await;
     browser
-        .text_where("#usb-error", |t| t.contains("older than the newest"))
+        .text_where_with_password("#usb-error", TIMEOUT, PASSWORD, |t| {
+            t.contains("older than the newest")
+        })
         .await;
     browser.visible("#usb-stale").await;
     let explained = browser.text_where("#usb-stale", |t| !t.is_empty()).await;
@@ -463,7 +469,9 @@ async fn a_box_with_a_new_sd_card_is_restored_from_its_stick_through_the_wizard(
     assert_eq!(stale_hidden, true, "the choice changed: the offer is gone");
     browser.click("#usb-restore").await;
     let restored = browser
-        .text_where("#lightning-restored", |t| t.contains(&node_id))
+        .text_where_with_password("#lightning-restored", TIMEOUT, PASSWORD, |t| {
+            t.contains(&node_id)
+        })
         .await;
     assert!(restored.contains("with your channels"), "{restored}");
     assert_eq!(
@@ -523,7 +531,7 @@ async fn a_box_with_a_new_sd_card_is_restored_from_its_stick_through_the_wizard(
     browser.snapshot("withdraw-confirm-phone").await;
     browser.click("#withdraw-send").await;
     let txid = browser
-        .text_where_for("#withdraw-txid", LN_TIMEOUT, |t| t.len() == 64)
+        .text_where_with_password("#withdraw-txid", LN_TIMEOUT, PASSWORD, |t| t.len() == 64)
         .await;
     let mempool = block_in_place(|| {
         chain

@@ -148,6 +148,8 @@ async fn an_app_that_may_spend_is_allowed_on_the_box_pays_and_is_revoked_from_th
     assert!(hidden(&browser, "pairing-password-row").await);
     browser.snapshot("pairing-form").await;
     browser.click("#pairing-create").await;
+    // Allowing an app to spend takes the password again, then KEY2.
+    browser.answer_password_dialog(PASSWORD).await;
 
     // The page waits for the box, and says so.
     let asked = browser
@@ -455,8 +457,12 @@ async fn the_demo_offers_an_invoice_of_its_peer_for_a_paired_app_to_pay() {
     browser.type_into("#pairing-budget", "10 000").await;
     browser.select("#pairing-renewal", "never").await;
     browser.click("#pairing-create").await;
+    // The password was chosen moments ago, so the box asks for it again only when setting
+    // up took more than 5 minutes.
     browser
-        .text_where("#pairing-wait-text", |t| t.contains("“Alby Go”"))
+        .text_where_with_password("#pairing-wait-text", TIMEOUT, PASSWORD, |t| {
+            t.contains("“Alby Go”")
+        })
         .await;
     browser.visible("#pairing-mirror").await;
     browser.click("#pairing-key2").await;

@@ -20,6 +20,7 @@ fn stored_words(node: &Plugnode) -> Vec<String> {
         .unwrap()
         .expect("the box has a seed")
         .words()
+        .to_vec()
 }
 
 async fn log_in(browser: &Browser, node: &Plugnode) {
@@ -243,6 +244,15 @@ async fn restoring_names_the_wrong_word_and_suggests_the_right_one() {
         .text_where("#wallet-restore-count", |t| t == "24 of 24 words")
         .await;
     browser.click("#wallet-restore button[type=submit]").await;
+    // Restoring replaces nothing here, but it is dangerous: the password again.
+    browser.answer_password_dialog("not my password").await;
+    browser
+        .text_where("#reauth-error", |t| t.contains("Wrong password"))
+        .await;
+    browser.snapshot("wallet-restore-password-again").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    browser.type_into("#reauth-password", PASSWORD).await;
+    browser.click("#reauth-ok").await;
     browser
         .text_where("#wallet-done-text", |t| t.contains("restored"))
         .await;

@@ -76,6 +76,8 @@ fn the_gallery_covers_every_screen() {
         Screen::Backup,
         Screen::Alerts { index: 0 },
         Screen::PairingConfirm,
+        Screen::WithdrawalConfirm,
+        Screen::UnlockCode,
         Screen::PairingQr,
         Screen::Seed { page: 0 },
         Screen::ShutdownConfirm,

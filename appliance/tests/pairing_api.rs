@@ -86,7 +86,7 @@ fn connections_are_made_listed_and_revoked_and_their_secrets_are_shown_once() {
     let (code, refused) = post(&node, &spender);
     assert_eq!(
         (code, refused["kind"].as_str()),
-        (403, Some("needs_password")),
+        (401, Some("reauth_required")),
         "{refused}"
     );
     let mut wrong = spender.clone();

@@ -86,6 +86,17 @@ fn login_logout_and_bad_requests() {
     assert_eq!(code, 404, "no display configured: {answer}");
     let (code, answer) = node.api("GET", "/api/nothing-here", None).unwrap();
     assert_eq!(code, 404);
+    // A route that exists with other methods says which.
+    let wrong_method = http_raw(
+        node.web,
+        "PUT",
+        "/api/status",
+        &[format!("Host: {}", node.web)],
+        None,
+    )
+    .unwrap();
+    assert_eq!(wrong_method.code, 405, "{wrong_method:?}");
+    assert_eq!(wrong_method.header("allow"), Some("GET"));
     assert!(body(&answer)["error"]
         .as_str()
         .unwrap()
@@ -135,7 +146,8 @@ fn recovery_words_that_are_not_ascii_or_huge_get_a_clear_400_and_stay_out_of_the
         http(node.web, "GET", "/api/health", None)
     });
     let abandon = ["abandon"; 23].join(" ");
-    let huge = "é".repeat(1 << 19); // a megabyte of one word
+    // 32 KiB of one word: under the body limit, so the words parser sees it.
+    let huge = "é".repeat(1 << 14);
     for (words, named) in [
         // "café" cut at its 4th byte, inside the "é", panicked the web worker.
         (format!("{abandon} café"), "word 24"),
@@ -158,6 +170,13 @@ fn recovery_words_that_are_not_ascii_or_huge_get_a_clear_400_and_stay_out_of_the
         );
         assert_eq!(answer["kind"], "invalid_input", "{answer:.300}");
     }
+    // A megabyte of one word is refused before it is read.
+    let request = json!({ "words": "é".repeat(1 << 19) }).to_string();
+    let (code, answer) = node
+        .api("POST", "/api/wallet/restore", Some(&request))
+        .unwrap();
+    assert_eq!(code, 413, "{answer:.300}");
+    assert_eq!(body(&answer)["kind"], "too_large");
     assert!(http(node.web, "GET", "/api/health", None).is_some_and(|(code, _)| code == 200));
     let log = node.log();
     for secret in ["café", "naïve", "🙂", "panicked"] {

@@ -181,6 +181,9 @@ pub struct WebConfig {
     /// A file with the web password for a headless first boot (e.g. on the SD card's boot
     /// partition). Used only while the box has no password; plugnode deletes it after use.
     pub initial_password_file: Option<PathBuf>,
+    /// Names and addresses the page also answers to (a VPN name, the owner's own DNS
+    /// name), besides the box's own ones; any other `Host` is refused (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for WebConfig {
@@ -188,6 +191,7 @@ impl Default for WebConfig {
         WebConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 80)),
             initial_password_file: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -569,6 +573,25 @@ impl Config {
                 "lightning.listen_port",
                 "0 is not a port: use 1..=65535 (default 9735)".into(),
             ));
+        }
+
+        for host in &self.web.allowed_hosts {
+            let name = host.trim_start_matches('[').trim_end_matches(['.', ']']);
+            let plain = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'))
+                // A colon only inside an IPv6 address, never before a port.
+                && (!name.contains(':') || name.parse::<std::net::Ipv6Addr>().is_ok());
+            if !plain {
+                return Err(invalid(
+                    "web.allowed_hosts",
+                    format!(
+                        "{host:?} is not a host name or address: write names like \
+                         \"node.example.org\" or \"100.64.0.9\", without http:// or a port"
+                    ),
+                ));
+            }
         }
 
         self.validate_pairing()?;

@@ -189,6 +189,18 @@ fn value_checks_name_the_key() {
             "display.key_pins",
             Box::new(|c| c.display.key_pins = [5, 6, 6, 19]),
         ),
+        (
+            "web.allowed_hosts",
+            Box::new(|c| c.web.allowed_hosts = vec!["http://node.example.org".into()]),
+        ),
+        (
+            "web.allowed_hosts",
+            Box::new(|c| c.web.allowed_hosts = vec!["node.example.org:8080".into()]),
+        ),
+        (
+            "web.allowed_hosts",
+            Box::new(|c| c.web.allowed_hosts = vec!["".into()]),
+        ),
     ];
     for (key, change) in cases {
         let mut config = valid_config();
@@ -199,6 +211,13 @@ fn value_checks_name_the_key() {
 
     let mut config = valid_config();
     config.bitcoind.extra_args = vec!["-maxconnections=20".into(), "-nodebuglogfile".into()];
+    assert!(config.validate().is_ok());
+    config.web.allowed_hosts = vec![
+        "node.example.org".into(),
+        "100.64.0.9".into(),
+        "fd7a:115c::1".into(),
+        "[fd7a:115c::2]".into(),
+    ];
     assert!(config.validate().is_ok());
 }
 

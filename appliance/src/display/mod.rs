@@ -33,7 +33,9 @@ pub use plugnode_hw::Key;
 pub use policy::{Decision, RefreshPolicy, RefreshRules};
 pub use render::{render, View};
 pub use service::{spawn, DeviceRequest, DisplayError, DisplayHandle, DisplayState};
-pub use ui::{PairingAnswer, PairingCode, PairingQuestion, Screen, SeedWords, UiTiming};
+pub use ui::{
+    PairingAnswer, PairingCode, PairingQuestion, Screen, SeedWords, UiTiming, WithdrawalQuestion,
+};
 
 use crate::shutdown::Shutdown;
 use crate::status::Status;

@@ -2,7 +2,7 @@
 //! any `embedded-graphics` target. Two layouts: the 2.7" panel (264×176) and the 2.13"
 //! (250×122); see [`Theme`].
 
-use super::ui::{PairingCode, PairingQuestion, Screen, SeedWords};
+use super::ui::{PairingCode, PairingQuestion, Screen, SeedWords, WithdrawalQuestion};
 use super::widgets::{self, icons, Theme, INK, PAPER};
 use crate::status::{
     Alert, BackupState, BitcoindState, LightningState, Phase, Severity, Status, UnixTime,
@@ -19,6 +19,10 @@ pub struct View<'a> {
     pub status: &'a Status,
     /// The pairing question on [`Screen::PairingConfirm`].
     pub question: Option<&'a PairingQuestion>,
+    /// The withdrawal question on [`Screen::WithdrawalConfirm`].
+    pub withdrawal: Option<&'a WithdrawalQuestion>,
+    /// The code on [`Screen::UnlockCode`].
+    pub unlock_code: Option<&'a str>,
     pub pairing: Option<&'a PairingCode>,
     pub seed: Option<&'a SeedWords>,
     pub has_keys: bool,
@@ -39,6 +43,8 @@ impl<'a> View<'a> {
             screen,
             status,
             question: None,
+            withdrawal: None,
+            unlock_code: None,
             pairing: None,
             seed: None,
             has_keys: true,
@@ -70,6 +76,8 @@ where
         Screen::Backup => backup(target, &theme, view),
         Screen::Alerts { index } => alerts(target, &theme, view, index),
         Screen::PairingConfirm => pairing_confirm(target, &theme, view),
+        Screen::WithdrawalConfirm => withdrawal_confirm(target, &theme, view),
+        Screen::UnlockCode => unlock_code(target, &theme, view),
         Screen::PairingQr => pairing_qr(target, &theme, view),
         Screen::Seed { page } => seed(target, &theme, view, page),
         Screen::ShutdownConfirm => shutdown_confirm(target, &theme, view),
@@ -761,6 +769,80 @@ fn pairing_confirm<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, vi
         }
     }
     widgets::key_hints(t, th, &[("KEY2", "allow"), ("KEY3", "refuse")]);
+}
+
+fn withdrawal_confirm<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View) {
+    widgets::header(t, th, "Send on-chain?", None);
+    let m = th.margin;
+    let (amount, address) = match view.withdrawal {
+        Some(q) => (q.amount.as_str(), q.address.as_str()),
+        None => ("-", "-"),
+    };
+    let mut y = th.header_h + if th.large { 6 } else { 3 };
+    let width = th.chars_across(th.headline, th.inner_width());
+    widgets::left(t, &widgets::ellipsize(amount, width), m, y, th.headline);
+    y += th.headline.character_size.height as i32 + if th.large { 6 } else { 3 };
+
+    // The address in groups of four, as wallets show it for checking, beside "To".
+    let hints_top = th.height - th.small.character_size.height as i32 - 3;
+    let bottom = hints_top - 4;
+    let label_w = 4 * widgets::advance(th.small);
+    let value_x = m + label_w;
+    let width = th.chars_across(th.body, th.width - value_x - m);
+    let grouped: Vec<String> = address
+        .as_bytes()
+        .chunks(4)
+        .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
+        .collect();
+    let label_dy = (th.body.character_size.height - th.small.character_size.height) as i32 - 1;
+    widgets::left(t, "To", m, y + label_dy, th.small);
+    let room = ((bottom - y) / th.line).clamp(1, 4) as usize;
+    for line in widgets::wrap(&grouped.join(" "), width, room) {
+        widgets::left(t, &line, value_x, y, th.body);
+        y += th.line;
+    }
+
+    y += 2;
+    let room = ((bottom - y) / th.small_line).max(0) as usize;
+    let width = th.chars_across(th.small, th.inner_width());
+    let warning = widgets::wrap("Send only if this is the address you chose.", width, 9);
+    if warning.len() <= room {
+        for line in warning {
+            widgets::left(t, &line, m, y, th.small);
+            y += th.small_line;
+        }
+    }
+    widgets::key_hints(t, th, &[("KEY2", "send"), ("KEY3", "refuse")]);
+}
+
+fn unlock_code<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View) {
+    widgets::header(t, th, "Unlock code", None);
+    let m = th.margin;
+    let cx = th.width / 2;
+    let code = view.unlock_code.unwrap_or("-");
+    // Grouped in fours so it is easy to read out and type.
+    let spaced = if code.len() == 8 {
+        format!("{} {}", &code[..4], &code[4..])
+    } else {
+        code.to_string()
+    };
+    let mut y = th.header_h + if th.large { 14 } else { 6 };
+    widgets::centre(t, &spaced, cx, y, th.headline);
+    y += th.headline.character_size.height as i32 + if th.large { 12 } else { 5 };
+    let text = "Type it with your password on the web page to log in. Did not ask for one? KEY3 closes it.";
+    let text = if view.has_keys {
+        text
+    } else {
+        "Type it with your password on the web page to log in."
+    };
+    let width = th.chars_across(th.body, th.inner_width());
+    for line in widgets::wrap(text, width, 3) {
+        widgets::left(t, &line, m, y, th.body);
+        y += th.line;
+    }
+    if view.has_keys {
+        widgets::key_hints(t, th, &[("KEY3", "close")]);
+    }
 }
 
 fn pairing_qr<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View) {

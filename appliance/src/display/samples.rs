@@ -3,7 +3,7 @@
 //! are BIP39's published test vector, the pairing keys are made up).
 
 use super::render::View;
-use super::ui::{PairingCode, PairingQuestion, Screen, SeedWords};
+use super::ui::{PairingCode, PairingQuestion, Screen, SeedWords, WithdrawalQuestion};
 use crate::status::{
     BackupState, BackupStatus, Balances, BitcoindState, BitcoindStatus, ChainInfo, ChannelSummary,
     LightningState, LightningStatus, PairingStatus, Phase, PowerStatus, SetupStatus, Status,
@@ -203,6 +203,14 @@ pub fn long_pairing_question() -> PairingQuestion {
     }
 }
 
+/// What the web page's withdrawal asks on a box with keys (a mainnet-length address).
+pub fn withdrawal_question() -> WithdrawalQuestion {
+    WithdrawalQuestion {
+        amount: "100 000 sat".into(),
+        address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq".into(),
+    }
+}
+
 /// BIP39's published 24-word test vector (never use it for money).
 pub fn seed() -> SeedWords {
     let words = "legal winner thank year wave sausage worth useful legal winner thank year \
@@ -216,6 +224,8 @@ pub struct Sample {
     pub screen: Screen,
     pub status: Status,
     pub question: Option<PairingQuestion>,
+    pub withdrawal: Option<WithdrawalQuestion>,
+    pub unlock_code: Option<&'static str>,
     pub pairing: Option<PairingCode>,
     pub seed: Option<SeedWords>,
     pub redact: bool,
@@ -229,6 +239,8 @@ impl Sample {
             screen,
             status,
             question: None,
+            withdrawal: None,
+            unlock_code: None,
             pairing: None,
             seed: None,
             redact: false,
@@ -242,6 +254,8 @@ impl Sample {
             screen: self.screen,
             status: &self.status,
             question: self.question.as_ref(),
+            withdrawal: self.withdrawal.as_ref(),
+            unlock_code: self.unlock_code,
             pairing: self.pairing.as_ref(),
             seed: self.seed.as_ref(),
             has_keys,
@@ -338,6 +352,10 @@ pub fn gallery() -> Vec<Sample> {
         s
     });
     unclaimed.setup_code = Some("K7PX3MWD");
+    let mut withdraw = Sample::new("withdrawal-confirm", Screen::WithdrawalConfirm, running());
+    withdraw.withdrawal = Some(withdrawal_question());
+    let mut unlock = Sample::new("unlock-code", Screen::UnlockCode, running());
+    unlock.unlock_code = Some("R4TN8WQE");
     samples.extend([
         confirm,
         confirm_long,
@@ -347,6 +365,8 @@ pub fn gallery() -> Vec<Sample> {
         seed4,
         mirror,
         unclaimed,
+        withdraw,
+        unlock,
     ]);
     samples
 }

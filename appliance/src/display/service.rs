@@ -5,7 +5,7 @@ use super::policy::{Decision, RefreshPolicy};
 use super::render::{render, View};
 use super::ui::{
     Action, Effect, Outcome, PairingAnswer, PairingCode, PairingQuestion, Screen, SeedWords, Ui,
-    Urgency,
+    Urgency, WithdrawalQuestion,
 };
 use super::{DisplaySettings, PanelKind};
 use crate::secret::Secret;
@@ -41,6 +41,13 @@ pub enum DisplayError {
     NeedsKeyOnBox,
     #[error("the box is shutting down: pair the wallet once it has started again")]
     ShuttingDown,
+    /// Something that must not be pushed away (a question, a code, the seed words) is on
+    /// the screen.
+    #[error(
+        "the box's screen is showing something else right now (a question, a pairing code \
+         or the recovery words): finish that on the box, then ask again"
+    )]
+    Busy,
 }
 
 impl DisplayError {
@@ -53,6 +60,7 @@ impl DisplayError {
             DisplayError::NoKeys => "no_keys",
             DisplayError::NeedsKeyOnBox => "needs_key_on_box",
             DisplayError::ShuttingDown => "shutting_down",
+            DisplayError::Busy => "display_busy",
         }
     }
 }
@@ -61,6 +69,14 @@ enum Command {
     ConfirmPairing {
         question: PairingQuestion,
         reply: oneshot::Sender<PairingAnswer>,
+    },
+    ConfirmWithdrawal {
+        question: WithdrawalQuestion,
+        reply: oneshot::Sender<PairingAnswer>,
+    },
+    UnlockCode {
+        code: Secret,
+        reply: oneshot::Sender<Result<(), DisplayError>>,
     },
     PairingQr {
         code: PairingCode,
@@ -146,6 +162,28 @@ impl DisplayHandle {
         }
         self.ask(|reply| Command::ConfirmPairing { question, reply })
             .await
+    }
+
+    /// Asks on the device whether bitcoin may leave on-chain (amount, address; KEY2 send,
+    /// KEY3 refuse), exactly like [`DisplayHandle::confirm_pairing`]: only a key on the box
+    /// confirms, [`DisplayError::NoKeys`] at once on a panel without keys.
+    pub async fn confirm_withdrawal(
+        &self,
+        question: WithdrawalQuestion,
+    ) -> Result<PairingAnswer, DisplayError> {
+        if !self.state().has_keys {
+            return Err(DisplayError::NoKeys);
+        }
+        self.ask(|reply| Command::ConfirmWithdrawal { question, reply })
+            .await
+    }
+
+    /// Shows the web page's unlock code, keys or not, for two minutes (a secret: never in
+    /// the web mirror, cleared with a full refresh). It never pushes a question, a code or
+    /// the seed words away: [`DisplayError::Busy`] then.
+    pub async fn show_unlock_code(&self, code: Secret) -> Result<(), DisplayError> {
+        self.ask(|reply| Command::UnlockCode { code, reply })
+            .await?
     }
 
     /// Shows a wallet-pairing URI as a QR code, at once, keys or not (an open pairing
@@ -462,6 +500,37 @@ impl Service {
                     }
                 }
             }
+            Command::ConfirmWithdrawal { question, reply } => {
+                match self.ui.confirm_withdrawal(question, now) {
+                    Some(mut outcome) => {
+                        self.carry_out(std::mem::take(&mut outcome.effects));
+                        self.asker = Some(reply);
+                        self.redraw(outcome, Urgency::Immediate).await;
+                    }
+                    None => {
+                        let _ = reply.send(PairingAnswer::Refused);
+                    }
+                }
+            }
+            Command::UnlockCode { code, reply } => {
+                let shutting_down = self.ui.screen().is_final();
+                match self.ui.show_unlock_code(code, now) {
+                    Some(outcome) => {
+                        // Asked again while it is up: it only stays longer.
+                        if outcome.urgency.is_some() {
+                            self.redraw(outcome, Urgency::Immediate).await;
+                        }
+                        let _ = reply.send(Ok(()));
+                    }
+                    None => {
+                        let _ = reply.send(Err(if shutting_down {
+                            DisplayError::ShuttingDown
+                        } else {
+                            DisplayError::Busy
+                        }));
+                    }
+                }
+            }
             Command::PairingQr { code, reply } => match self.ui.show_pairing_qr(code, now) {
                 Some(outcome) => {
                     self.redraw(outcome, Urgency::Immediate).await;
@@ -527,7 +596,7 @@ impl Service {
                     let _ = self.requests.send(DeviceRequest::PrepareStick);
                 }
                 Effect::PairingAnswered(answer) => {
-                    tracing::info!("pairing question answered on the device: {answer:?}");
+                    tracing::info!("the question on the device was answered: {answer:?}");
                     if let Some(asker) = self.asker.take() {
                         let _ = asker.send(answer);
                     }
@@ -542,6 +611,8 @@ impl Service {
             screen: self.ui.screen(),
             status: &self.status,
             question: self.ui.question(),
+            withdrawal: self.ui.withdrawal(),
+            unlock_code: self.ui.unlock_code(),
             pairing: self.ui.pairing(),
             seed: self.ui.seed(),
             has_keys: self.ui.has_keys(),

@@ -32,6 +32,10 @@ pub enum Screen {
     },
     /// "Allow this app?" — a [`PairingQuestion`], answered with KEY2 or KEY3.
     PairingConfirm,
+    /// "Send on-chain?" — a [`WithdrawalQuestion`], answered with KEY2 or KEY3.
+    WithdrawalConfirm,
+    /// The one-time code that lets a throttled owner log in on the web page (secret).
+    UnlockCode,
     /// The pairing QR code (secret).
     PairingQr,
     /// Six seed words (secret).
@@ -48,7 +52,10 @@ pub enum Screen {
 impl Screen {
     /// Screens showing something that must not stay on the glass.
     pub fn is_secret(self) -> bool {
-        matches!(self, Screen::PairingQr | Screen::Seed { .. })
+        matches!(
+            self,
+            Screen::PairingQr | Screen::Seed { .. } | Screen::UnlockCode
+        )
     }
 
     /// The status ring (and the boot screen, which stands in for Home).
@@ -76,6 +83,8 @@ impl Screen {
             Screen::Backup => "backup",
             Screen::Alerts { .. } => "alerts",
             Screen::PairingConfirm => "pairing-confirm",
+            Screen::WithdrawalConfirm => "withdrawal-confirm",
+            Screen::UnlockCode => "unlock-code",
             Screen::PairingQr => "pairing-qr",
             Screen::Seed { .. } => "seed",
             Screen::ShutdownConfirm => "shutdown-confirm",
@@ -124,22 +133,39 @@ pub struct PairingQuestion {
     pub budget: String,
 }
 
-/// How a [`PairingQuestion`] ended.
+/// What the box asks before bitcoin leaves it on-chain: shown on the e-ink, answered with
+/// KEY2/KEY3 like a [`PairingQuestion`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WithdrawalQuestion {
+    /// e.g. "100 000 sat", or "everything (250 000 sat)".
+    pub amount: String,
+    /// The address it goes to, in full: the one thing to check.
+    pub address: String,
+}
+
+/// How a question on the box ([`PairingQuestion`], [`WithdrawalQuestion`]) ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PairingAnswer {
     /// KEY2 on the device.
     Confirmed,
     /// KEY3, or the question gave way (shutdown, secrets cleared, another request).
     Refused,
-    /// Nobody answered within `pairing_confirm_timeout`.
+    /// Nobody answered within `pairing_confirm_timeout` (every question's timeout).
     TimedOut,
 }
 
 pub const WORDS_PER_PAGE: usize = 6;
 
-/// Recovery words to show during setup. `Debug` hides them.
+/// Recovery words to show during setup. `Debug` hides them; they are wiped from memory
+/// when dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SeedWords(Vec<String>);
+
+impl Drop for SeedWords {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl SeedWords {
     /// 1 to 24 words, each non-empty and without spaces.
@@ -218,7 +244,7 @@ pub enum Effect {
     TriggerShutdown,
     /// The user agreed on the device to prepare the empty stick that was found.
     PrepareStick,
-    /// The open pairing question ended; the service tells whoever asked it.
+    /// The open question (pairing or withdrawal) ended; the service tells whoever asked it.
     PairingAnswered(PairingAnswer),
 }
 
@@ -282,6 +308,10 @@ pub struct Ui {
     mirror_confirms: bool,
     /// The question on [`Screen::PairingConfirm`]; `Some` exactly while it is open.
     question: Option<PairingQuestion>,
+    /// The question on [`Screen::WithdrawalConfirm`]; `Some` exactly while it is open.
+    withdrawal: Option<WithdrawalQuestion>,
+    /// The code on [`Screen::UnlockCode`].
+    unlock_code: Option<crate::secret::Secret>,
     pairing: Option<PairingCode>,
     seed: Option<SeedWords>,
     /// When the current overlay (confirmation or secret) times out.
@@ -333,6 +363,8 @@ impl Ui {
             has_keys,
             mirror_confirms: false,
             question: None,
+            withdrawal: None,
+            unlock_code: None,
             pairing: None,
             seed: None,
             overlay_deadline: None,
@@ -361,6 +393,16 @@ impl Ui {
     /// The open pairing question.
     pub fn question(&self) -> Option<&PairingQuestion> {
         self.question.as_ref()
+    }
+
+    /// The open withdrawal question.
+    pub fn withdrawal(&self) -> Option<&WithdrawalQuestion> {
+        self.withdrawal.as_ref()
+    }
+
+    /// The unlock code on the screen.
+    pub fn unlock_code(&self) -> Option<&str> {
+        self.unlock_code.as_ref().map(|code| code.expose())
     }
 
     /// The pairing code on the screen.
@@ -393,9 +435,11 @@ impl Ui {
         self.screen = screen;
     }
 
-    /// Ends the open pairing question (if any) with `answer`.
+    /// Ends the open question (if any) with `answer`.
     fn answer(&mut self, answer: PairingAnswer, outcome: &mut Outcome) {
-        if self.question.take().is_some() {
+        let pairing = self.question.take().is_some();
+        let withdrawal = self.withdrawal.take().is_some();
+        if pairing || withdrawal {
             outcome.effects.push(Effect::PairingAnswered(answer));
         }
     }
@@ -407,6 +451,7 @@ impl Ui {
         let had_secret = self.screen.is_secret();
         self.pairing = None;
         self.seed = None;
+        self.unlock_code = None;
         self.overlay_deadline = None;
         self.answer(PairingAnswer::Refused, outcome);
         outcome.at_least(if had_secret {
@@ -516,7 +561,10 @@ impl Ui {
         );
         let confirms = match (self.screen, key) {
             (Screen::Backup, Key::Key2) => stick_waits,
-            (Screen::PairingConfirm | Screen::ShutdownConfirm, Key::Key2) => true,
+            (
+                Screen::PairingConfirm | Screen::WithdrawalConfirm | Screen::ShutdownConfirm,
+                Key::Key2,
+            ) => true,
             _ => false,
         };
         if confirms && !on_the_box {
@@ -535,15 +583,17 @@ impl Ui {
             (s, Key::Key2) if s.is_status() && alert_count > 0 => {
                 self.go(Screen::Alerts { index: 0 });
             }
-            (Screen::PairingConfirm, Key::Key2) => {
+            (Screen::PairingConfirm | Screen::WithdrawalConfirm, Key::Key2) => {
                 self.answer(PairingAnswer::Confirmed, &mut outcome);
                 self.close_overlay(&mut outcome);
             }
-            (Screen::PairingConfirm, Key::Key3) => {
+            (Screen::PairingConfirm | Screen::WithdrawalConfirm, Key::Key3) => {
                 self.answer(PairingAnswer::Refused, &mut outcome);
                 self.close_overlay(&mut outcome);
             }
-            (Screen::PairingQr, Key::Key2 | Key::Key3) => self.close_overlay(&mut outcome),
+            (Screen::PairingQr | Screen::UnlockCode, Key::Key2 | Key::Key3) => {
+                self.close_overlay(&mut outcome)
+            }
             (Screen::Seed { page }, key) => {
                 let pages = self.seed.as_ref().map_or(1, SeedWords::pages);
                 match key {
@@ -663,9 +713,62 @@ impl Ui {
         Some(outcome)
     }
 
+    /// Asks whether bitcoin may leave on-chain ([`Screen::WithdrawalConfirm`]), like
+    /// [`Ui::confirm_pairing`]: an open question it replaces is refused; `None` when it
+    /// cannot be asked (no keys, shutting down).
+    pub fn confirm_withdrawal(
+        &mut self,
+        question: WithdrawalQuestion,
+        now: Instant,
+    ) -> Option<Outcome> {
+        if self.screen.is_final() || !self.has_keys {
+            return None;
+        }
+        let mut outcome = Outcome::redraw(Urgency::Immediate);
+        self.open_overlay(
+            Screen::WithdrawalConfirm,
+            self.timing.pairing_confirm_timeout,
+            now,
+            &mut outcome,
+        );
+        self.withdrawal = Some(question);
+        Some(outcome)
+    }
+
+    /// Shows the unlock code ([`Screen::UnlockCode`], a secret), keys or not. It never
+    /// pushes another question, code or the seed words off the screen (anyone on the
+    /// network may ask for it): `None` then, and while shutting down. The same code asked
+    /// again only stays longer.
+    pub fn show_unlock_code(
+        &mut self,
+        code: crate::secret::Secret,
+        now: Instant,
+    ) -> Option<Outcome> {
+        if self.screen == Screen::UnlockCode && self.unlock_code.as_ref() == Some(&code) {
+            self.overlay_deadline = Some(now + self.timing.secret_timeout);
+            return Some(Outcome::default());
+        }
+        let free = self.screen.is_status() || self.screen == Screen::UnlockCode;
+        if !free {
+            return None;
+        }
+        let mut outcome = Outcome::redraw(Urgency::Immediate);
+        self.open_overlay(
+            Screen::UnlockCode,
+            self.timing.secret_timeout,
+            now,
+            &mut outcome,
+        );
+        self.unlock_code = Some(code);
+        Some(outcome)
+    }
+
     /// The one who asked the open question went away: the question leaves the screen.
     pub fn withdraw_question(&mut self) -> Outcome {
-        if self.screen != Screen::PairingConfirm {
+        if !matches!(
+            self.screen,
+            Screen::PairingConfirm | Screen::WithdrawalConfirm
+        ) {
             return Outcome::default();
         }
         let mut outcome = Outcome::default();
@@ -711,12 +814,17 @@ impl Ui {
         let mut outcome = Outcome::default();
         if matches!(
             self.screen,
-            Screen::PairingConfirm | Screen::PairingQr | Screen::Seed { .. }
+            Screen::PairingConfirm
+                | Screen::WithdrawalConfirm
+                | Screen::PairingQr
+                | Screen::Seed { .. }
+                | Screen::UnlockCode
         ) {
             self.close_overlay(&mut outcome);
         } else {
             self.pairing = None;
             self.seed = None;
+            self.unlock_code = None;
         }
         outcome
     }
@@ -1169,5 +1277,85 @@ mod tests {
         assert!(!format!("{words:?}").contains("zoo"));
         assert!(SeedWords::new(vec![]).is_none());
         assert!(SeedWords::new(vec!["two words".into()]).is_none());
+    }
+
+    fn withdrawal() -> WithdrawalQuestion {
+        WithdrawalQuestion {
+            amount: "100 000 sat".into(),
+            address: "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into(),
+        }
+    }
+
+    #[test]
+    fn a_withdrawal_is_confirmed_with_key2_on_the_box_only() {
+        let (mut ui, status, now) = ui(true);
+        ui.confirm_withdrawal(withdrawal(), now).unwrap();
+        assert_eq!(ui.screen(), Screen::WithdrawalConfirm);
+        assert_eq!(ui.withdrawal(), Some(&withdrawal()));
+        assert_eq!(ui.question(), None);
+        // The page's copy of the keys cannot send the money.
+        let outcome = mirrored(&mut ui, &status, Key::Key2, now);
+        assert!(outcome.needs_key_on_box);
+        assert_eq!(ui.screen(), Screen::WithdrawalConfirm, "still asking");
+        let outcome = click(&mut ui, &status, Key::Key2, now);
+        assert_eq!(outcome.effects, answered(PairingAnswer::Confirmed));
+        assert_eq!(ui.screen(), Screen::Home);
+        assert!(ui.withdrawal().is_none());
+
+        // KEY3 (also the page's) refuses; nobody answering times out; another question
+        // replaces it (refused).
+        ui.confirm_withdrawal(withdrawal(), now).unwrap();
+        let outcome = mirrored(&mut ui, &status, Key::Key3, now);
+        assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
+        ui.confirm_withdrawal(withdrawal(), now).unwrap();
+        let outcome = ui.on_timer(&status, now + Duration::from_secs(120));
+        assert_eq!(outcome.effects, answered(PairingAnswer::TimedOut));
+        ui.confirm_withdrawal(withdrawal(), now).unwrap();
+        let outcome = ui.confirm_pairing(question(), now).unwrap();
+        assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
+        assert!(ui.withdrawal().is_none());
+        ui.withdraw_question();
+        ui.confirm_withdrawal(withdrawal(), now).unwrap();
+        ui.withdraw_question();
+        assert_eq!(ui.screen(), Screen::Home);
+
+        let (mut keyless, _, now) = self::ui(false);
+        assert!(keyless.confirm_withdrawal(withdrawal(), now).is_none());
+    }
+
+    #[test]
+    fn the_unlock_code_is_a_secret_that_never_pushes_another_screen_away() {
+        use crate::secret::Secret;
+        let (mut ui, status, now) = ui(false);
+        let code = Secret::new("K7PX3MWD");
+        let outcome = ui.show_unlock_code(code.clone(), now).unwrap();
+        assert_eq!(outcome.urgency, Some(Urgency::Immediate));
+        assert_eq!(ui.screen(), Screen::UnlockCode);
+        assert!(ui.shows_secret());
+        assert_eq!(ui.unlock_code(), Some("K7PX3MWD"));
+        // Asked again: no redraw, it only stays longer.
+        let later = now + Duration::from_secs(60);
+        assert_eq!(
+            ui.show_unlock_code(code.clone(), later).unwrap(),
+            Outcome::default()
+        );
+        assert_eq!(ui.next_deadline(), Some(later + Duration::from_secs(120)));
+        // It leaves after two minutes, with a full refresh.
+        let outcome = ui.on_timer(&status, later + Duration::from_secs(120));
+        assert_eq!(outcome.urgency, Some(Urgency::ImmediateFull));
+        assert!(ui.unlock_code().is_none());
+
+        // An open question or the seed words stay; the code waits.
+        let (mut ui, status, now) = self::ui(true);
+        ui.confirm_withdrawal(withdrawal(), now).unwrap();
+        assert!(ui.show_unlock_code(code.clone(), now).is_none());
+        assert_eq!(ui.screen(), Screen::WithdrawalConfirm);
+        click(&mut ui, &status, Key::Key3, now);
+        ui.show_unlock_code(code.clone(), now).unwrap();
+        click(&mut ui, &status, Key::Key3, now);
+        assert_eq!(ui.screen(), Screen::Home, "KEY3 takes it away");
+        ui.show_unlock_code(code, now).unwrap();
+        ui.clear_secrets();
+        assert!(ui.unlock_code().is_none());
     }
 }

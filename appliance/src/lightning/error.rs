@@ -81,6 +81,12 @@ impl LightningError {
                 (ErrorKind::Internal, "the channel operation failed")
             }
             NodeError::PaymentSendingFailed => (ErrorKind::PaymentFailed, "sending failed"),
+            // LDK builds an offer's blinded paths through peers; without one it cannot.
+            NodeError::OfferCreationFailed => (
+                ErrorKind::NoInboundCapacity,
+                "an offer tells payers to reach this box through a peer, so it needs a \
+                 channel with a peer that is online: open a channel first",
+            ),
             _ => (ErrorKind::Internal, "the Lightning node reported an error"),
         };
         LightningError {

@@ -237,7 +237,7 @@ impl LightningHandle {
     }
 
     /// The wallet's words, to show again on the box's own screen (never on a page).
-    pub(crate) fn seed_words(&self) -> Result<Vec<String>> {
+    pub(crate) fn seed_words(&self) -> Result<zeroize::Zeroizing<Vec<String>>> {
         match Seed::load(&self.shared.settings.secrets_dir) {
             Ok(Some(seed)) => Ok(seed.words()),
             Ok(None) => Err(LightningError::new(
@@ -419,6 +419,26 @@ impl LightningHandle {
     /// Sends on-chain funds out of the wallet (to withdraw them); `None` sends everything
     /// that is not kept back as the reserve for closing channels. Returns the txid.
     pub async fn send_onchain(&self, address: &str, amount_sat: Option<u64>) -> Result<String> {
+        let address = self.check_withdrawal(address, amount_sat)?;
+        self.blocking(move |node| {
+            let payments = node.onchain_payment();
+            match amount_sat {
+                Some(amount) => payments.send_to_address(&address, amount, None),
+                None => payments.send_all_to_address(&address, true, None),
+            }
+            .map(|txid| txid.to_string())
+            .map_err(|e| LightningError::node("Sending on-chain failed", e))
+        })
+        .await
+    }
+
+    /// What [`LightningHandle::send_onchain`] checks before sending (an address of this
+    /// network, more than 0 sat), for asking the user to confirm only what can be sent.
+    pub fn check_withdrawal(
+        &self,
+        address: &str,
+        amount_sat: Option<u64>,
+    ) -> Result<ldk_node::bitcoin::Address> {
         let network = self.shared.settings.network.to_bitcoin();
         let address = ldk_node::bitcoin::Address::from_str(address.trim())
             .map_err(|_| {
@@ -437,16 +457,7 @@ impl LightningHandle {
                 "Send more than 0 sat.",
             ));
         }
-        self.blocking(move |node| {
-            let payments = node.onchain_payment();
-            match amount_sat {
-                Some(amount) => payments.send_to_address(&address, amount, None),
-                None => payments.send_all_to_address(&address, true, None),
-            }
-            .map(|txid| txid.to_string())
-            .map_err(|e| LightningError::node("Sending on-chain failed", e))
-        })
-        .await
+        Ok(address)
     }
 
     /// Makes the on-chain wallet look at the chain now (it also does so on its own).

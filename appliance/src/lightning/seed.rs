@@ -8,11 +8,13 @@ use crate::fsutil;
 use ldk_node::bip39::{self, Language, Mnemonic};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
 
 const FILE_NAME: &str = "seed.txt";
 pub const WORD_COUNT: usize = 24;
 
-/// The wallet's mnemonic. `Debug` hides the words.
+/// The wallet's mnemonic. `Debug` hides the words; the mnemonic is wiped from memory
+/// when dropped (bip39's `zeroize`), and so is every copy of the words made here.
 #[derive(Clone)]
 pub struct Seed {
     mnemonic: Mnemonic,
@@ -68,15 +70,16 @@ impl Seed {
     /// Parses words the user typed: any case, extra spaces and line breaks are fine; every
     /// problem names the word.
     pub fn from_words(text: &str) -> Result<Seed, SeedError> {
-        let words: Vec<String> = text
-            .split(|c: char| c.is_whitespace() || c == ',')
-            .filter(|w| !w.is_empty())
-            .map(|w| {
-                w.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
-                    .to_lowercase()
-            })
-            .filter(|w| !w.is_empty())
-            .collect();
+        let words: Zeroizing<Vec<String>> = Zeroizing::new(
+            text.split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|w| !w.is_empty())
+                .map(|w| {
+                    w.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
+                        .to_lowercase()
+                })
+                .filter(|w| !w.is_empty())
+                .collect(),
+        );
         if words.len() != WORD_COUNT {
             return Err(SeedError::WrongWordCount(words.len()));
         }
@@ -89,7 +92,8 @@ impl Seed {
                 });
             }
         }
-        match Mnemonic::parse_in_normalized(Language::English, &words.join(" ")) {
+        let joined = Zeroizing::new(words.join(" "));
+        match Mnemonic::parse_in_normalized(Language::English, &joined) {
             Ok(mnemonic) => Ok(Seed { mnemonic }),
             Err(bip39::Error::InvalidChecksum) => Err(SeedError::BadChecksum),
             Err(bip39::Error::UnknownWord(index)) => Err(SeedError::UnknownWord {
@@ -101,9 +105,9 @@ impl Seed {
         }
     }
 
-    /// The 24 words, for showing once on the device.
-    pub fn words(&self) -> Vec<String> {
-        self.mnemonic.words().map(String::from).collect()
+    /// The 24 words, for showing once on the device (wiped when dropped).
+    pub fn words(&self) -> Zeroizing<Vec<String>> {
+        Zeroizing::new(self.mnemonic.words().map(String::from).collect())
     }
 
     pub fn mnemonic(&self) -> &Mnemonic {
@@ -118,7 +122,7 @@ impl Seed {
     /// Reads the stored seed, `Ok(None)` when the box has none yet.
     pub fn load(secrets_dir: &Path) -> std::io::Result<Option<Seed>> {
         let path = seed_path(secrets_dir);
-        match std::fs::read_to_string(&path) {
+        match std::fs::read_to_string(&path).map(Zeroizing::new) {
             Ok(text) => Seed::from_words(&text).map(Some).map_err(|err| {
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -143,7 +147,7 @@ impl Seed {
             ));
         }
         fsutil::ensure_private_dir(secrets_dir, 0o700)?;
-        let text = format!("{}\n", self.words().join(" "));
+        let text = Zeroizing::new(format!("{}\n", self.words().join(" ")));
         fsutil::write_atomic(&seed_path(secrets_dir), text.as_bytes(), 0o600)
     }
 }

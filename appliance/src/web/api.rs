@@ -1,7 +1,9 @@
-//! The JSON API the web page (and scripts) use. Everything but the health check, the
-//! page's own files and logging in needs a session (see `auth`).
+//! The JSON API the web page (and scripts) use: access (setup, login, sessions, the
+//! password), the box, and its screen. Everything but the health check, the OpenAPI
+//! description, the page's own files and logging in needs a session (see `auth`).
 
 use super::auth::{self, ApiError, Auth, Authenticated};
+use super::routes::{api_routes, json_body, SMALL_JSON};
 use super::WebContext;
 use crate::display::DisplayError;
 use crate::secret::Secret;
@@ -11,19 +13,28 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use plugnode_hw::Key;
 use serde::{Deserialize, Serialize};
 
+api_routes! { pub fn register, const ROUTES;
+    GET "/api/health" => health;
+    GET "/api/openapi.json" => super::openapi::serve;
+    GET "/api/auth" => auth_state;
+    POST "/api/setup/password" limit SMALL_JSON => claim;
+    POST "/api/login" limit SMALL_JSON => login;
+    POST "/api/login/unlock-code" limit SMALL_JSON => unlock_code;
+    POST "/api/logout" => logout;
+    POST "/api/logout-everywhere" => logout_everywhere;
+    POST "/api/reauth" limit SMALL_JSON => reauth;
+    POST "/api/password" limit SMALL_JSON => change_password;
+    GET "/api/status" => status;
+    POST "/api/bitcoind/retry" => retry_bitcoind;
+    POST "/api/system/shutdown" => shutdown;
+    GET "/api/display/frame.png" => display_frame;
+    POST "/api/display/key" => display_key;
+}
+
+/// This module's routes, then the 404 for everything under no route.
 pub fn routes(config: &mut web::ServiceConfig) {
-    config
-        .route("/api/health", web::get().to(health))
-        .route("/api/auth", web::get().to(auth_state))
-        .route("/api/setup/password", web::post().to(claim))
-        .route("/api/login", web::post().to(login))
-        .route("/api/logout", web::post().to(logout))
-        .route("/api/status", web::get().to(status))
-        .route("/api/bitcoind/retry", web::post().to(retry_bitcoind))
-        .route("/api/system/shutdown", web::post().to(shutdown))
-        .route("/api/display/frame.png", web::get().to(display_frame))
-        .route("/api/display/key", web::post().to(display_key))
-        .default_service(web::route().to(not_found));
+    register(config);
+    config.default_service(web::route().to(not_found));
 }
 
 /// What a monitoring script or the image's smoke test may see without logging in.
@@ -61,10 +72,11 @@ fn bitcoind_state_name(state: &BitcoindState) -> &'static str {
 }
 
 async fn auth_state(request: HttpRequest, auth: web::Data<Auth>) -> HttpResponse {
-    let logged_in = auth::request_token(&request).is_some_and(|(t, _)| auth.check_session(&t));
+    let token = auth::request_token(&request).filter(|(t, _)| auth.check_session(t));
     HttpResponse::Ok().json(serde_json::json!({
         "claimed": auth.is_claimed(),
-        "logged_in": logged_in,
+        "logged_in": token.is_some(),
+        "fresh_for_secs": token.map_or(0, |(t, _)| auth.fresh_for(&t).as_secs()),
     }))
 }
 
@@ -75,44 +87,171 @@ struct ClaimRequest {
 }
 
 async fn claim(
+    request: HttpRequest,
     auth: web::Data<Auth>,
     context: web::Data<WebContext>,
     body: Result<web::Json<ClaimRequest>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let body = json_body(body, "{\"setup_code\": \"…\", \"password\": \"…\"}")?;
-    let token = auth.claim(&body.setup_code, body.password).await?;
+    let token = auth
+        .claim(auth::client_of(&request), &body.setup_code, body.password)
+        .await?;
     // The screen stops showing the setup code.
     context.status.update(|s| s.setup.password_set = true);
-    Ok(logged_in(&token))
+    Ok(logged_in(&request, &token))
 }
 
 #[derive(Deserialize)]
 struct LoginRequest {
     password: Secret,
+    /// From the box's screen: lets a throttled owner in (`/api/login/unlock-code`).
+    #[serde(default)]
+    unlock_code: Option<Secret>,
 }
 
 async fn login(
+    request: HttpRequest,
     auth: web::Data<Auth>,
     body: Result<web::Json<LoginRequest>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = json_body(body, "{\"password\": \"…\"}")?;
-    let token = auth.login(body.password).await?;
-    Ok(logged_in(&token))
+    let LoginRequest {
+        password,
+        unlock_code,
+    } = json_body(body, "{\"password\": \"…\", \"unlock_code\": null}")?;
+    let unlock = unlock_code.as_ref().map(Secret::expose);
+    let token = auth
+        .login(auth::client_of(&request), password, unlock)
+        .await?;
+    Ok(logged_in(&request, &token))
 }
 
-fn logged_in(token: &Secret) -> HttpResponse {
+fn logged_in(request: &HttpRequest, token: &Secret) -> HttpResponse {
+    let secure = auth::cookie_can_be_secure(request);
     HttpResponse::Ok()
-        .insert_header((header::SET_COOKIE, auth::session_cookie(Some(token))))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::SET_COOKIE,
+            auth::session_cookie(Some(token), secure),
+        ))
         .json(serde_json::json!({ "token": token.expose() }))
+}
+
+/// Shows the unlock code on the box's screen (anyone may ask: only someone at the box
+/// can read it). The same code until it expires or is used.
+async fn unlock_code(
+    auth: web::Data<Auth>,
+    context: web::Data<WebContext>,
+) -> Result<HttpResponse, ApiError> {
+    let (code, left) = auth.unlock_code()?;
+    let on_screen = match &context.display {
+        Some(display) => match display.show_unlock_code(code).await {
+            Ok(()) => true,
+            Err(err @ DisplayError::Busy) => {
+                return Err(
+                    ApiError::new(StatusCode::CONFLICT, capitalized(&err.to_string()))
+                        .with_kind(err.kind()),
+                )
+            }
+            // A broken screen: the file still has it.
+            Err(_) => false,
+        },
+        None => false,
+    };
+    let message = if on_screen {
+        "The unlock code is on the box's screen for 2 minutes. Type it here with your \
+         password."
+    } else {
+        "This box shows no screen: the unlock code is in the file secrets/unlock-code in \
+         plugnode's data directory (needs a shell or the SD card)."
+    };
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "shown_on": if on_screen { "screen" } else { "file" },
+        "expires_in_secs": left.as_secs(),
+        "message": message,
+    })))
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 async fn logout(request: HttpRequest, auth: web::Data<Auth>) -> HttpResponse {
     if let Some((token, _)) = auth::request_token(&request) {
         auth.logout(&token);
     }
+    let secure = auth::cookie_can_be_secure(&request);
     HttpResponse::Ok()
-        .insert_header((header::SET_COOKIE, auth::session_cookie(None)))
+        .insert_header((header::SET_COOKIE, auth::session_cookie(None, secure)))
         .json(serde_json::json!({ "ok": true }))
+}
+
+/// Ends every session on every device (a lost phone, a shared computer).
+async fn logout_everywhere(
+    _: Authenticated,
+    request: HttpRequest,
+    auth: web::Data<Auth>,
+) -> HttpResponse {
+    let ended = auth.logout_everywhere();
+    tracing::info!("logged out everywhere ({ended} sessions ended)");
+    let secure = auth::cookie_can_be_secure(&request);
+    HttpResponse::Ok()
+        .insert_header((header::SET_COOKIE, auth::session_cookie(None, secure)))
+        .json(serde_json::json!({ "ok": true, "sessions_ended": ended }))
+}
+
+#[derive(Deserialize)]
+struct ReauthRequest {
+    password: Secret,
+}
+
+/// The password typed again: dangerous actions are allowed for the next 5 minutes.
+async fn reauth(
+    session: Authenticated,
+    request: HttpRequest,
+    auth: web::Data<Auth>,
+    body: Result<web::Json<ReauthRequest>, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(body, "{\"password\": \"…\"}")?;
+    auth.reauth(session.token(), auth::client_of(&request), body.password)
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "ok": true,
+        "fresh_for_secs": auth::FRESH_FOR.as_secs(),
+    })))
+}
+
+#[derive(Deserialize)]
+struct PasswordChange {
+    old_password: Secret,
+    new_password: Secret,
+}
+
+/// Changes the password (the old one is the proof); other devices are logged out.
+async fn change_password(
+    session: Authenticated,
+    request: HttpRequest,
+    auth: web::Data<Auth>,
+    body: Result<web::Json<PasswordChange>, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(
+        body,
+        "{\"old_password\": \"…\", \"new_password\": \"at least 8 characters\"}",
+    )?;
+    auth.change_password(
+        &session,
+        auth::client_of(&request),
+        body.old_password,
+        body.new_password,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "ok": true,
+        "message": "The password is changed. Every other device was logged out.",
+    })))
 }
 
 #[derive(Serialize)]
@@ -258,23 +397,38 @@ fn no_display() -> ApiError {
     )
 }
 
-/// Unwraps a JSON body, turning actix's parse errors into a message that shows the shape.
-fn json_body<T>(body: Result<web::Json<T>, actix_web::Error>, shape: &str) -> Result<T, ApiError> {
-    body.map(web::Json::into_inner).map_err(|err| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("Send a JSON body like {shape} ({err})."),
-        )
-    })
-}
-
+/// No route: 405 with `Allow` when the path exists with other methods, else 404.
 async fn not_found(request: HttpRequest) -> HttpResponse {
+    #[allow(unused_mut)] // without the demo there is nothing to add
+    let mut tables = vec![
+        ROUTES,
+        super::lightning_api::ROUTES,
+        super::backup_api::ROUTES,
+        super::pairing_api::ROUTES,
+    ];
+    #[cfg(feature = "demo")]
+    tables.push(super::demo_api::ROUTES);
+    let allowed = super::routes::methods_of(request.path(), &tables);
+    if !allowed.is_empty() {
+        let allowed = allowed.join(", ");
+        return HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, allowed.clone()))
+            .json(serde_json::json!({
+                "error": format!(
+                    "{} is not allowed on {}: use {allowed}.",
+                    request.method(),
+                    request.path()
+                ),
+                "kind": "method_not_allowed",
+            }));
+    }
     HttpResponse::NotFound().json(serde_json::json!({
         "error": format!(
             "{} {} does not exist on this box. The web page is at /.",
             request.method(),
             request.path()
-        )
+        ),
+        "kind": "not_found",
     }))
 }
 

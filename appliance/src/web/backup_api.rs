@@ -2,26 +2,26 @@
 //! stick, and restore a fresh box from one. In the demo, also plugging its stick (a
 //! folder) in and pulling it out.
 
-use super::auth::{ApiError, Authenticated};
+use super::auth::{self, ApiError, Auth, Authenticated};
+use super::routes::{api_routes, json_body};
 use super::WebContext;
 use crate::backup::restore::{RestoreError, RestoreRequest};
+use crate::secret::Secret;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use std::path::{Path, PathBuf};
 
-pub fn routes(config: &mut web::ServiceConfig) {
-    config
-        .route("/api/backup/prepare", web::post().to(prepare))
-        .route("/api/backup/eject", web::post().to(eject))
-        .route("/api/backup/copies", web::get().to(copies))
-        .route("/api/backup/restore", web::post().to(restore));
+api_routes! { pub fn routes, const ROUTES;
+    POST "/api/backup/prepare" => prepare;
+    POST "/api/backup/eject" => eject;
+    GET "/api/backup/copies" => copies;
+    POST "/api/backup/restore" => restore;
 }
 
-/// Only in the demo (see [`WebContext::demo_stick`]).
-pub fn demo_routes(config: &mut web::ServiceConfig) {
-    config
-        .route("/api/demo/stick", web::get().to(demo_stick_state))
-        .route("/api/demo/stick", web::post().to(demo_stick));
+// Only in the demo (see [`WebContext::demo_stick`]).
+api_routes! { pub fn demo_routes, const DEMO_ROUTES;
+    GET "/api/demo/stick" => demo_stick_state;
+    POST "/api/demo/stick" => demo_stick;
 }
 
 fn unavailable(message: String) -> ApiError {
@@ -52,19 +52,35 @@ async fn copies(
     Ok(HttpResponse::Ok().json(copies))
 }
 
+/// [`RestoreRequest`] as the page sends it, with the password again; the words are wiped
+/// from this copy when it is dropped.
+#[derive(serde::Deserialize)]
+struct RestoreBody {
+    words: Secret,
+    #[serde(default)]
+    generation: Option<u64>,
+    #[serde(default)]
+    insist: bool,
+    /// The web password again, unless the session typed it within 5 minutes.
+    #[serde(default)]
+    password: Option<Secret>,
+}
+
 async fn restore(
-    _: Authenticated,
+    session: Authenticated,
+    http: HttpRequest,
+    auth: web::Data<Auth>,
     context: web::Data<WebContext>,
-    request: Result<web::Json<RestoreRequest>, actix_web::Error>,
+    request: Result<web::Json<RestoreBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = request.map(web::Json::into_inner).map_err(|err| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "Send a JSON body like {{\"words\": \"24 words\", \"insist\": false}} ({err})."
-            ),
-        )
-    })?;
+    let body = json_body(request, "{\"words\": \"24 words\", \"insist\": false}")?;
+    auth.require_fresh(&session, auth::client_of(&http), body.password)
+        .await?;
+    let request = RestoreRequest {
+        words: body.words.expose().to_string(),
+        generation: body.generation,
+        insist: body.insist,
+    };
     match context.backup.restore(request).await {
         Ok(outcome) => Ok(HttpResponse::Ok().json(outcome)),
         Err(err) => {
@@ -123,12 +139,7 @@ async fn demo_stick(
     context: web::Data<WebContext>,
     request: Result<web::Json<DemoStickRequest>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = request.map(web::Json::into_inner).map_err(|err| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("Send a JSON body like {{\"inserted\": true}} ({err})."),
-        )
-    })?;
+    let request = json_body(request, "{\"inserted\": true}")?;
     let folder = demo_folder(&context)?;
     let aside = unplugged(folder);
     let result = match (request.inserted, folder.is_dir()) {

@@ -3,16 +3,16 @@
 //! payment without a wallet of their own. Never part of a real box's API.
 
 use super::auth::{ApiError, Authenticated};
+use super::routes::{api_routes, json_body as json};
 use super::WebContext;
 use crate::lightning::{ErrorKind, LightningHandle};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-pub fn routes(config: &mut web::ServiceConfig) {
-    config
-        .route("/api/demo/peer/invoice", web::post().to(peer_invoice))
-        .route("/api/demo/peer/pay", web::post().to(peer_pay));
+api_routes! { pub fn routes, const ROUTES;
+    POST "/api/demo/peer/invoice" => peer_invoice;
+    POST "/api/demo/peer/pay" => peer_pay;
 }
 
 fn peer(context: &WebContext) -> Result<&LightningHandle, ApiError> {
@@ -22,15 +22,6 @@ fn peer(context: &WebContext) -> Result<&LightningHandle, ApiError> {
             "The demo's peer is still starting; try again in a moment.",
         )
         .with_kind(ErrorKind::NotRunning)
-    })
-}
-
-fn json<T>(body: Result<web::Json<T>, actix_web::Error>, shape: &str) -> Result<T, ApiError> {
-    body.map(web::Json::into_inner).map_err(|err| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("Send a JSON body like {shape} ({err})."),
-        )
     })
 }
 

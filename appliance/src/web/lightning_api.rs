@@ -1,12 +1,15 @@
 //! The wallet and Lightning part of the JSON API: a thin layer over [`LightningHandle`]
 //! that turns its errors into HTTP answers with the same words.
 
-use super::auth::{ApiError, Authenticated};
+use super::auth::{self, ApiError, Auth, Authenticated};
+use super::routes::{api_routes, json_body as body};
 use super::WebContext;
+use crate::display::{DisplayError, PairingAnswer, WithdrawalQuestion};
 use crate::lightning::liquidity::FeeApproval;
 use crate::lightning::{ErrorKind, InvoiceDescription, LightningError, OpenChannel, RestoreError};
+use crate::secret::Secret;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use ldk_node::lightning::offers::offer::{Amount, Offer};
 use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef};
 use qrcode::{EcLevel, QrCode};
@@ -14,33 +17,29 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::str::FromStr;
 
-pub fn routes(config: &mut web::ServiceConfig) {
-    config
-        .route("/api/wallet", web::get().to(wallet_state))
-        .route("/api/wallet/create", web::post().to(create_wallet))
-        .route("/api/wallet/restore", web::post().to(restore_wallet))
-        .route("/api/wallet/show-words", web::post().to(show_words_again))
-        .route("/api/lightning/info", web::get().to(info))
-        .route("/api/lightning/balances", web::get().to(balances))
-        .route("/api/lightning/address", web::post().to(new_address))
-        .route("/api/lightning/sync", web::post().to(sync_wallets))
-        .route("/api/lightning/withdraw", web::post().to(withdraw))
-        .route("/api/lightning/peers", web::post().to(connect_peer))
-        .route("/api/lightning/channels", web::get().to(list_channels))
-        .route("/api/lightning/channels", web::post().to(open_channel))
-        .route(
-            "/api/lightning/channels/{id}/close",
-            web::post().to(close_channel),
-        )
-        .route("/api/lightning/invoices", web::post().to(create_invoice))
-        .route("/api/lightning/lsp", web::get().to(lsp_state))
-        .route("/api/lightning/lsp", web::post().to(lsp_answer))
-        .route("/api/lightning/offers", web::post().to(create_offer))
-        .route("/api/lightning/decode", web::post().to(decode))
-        .route("/api/lightning/pay", web::post().to(pay))
-        .route("/api/lightning/keysend", web::post().to(keysend))
-        .route("/api/lightning/payments", web::get().to(list_payments))
-        .route("/api/qr", web::get().to(qr_svg));
+api_routes! { pub fn routes, const ROUTES;
+    GET "/api/wallet" => wallet_state;
+    POST "/api/wallet/create" => create_wallet;
+    POST "/api/wallet/restore" => restore_wallet;
+    POST "/api/wallet/show-words" => show_words_again;
+    GET "/api/lightning/info" => info;
+    GET "/api/lightning/balances" => balances;
+    POST "/api/lightning/address" => new_address;
+    POST "/api/lightning/sync" => sync_wallets;
+    POST "/api/lightning/withdraw" => withdraw;
+    POST "/api/lightning/peers" => connect_peer;
+    GET "/api/lightning/channels" => list_channels;
+    POST "/api/lightning/channels" => open_channel;
+    POST "/api/lightning/channels/{id}/close" => close_channel;
+    POST "/api/lightning/invoices" => create_invoice;
+    GET "/api/lightning/lsp" => lsp_state;
+    POST "/api/lightning/lsp" => lsp_answer;
+    POST "/api/lightning/offers" => create_offer;
+    POST "/api/lightning/decode" => decode;
+    POST "/api/lightning/pay" => pay;
+    POST "/api/lightning/keysend" => keysend;
+    GET "/api/lightning/payments" => list_payments;
+    GET "/api/qr" => qr_svg;
 }
 
 impl From<LightningError> for ApiError {
@@ -70,15 +69,6 @@ impl From<LightningError> for ApiError {
 
 type Json<T> = Result<web::Json<T>, actix_web::Error>;
 
-fn body<T>(body: Json<T>, shape: &str) -> Result<T, ApiError> {
-    body.map(web::Json::into_inner).map_err(|err| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("Send a JSON body like {shape} ({err})."),
-        )
-    })
-}
-
 fn ok(value: impl serde::Serialize) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(value))
 }
@@ -94,10 +84,11 @@ async fn create_wallet(
     context: web::Data<WebContext>,
 ) -> Result<HttpResponse, ApiError> {
     let seed = context.lightning.create_seed()?;
+    let mut words = seed.words();
     match &context.display {
         Some(display) => {
             display
-                .show_seed_words(seed.words())
+                .show_seed_words(std::mem::take(&mut *words))
                 .await
                 .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()))?;
             ok(serde_json::json!({
@@ -108,7 +99,7 @@ async fn create_wallet(
         }
         None => ok(serde_json::json!({
             "shown_on": "page",
-            "words": seed.words(),
+            "words": &*words,
             "message": "Write down these 24 words now: they are shown only once and are the \
                         only way to recover your funds.",
         })),
@@ -128,9 +119,9 @@ async fn show_words_again(
              was made; plugnode never shows them on a page again.",
         ));
     };
-    let words = context.lightning.seed_words()?;
+    let mut words = context.lightning.seed_words()?;
     display
-        .show_seed_words(words)
+        .show_seed_words(std::mem::take(&mut *words))
         .await
         .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()))?;
     ok(serde_json::json!({
@@ -144,14 +135,45 @@ struct WithdrawRequest {
     address: String,
     /// Everything (less the reserve kept for closing channels) when absent.
     amount_sat: Option<u64>,
+    /// The web password again, unless the session typed it within 5 minutes.
+    #[serde(default)]
+    password: Option<Secret>,
 }
 
+/// Sends on-chain: needs the password again and, on a box with keys, KEY2 on the box
+/// (the e-ink shows the amount and the address). Blocks until the box answers.
 async fn withdraw(
-    _: Authenticated,
+    session: Authenticated,
+    http: HttpRequest,
+    auth: web::Data<Auth>,
     context: web::Data<WebContext>,
     request: Json<WithdrawRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = body(request, "{\"address\": \"bc1…\", \"amount_sat\": 50000}")?;
+    let request = body(
+        request,
+        "{\"address\": \"bc1…\", \"amount_sat\": 50000, \"password\": null}",
+    )?;
+    // Mistakes in the request first: no password, no key press for what cannot be sent.
+    let balances = context.lightning.balances()?;
+    context
+        .lightning
+        .check_withdrawal(&request.address, request.amount_sat)?;
+    auth.require_fresh(&session, auth::client_of(&http), request.password)
+        .await?;
+    if let Some(display) = context.display.as_ref().filter(|d| d.state().has_keys) {
+        let amount = match request.amount_sat {
+            Some(sat) => crate::display::widgets::sats(sat),
+            None => format!(
+                "all: {}",
+                crate::display::widgets::sats(balances.onchain_spendable_sat)
+            ),
+        };
+        let question = WithdrawalQuestion {
+            amount,
+            address: request.address.trim().to_string(),
+        };
+        confirmed_on_the_box(display.confirm_withdrawal(question).await)?;
+    }
     let txid = context
         .lightning
         .send_onchain(&request.address, request.amount_sat)
@@ -159,18 +181,57 @@ async fn withdraw(
     ok(serde_json::json!({ "txid": txid }))
 }
 
+/// The box's answer to a withdrawal question, as an error unless KEY2 confirmed it.
+fn confirmed_on_the_box(answer: Result<PairingAnswer, DisplayError>) -> Result<(), ApiError> {
+    let refused = |kind: &str, message: &str| {
+        Err(ApiError::new(StatusCode::CONFLICT, message).with_kind(kind))
+    };
+    match answer {
+        Ok(PairingAnswer::Confirmed) => Ok(()),
+        // The panel turned out to have no keys: the password was enough.
+        Err(DisplayError::NoKeys) => Ok(()),
+        Ok(PairingAnswer::TimedOut) => refused(
+            "not_confirmed_on_box",
+            "Nobody pressed KEY2 on the box within 2 minutes: nothing was sent. Try again and \
+             press KEY2 on the box when it shows the withdrawal.",
+        ),
+        Ok(PairingAnswer::Refused) => refused(
+            "refused_on_box",
+            "The withdrawal was refused on the box (KEY3, or the screen was needed for \
+             something else): nothing was sent.",
+        ),
+        Err(err) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("The box's screen could not ask ({err}): nothing was sent. Try again."),
+        )
+        .with_kind(err.kind())),
+    }
+}
+
 #[derive(Deserialize)]
 struct RestoreRequest {
-    words: String,
+    words: Secret,
+    /// The web password again, unless the session typed it within 5 minutes.
+    #[serde(default)]
+    password: Option<Secret>,
 }
 
 async fn restore_wallet(
-    _: Authenticated,
+    session: Authenticated,
+    http: HttpRequest,
+    auth: web::Data<Auth>,
     context: web::Data<WebContext>,
     request: Json<RestoreRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body(request, "{\"words\": \"24 words separated by spaces\"}")?;
-    match context.lightning.restore_seed(&request.words) {
+    // A mistyped word is named before the password is asked for.
+    if let Err(err) = crate::lightning::Seed::from_words(request.words.expose()) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, err.to_string())
+            .with_kind(ErrorKind::InvalidInput));
+    }
+    auth.require_fresh(&session, auth::client_of(&http), request.password)
+        .await?;
+    match context.lightning.restore_seed(request.words.expose()) {
         Ok(()) => ok(serde_json::json!({ "ok": true })),
         Err(RestoreError::Words(err)) => {
             Err(ApiError::new(StatusCode::BAD_REQUEST, err.to_string())
@@ -254,16 +315,25 @@ async fn open_channel(
 struct CloseRequest {
     #[serde(default)]
     force: bool,
+    /// For a force close: the web password again, unless typed within 5 minutes.
+    #[serde(default)]
+    password: Option<Secret>,
 }
 
 async fn close_channel(
-    _: Authenticated,
+    session: Authenticated,
+    http: HttpRequest,
+    auth: web::Data<Auth>,
     context: web::Data<WebContext>,
     id: web::Path<String>,
     request: Option<web::Json<CloseRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let force = request.map(|r| r.force).unwrap_or(false);
-    context.lightning.close_channel(&id, force).await?;
+    let request = request.map(web::Json::into_inner).unwrap_or_default();
+    if request.force {
+        auth.require_fresh(&session, auth::client_of(&http), request.password)
+            .await?;
+    }
+    context.lightning.close_channel(&id, request.force).await?;
     ok(serde_json::json!({ "ok": true }))
 }
 

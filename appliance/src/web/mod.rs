@@ -9,8 +9,12 @@ pub mod auth;
 mod backup_api;
 #[cfg(feature = "demo")]
 mod demo_api;
+mod guard;
 mod lightning_api;
+mod openapi;
 mod pairing_api;
+mod routes;
+mod throttle;
 
 pub use auth::Auth;
 
@@ -42,6 +46,8 @@ pub struct WebContext {
     /// The demo's Lightning peer, once it runs (demo only): the page may ask it for an
     /// invoice to try a paired app's payment (`/api/demo/peer/invoice`).
     pub demo_peer: std::sync::Arc<std::sync::OnceLock<LightningHandle>>,
+    /// `[web] allowed_hosts`: names the page answers to besides the box's own.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// A running web server.
@@ -63,6 +69,8 @@ impl WebServer {
         let auth = web::Data::new(auth);
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(guard::guard))
+                .app_data(web::JsonConfig::default().limit(routes::JSON_LIMIT))
                 .app_data(data.clone())
                 .app_data(auth.clone())
                 .configure(lightning_api::routes)
@@ -81,6 +89,8 @@ impl WebServer {
         // One worker is plenty for a handful of phones on the home network and keeps the
         // supervisor's memory small.
         .workers(1)
+        // A handful of phones and browsers need a few dozen; more is someone flooding.
+        .max_connections(guard::MAX_CONNECTIONS)
         // The supervisor owns the signals and the shutdown order.
         .disable_signals()
         .shutdown_timeout(5)

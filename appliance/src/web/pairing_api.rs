@@ -1,19 +1,19 @@
 //! "Connect a wallet": the connections paired apps use, over the JSON API. A thin layer
 //! over [`PairingHandle`] that turns its errors into HTTP answers with the same words.
 
-use super::auth::{ApiError, Auth, Authenticated};
+use super::auth::{self, ApiError, Auth, Authenticated};
+use super::routes::{api_routes, json_body};
 use super::WebContext;
 use crate::pairing::{ErrorKind, NewConnection, PairingError, PairingHandle};
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
-pub fn routes(config: &mut web::ServiceConfig) {
-    config
-        .route("/api/pairing", web::get().to(overview))
-        .route("/api/pairing/connections", web::get().to(list))
-        .route("/api/pairing/connections", web::post().to(create))
-        .route("/api/pairing/connections/{id}", web::get().to(get))
-        .route("/api/pairing/connections/{id}", web::delete().to(revoke));
+api_routes! { pub fn routes, const ROUTES;
+    GET "/api/pairing" => overview;
+    GET "/api/pairing/connections" => list;
+    POST "/api/pairing/connections" => create;
+    GET "/api/pairing/connections/{id}" => get;
+    DELETE "/api/pairing/connections/{id}" => revoke;
 }
 
 impl From<PairingError> for ApiError {
@@ -80,39 +80,31 @@ async fn get(
     Ok(HttpResponse::Ok().json(connection))
 }
 
-/// Makes a connection; the answer carries its URI, the only time it is shown.
+/// Makes a connection; the answer carries its URI, the only time it is shown. One that
+/// may spend needs the password again (in the body, or typed within 5 minutes), and on
+/// a box with keys also KEY2 there.
 async fn create(
-    _: Authenticated,
+    session: Authenticated,
+    http: HttpRequest,
     context: web::Data<WebContext>,
     auth: web::Data<Auth>,
     body: Result<web::Json<NewConnection>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut new = body.map(web::Json::into_inner).map_err(|err| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "Send a JSON body like {{\"app\": \"Zeus\", \"protocol\": \"nwc\", \
-                 \"permissions\": [\"receive\", \"spend\"], \"budget_sat\": 50000, \
-                 \"renewal\": \"daily\", \"expires_at\": null}} ({err})."
-            ),
-        )
-        .with_kind("invalid_input")
-    })?;
+    let mut new = json_body(
+        body,
+        "{\"app\": \"Zeus\", \"protocol\": \"nwc\", \"permissions\": [\"receive\", \
+         \"spend\"], \"budget_sat\": 50000, \"renewal\": \"daily\", \"expires_at\": null}",
+    )?;
     let pairing = pairing(&context)?;
     let spends = new.permissions.iter().any(|p| p == "spend");
-    let mut password_confirmed = false;
-    if let Some(password) = new.password.take() {
-        if spends && pairing.spending_needs_password() {
-            auth.verify_password(password).await.map_err(|err| {
-                if err.status == StatusCode::UNAUTHORIZED {
-                    err.with_kind("wrong_password")
-                } else {
-                    err
-                }
-            })?;
-            password_confirmed = true;
-        }
-    }
+    let password = new.password.take();
+    let password_confirmed = if spends {
+        auth.require_fresh(&session, auth::client_of(&http), password)
+            .await?;
+        true
+    } else {
+        false
+    };
     let created = pairing.create(new, password_confirmed).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

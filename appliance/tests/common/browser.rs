@@ -166,6 +166,47 @@ impl Browser {
         }
     }
 
+    /// Types `password` into the page's "Your password, please" dialog, which a dangerous
+    /// action opens (the box wants the password again), and continues.
+    pub async fn answer_password_dialog(&self, password: &str) {
+        self.visible("#reauth-dialog").await;
+        self.type_into("#reauth-password", password).await;
+        self.click("#reauth-ok").await;
+    }
+
+    /// Waits until the text of `css` satisfies `check`, typing `password` into the password
+    /// dialog if the page asks for it on the way (it does when the last time the password
+    /// was typed is more than 5 minutes ago).
+    pub async fn text_where_with_password(
+        &self,
+        css: &str,
+        timeout: Duration,
+        password: &str,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let asking = self
+                .eval("return document.getElementById('reauth-dialog').open;")
+                .await;
+            if asking == serde_json::Value::Bool(true) {
+                self.type_into("#reauth-password", password).await;
+                self.click("#reauth-ok").await;
+            }
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                if let Ok(text) = element.text().await {
+                    if check(&text) {
+                        return text;
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("{css} never showed the expected text");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Evaluates JavaScript in the page and returns its value.
     pub async fn eval(&self, script: &str) -> serde_json::Value {
         self.client.execute(script, vec![]).await.unwrap()

@@ -62,7 +62,8 @@ pub fn http(
     http_with_token(address, method, path, body, None)
 }
 
-/// One HTTP/1.0 request, with `Authorization: Bearer <token>` when given.
+/// One HTTP/1.0 request, with `Authorization: Bearer <token>` when given. It names the
+/// box as a browser would (`Host: 127.0.0.1:<port>`).
 pub fn http_with_token(
     address: SocketAddr,
     method: &str,
@@ -70,17 +71,95 @@ pub fn http_with_token(
     body: Option<&str>,
     token: Option<&str>,
 ) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5)).ok()?;
+    let mut headers = vec![format!("Host: {address}")];
+    if let Some(token) = token {
+        headers.push(format!("Authorization: Bearer {token}"));
+    }
+    http_raw(address, method, path, &headers, body).map(|answer| (answer.code, answer.body))
+}
+
+/// An answer as [`http_raw`] reads it.
+#[derive(Debug)]
+pub struct Answer {
+    pub code: u16,
+    /// Header lines as sent, `Name: value`.
+    pub head: Vec<String>,
+    pub body: String,
+}
+
+impl Answer {
+    /// The value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.iter().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// One HTTP/1.0 request with exactly these header lines (plus a JSON content type and
+/// length); `None` when the box does not answer.
+pub fn http_raw(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: Option<&str>,
+) -> Option<Answer> {
+    let stream = TcpStream::connect_timeout(&address, Duration::from_secs(5)).ok()?;
+    exchange(stream, method, path, headers, body)
+}
+
+/// [`http_raw`] from another loopback address (127.0.0.2, …): another client, as far as
+/// the box can tell.
+pub fn http_from(
+    source: std::net::Ipv4Addr,
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Option<Answer> {
+    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .ok()?;
+    let local = SockaddrIn::from(std::net::SocketAddrV4::new(source, 0));
+    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &local).ok()?;
+    let SocketAddr::V4(remote) = address else {
+        return None;
+    };
+    connect(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrIn::from(remote),
+    )
+    .ok()?;
+    let stream = TcpStream::from(fd);
+    exchange(stream, method, path, &[format!("Host: {address}")], body)
+}
+
+fn exchange(
+    mut stream: TcpStream,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: Option<&str>,
+) -> Option<Answer> {
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .ok()?;
     let body = body.unwrap_or("");
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
+    let mut head = format!("{method} {path} HTTP/1.0\r\n");
+    for header in headers {
+        head += header;
+        head += "\r\n";
+    }
     write!(
         stream,
-        "{method} {path} HTTP/1.0\r\nHost: test\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{head}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .ok()?;
@@ -88,8 +167,13 @@ pub fn http_with_token(
     stream.read_to_end(&mut response).ok()?;
     let response = String::from_utf8_lossy(&response);
     let (head, body) = response.split_once("\r\n\r\n")?;
-    let code = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, body.to_string()))
+    let mut lines = head.lines();
+    let code = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Answer {
+        code,
+        head: lines.map(str::to_string).collect(),
+        body: body.to_string(),
+    })
 }
 
 /// A config file for a test appliance on regtest.
@@ -345,6 +429,16 @@ impl Plugnode {
     pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
         let token = self.token()?;
         http_with_token(self.web, method, path, body, Some(&token))
+    }
+
+    /// Types the password again: the session may do dangerous things for 5 minutes.
+    pub fn reauth(&self) {
+        let password = self.password.lock().unwrap().clone();
+        let body = serde_json::json!({ "password": password }).to_string();
+        let (code, answer) = self
+            .api("POST", "/api/reauth", Some(&body))
+            .expect("the box answers");
+        assert_eq!(code, 200, "{answer}");
     }
 
     pub fn pid(&self) -> i32 {
