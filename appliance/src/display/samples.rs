@@ -13,6 +13,10 @@ use crate::status::{
 /// 2026-03-03 12:00:00 UTC.
 pub const NOW: UnixTime = 1_772_539_200;
 
+/// A made-up CA fingerprint (SHA-256, as the status carries it).
+pub const CA_FINGERPRINT: &str = "3F:5A:9C:12:0B:D4:7E:61:A8:2C:F0:93:5D:E7:14:B6:\
+                                  C9:08:6A:FF:31:4E:D2:87:1B:60:A5:3C:E9:72:0D:84";
+
 fn channel(n: u8, capacity: u64, outbound: u64, usable: bool) -> ChannelSummary {
     ChannelSummary {
         user_channel_id: n.to_string(),
@@ -83,6 +87,8 @@ pub fn running() -> Status {
             hostname: "plugnode".into(),
             ip_addresses: vec!["192.168.1.23".into(), "fe80::1".into()],
             web_url: Some("http://plugnode.local".into()),
+            https_url: Some("https://plugnode.local/".into()),
+            ca_fingerprint: Some(CA_FINGERPRINT.into()),
             data_disk_free_bytes: Some(400_000_000_000),
             data_disk_total_bytes: Some(1_000_000_000_000),
             power: PowerStatus::default(),
