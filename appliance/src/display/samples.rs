@@ -296,6 +296,19 @@ pub fn gallery() -> Vec<Sample> {
                 reason: "This stick is empty. Prepare it for backups?".into(),
             }),
         ),
+        Sample::new("this-box", Screen::ThisBox, running()),
+        Sample::new("this-box-long-name", Screen::ThisBox, {
+            let mut s = running();
+            s.system.hostname = "bitcoin-node-in-the-attic".into();
+            s.system.ip_addresses = vec!["192.168.178.123".into()];
+            s
+        }),
+        Sample::new("this-box-starting", Screen::ThisBox, {
+            let mut s = booting();
+            s.system.ca_fingerprint = None;
+            s.system.ip_addresses = Vec::new();
+            s
+        }),
         Sample::new(
             "alerts-crash-loop",
             Screen::Alerts { index: 0 },
@@ -380,18 +393,15 @@ pub async fn typical_day(status: &crate::status::StatusHandle, display: &super::
             status.update(|s| s.system.power.undervoltage_now = on);
         }
         if t == walk {
-            for key in [
-                plugnode_hw::Key::Key1,
-                plugnode_hw::Key::Key1,
-                plugnode_hw::Key::Key1,
-                plugnode_hw::Key::Key1,
-            ] {
-                let _ = display.press_key(key).await;
+            // Once round the ring (Home, Lightning, Backup, This box, Alerts) and home.
+            const PRESSES: u64 = 5;
+            for _ in 0..PRESSES {
+                let _ = display.press_key(plugnode_hw::Key::Key1).await;
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
-            t += 20;
-            tokio::time::sleep(Duration::from_secs(TICK - 20)).await;
-            t += TICK - 20;
+            t += 5 * PRESSES;
+            tokio::time::sleep(Duration::from_secs(TICK - 5 * PRESSES)).await;
+            t += TICK - 5 * PRESSES;
             continue;
         }
         tokio::time::sleep(Duration::from_secs(TICK)).await;
