@@ -296,12 +296,12 @@ fn ca_params(key: &KeyPair, now: OffsetDateTime) -> CertificateParams {
     params
 }
 
-/// 16 random bytes, positive: no two certificates of one CA share a serial (Firefox
-/// refuses a reused issuer and serial).
+/// 16 random bytes: no two certificates of one CA share a serial (Firefox refuses a
+/// reused issuer and serial). The first byte is kept in 0x01..=0x7f, so the number is
+/// positive and its encoding keeps all 16 bytes.
 pub(super) fn random_serial() -> SerialNumber {
     let mut bytes: [u8; 16] = rand::random();
-    bytes[0] &= 0x7f;
-    bytes[0] |= 0x01;
+    bytes[0] = (bytes[0] & 0x7f).max(1);
     SerialNumber::from_slice(&bytes)
 }
 
