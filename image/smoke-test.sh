@@ -3,7 +3,8 @@
 # Debian's arm64 kernel and initrd taken from the image's own boot partition). Everything is
 # checked from outside the VM:
 #
-#   1. the web page answers through a forwarded port (GET /api/health and GET /);
+#   1. the web page answers through forwarded ports: on 80 GET /api/health, the trust page
+#      (GET /) and the CA (GET /ca.crt), not the API; on 443 over HTTPS with that CA;
 #   2. systemd reached multi-user with nothing failed, plugnode.service is active (running
 #      as the `plugnode` user, with its watchdog armed), and the root file system grew to
 #      fill the disk (an 8 GiB "card"): the test image reports this on its serial console;
@@ -12,7 +13,7 @@
 #   3. a USB stick (FAT32) plugged into the VM is mounted by the root mount helper on request
 #      from inside plugnode's sandbox, as the plugnode user, who can then write to it
 #      (virt only);
-#   4. logging in with the test profile's password and POST /api/system/shutdown stop
+#   4. logging in over HTTPS with the test profile's password and POST /api/system/shutdown stop
 #      plugnode in order, it exits with 100 and the unit powers the VM off;
 #   5. after the VM is off, the disk's root partition fills the disk and the file written
 #      through the mount helper is on the stick.
@@ -107,8 +108,12 @@ mkfs.vfat -F 32 -n BACKUP -C "$work/stick.part" $((63 * 1024)) >/dev/null
 dd if="$work/stick.part" of="$work/stick.img" bs=1M seek=1 conv=notrunc status=none
 rm "$work/stick.part"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+tls_port=$(free_port)
 base="http://127.0.0.1:$port"
+secure="https://127.0.0.1:$tls_port"
+forwards="hostfwd=tcp:127.0.0.1:$port-:80,hostfwd=tcp:127.0.0.1:$tls_port-:443"
 
 # --- boot ---------------------------------------------------------------------------------
 qemu_common=(-kernel "$work/vmlinuz" -initrd "$work/initrd.img" -display none -monitor none -no-reboot)
@@ -116,7 +121,7 @@ if [[ $MACHINE == virt ]]; then
     qemu=(-M virt -cpu cortex-a72 -smp 2 -m 2048 "${qemu_common[@]}"
         -append "root=LABEL=RASPIROOT console=ttyAMA0 rw"
         -drive if=none,file="$work/disk.img",format=raw,id=disk -device virtio-blk-pci,drive=disk
-        -netdev "user,id=net,hostfwd=tcp:127.0.0.1:$port-:80" -device virtio-net-pci,netdev=net,romfile=
+        -netdev "user,id=net,$forwards" -device virtio-net-pci,netdev=net,romfile=
         -device qemu-xhci,id=xhci -drive if=none,id=stick,file="$work/stick.img",format=raw
         -device usb-storage,bus=xhci.0,drive=stick
         -serial "file:$work/console.log")
@@ -131,10 +136,10 @@ else
     cmdline=$(mtype -i "$boot" ::cmdline.txt | tr -d '\r\n')
     qemu=(-M raspi3b -m 1G -smp 4 "${qemu_common[@]}" -dtb "$work/pi.dtb" -append "$cmdline"
         -drive if=sd,file="$work/disk.img",format=raw
-        -usb -netdev "user,id=net,hostfwd=tcp:127.0.0.1:$port-:80" -device usb-net,netdev=net
+        -usb -netdev "user,id=net,$forwards" -device usb-net,netdev=net
         -serial null -serial "file:$work/console.log")
 fi
-say "booting $kernel in qemu-system-aarch64 -M $MACHINE; the web page is forwarded to $base"
+say "booting $kernel in qemu-system-aarch64 -M $MACHINE; the web page is forwarded to $base and $secure"
 boot_started=$SECONDS
 nice -n 19 qemu-system-aarch64 "${qemu[@]}" >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
@@ -155,7 +160,18 @@ phase=$(json_field phase)
 [[ -n $phase ]] || fail "/api/health has no \"phase\""
 [[ $(http_code "$base/") == 200 ]] || fail "GET / did not answer 200"
 grep -qi '<html' "$work/body" || fail "GET / is not an HTML page"
-ok "GET / serves the web page ($(stat -c %s "$work/body") bytes)"
+ok "GET / on port 80 serves the page that says how to trust the box ($(stat -c %s "$work/body") bytes)"
+# A device's first steps: the CA over plain HTTP, then everything else over HTTPS with it.
+[[ $(http_code "$base/ca.crt") == 200 ]] || fail "GET /ca.crt did not answer 200"
+cp "$work/body" "$work/ca.crt"
+grep -q 'BEGIN CERTIFICATE' "$work/ca.crt" || fail "/ca.crt is not a PEM certificate"
+[[ $(http_code --cacert "$work/ca.crt" "$secure/api/health") == 200 ]] ||
+    fail "HTTPS with the box's CA did not answer: $(curl -sS --cacert "$work/ca.crt" "$secure/api/health" 2>&1 | head -c 300)"
+[[ $(http_code --cacert "$work/ca.crt" "$secure/") == 200 ]] && grep -qi '<html' "$work/body" ||
+    fail "GET / over HTTPS is not the web page"
+ok "port 443 serves the page over HTTPS with a certificate from the CA on port 80"
+[[ $(http_code -X POST -d '{}' "$base/api/login") == 404 ]] || fail "port 80 answers the API"
+ok "port 80 does not answer the API"
 
 # --- what systemd says, reported by the test image on the serial console -----------------
 say "waiting for the boot report on the serial console"
@@ -243,16 +259,16 @@ ok "bitcoind is $bitcoind ($bitcoind_secs s after QEMU started)"
 
 # --- shut down through plugnode's API -----------------------------------------------------
 say "logging in and asking plugnode to shut the box down"
-code=$(http_code -X POST -H 'Content-Type: application/json' \
+code=$(http_code --cacert "$work/ca.crt" -X POST -H 'Content-Type: application/json' \
     -d "$(python3 -c 'import json,sys; print(json.dumps({"password": sys.argv[1]}))' "$password")" \
-    "$base/api/login")
+    "$secure/api/login")
 [[ $code == 200 ]] || fail "POST /api/login answered $code: $(cat "$work/body")"
 token=$(json_field token)
 [[ -n $token ]] || fail "no token in the login answer"
 ok "logged in with the test profile's password"
 stop_started=$SECONDS
-code=$(http_code -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-    -d '{}' "$base/api/system/shutdown")
+code=$(http_code --cacert "$work/ca.crt" -X POST -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' -d '{}' "$secure/api/system/shutdown")
 [[ $code == 202 ]] || fail "POST /api/system/shutdown answered $code: $(cat "$work/body")"
 ok "POST /api/system/shutdown: 202"
 if [[ $MACHINE == virt ]]; then

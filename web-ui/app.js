@@ -99,6 +99,12 @@ function render(status) {
   setText("disk", sys.data_disk_free_bytes === null ? null :
     `${humanBytes(sys.data_disk_free_bytes)} of ${humanBytes(sys.data_disk_total_bytes)}`);
   setText("version", status.version);
+  setText("https-url", sys.https_url);
+  // Four lines of eight bytes, as the box's screen shows them.
+  const bytes = (sys.ca_fingerprint || "").split(":");
+  const lines = [];
+  for (let i = 0; i < bytes.length; i += 8) lines.push(bytes.slice(i, i + 8).join(":"));
+  setText("ca-fingerprint", sys.ca_fingerprint ? lines.join("\n") : null);
 }
 
 // --- log-in gate -------------------------------------------------------------------------

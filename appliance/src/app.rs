@@ -1,10 +1,12 @@
 //! The appliance as a whole: starts the services in order and stops them in the reverse,
 //! written-down order.
 //!
-//! Start: data dir → web and pairing ports → status → bitcoind supervisor → Lightning →
-//! display → pairing (wallet apps) → system and power monitors → web page.
-//! Stop (one [`Shutdown`] signal): web page → display clears secrets and says "shutting
-//! down" (on its own, at the signal) → pairing (no new app requests) → Lightning node →
+//! Start: data dir → web (plain and HTTPS) and pairing ports → HTTPS certificate →
+//! status → bitcoind supervisor → Lightning → display → pairing (wallet apps) → system and
+//! power monitors → web page.
+//! Stop (one [`Shutdown`] signal): web page → its certificate renewal → display clears
+//! secrets and says "shutting down" (on its own, at the signal) → pairing (no new app
+//! requests) → Lightning node →
 //! final backup flush → bitcoind (stop
 //! RPC, SIGTERM, wait) → display says "safe to unplug". bitcoind goes last because
 //! everything else may still need it while it stops; the display's last words come after
@@ -22,8 +24,9 @@ use crate::lightning::{LightningHandle, LightningSettings};
 use crate::pairing::{BoundPairing, Pairing, PairingHandle};
 use crate::shutdown::Shutdown;
 use crate::status::{Phase, StatusHandle};
-use crate::system::monitor::SystemMonitor;
-use crate::web::{Auth, WebContext, WebServer};
+use crate::system::monitor::{HostNames, SystemMonitor, WebAddresses};
+use crate::web::tls::{CertificateAuthority, Https};
+use crate::web::{Auth, Listeners, WebContext, WebServer};
 use anyhow::Context;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -35,7 +38,12 @@ pub struct Appliance {
     pub shutdown: Shutdown,
     pub bitcoind: BitcoindHandle,
     pub credentials: RpcCredentials,
+    /// The plain-HTTP listener (`web.listen`).
     pub web_address: SocketAddr,
+    /// The HTTPS listener (`web.https_listen`).
+    pub https_address: SocketAddr,
+    /// The box's certificate authority (what devices trust).
+    pub ca: Arc<CertificateAuthority>,
     pub auth: Auth,
     pub lightning: LightningHandle,
     pub backup: BackupHandle,
@@ -49,6 +57,7 @@ pub struct Appliance {
     rpc_port: u16,
     pairing_services: Option<Pairing>,
     web: WebServer,
+    https: Https,
     monitor: SystemMonitor,
     power: tokio::task::JoinHandle<()>,
     systemd: crate::sd_notify::Systemd,
@@ -87,16 +96,29 @@ impl Appliance {
             )
         })?;
 
-        // Bind the web port first: a port in use is a config error to report before
+        // Bind the web ports first: a port in use is a config error to report before
         // anything else starts.
-        let listener = TcpListener::bind(config.web.listen).with_context(|| {
+        let bind = |address: SocketAddr, key: &str| {
+            TcpListener::bind(address).with_context(|| {
+                format!(
+                    "cannot listen on {address} ({key}): another program may use the port, or \
+                     binding a port below 1024 needs the CAP_NET_BIND_SERVICE capability"
+                )
+            })
+        };
+        let listener = bind(config.web.listen, "web.listen")?;
+        let https_listener = bind(config.web.https_listen, "web.https_listen")?;
+        let web_address = listener.local_addr()?;
+        let https_address = https_listener.local_addr()?;
+        // The names the certificate covers; the system monitor tells of changes.
+        let (host_names, host_names_changed) = tokio::sync::watch::channel(HostNames::current());
+        let https = Https::start(&secrets_dir, host_names_changed).with_context(|| {
             format!(
-                "cannot listen on {} (web.listen): another program may use the port, or binding \
-                 a port below 1024 needs the CAP_NET_BIND_SERVICE capability",
-                config.web.listen
+                "cannot set up HTTPS for the web page (its certificate authority lives in {})",
+                secrets_dir.display()
             )
         })?;
-        let web_address = listener.local_addr()?;
+        let ca = https.ca().clone();
 
         let auth = Auth::load(&secrets_dir, config.web.initial_password_file.as_deref())
             .context("cannot set up the web page's password store")?;
@@ -105,7 +127,10 @@ impl Appliance {
             .context("cannot set up pairing with wallet apps")?;
 
         let status = StatusHandle::new();
-        status.update(|s| s.setup.password_set = auth.is_claimed());
+        status.update(|s| {
+            s.setup.password_set = auth.is_claimed();
+            s.system.ca_fingerprint = Some(ca.fingerprint().to_string());
+        });
         let bitcoind = BitcoindHandle::spawn(
             BitcoindSettings {
                 bitcoind: config.bitcoind.clone(),
@@ -205,7 +230,15 @@ impl Appliance {
             None => None,
         };
         let pairing = pairing_services.as_ref().map(Pairing::handle);
-        let monitor = SystemMonitor::spawn(config.data.dir.clone(), web_address, status.clone());
+        let monitor = SystemMonitor::spawn(
+            config.data.dir.clone(),
+            WebAddresses {
+                plain: web_address,
+                https: https_address,
+            },
+            status.clone(),
+            host_names,
+        );
         let power = tokio::spawn(crate::system::power::watch(
             "/sys".into(),
             status.clone(),
@@ -213,7 +246,11 @@ impl Appliance {
         ));
         let demo_peer = Arc::new(std::sync::OnceLock::new());
         let web = WebServer::start(
-            listener,
+            Listeners {
+                plain: listener,
+                https: https_listener,
+            },
+            &https,
             WebContext {
                 status: status.clone(),
                 bitcoind: bitcoind.clone(),
@@ -240,6 +277,8 @@ impl Appliance {
             bitcoind,
             credentials,
             web_address,
+            https_address,
+            ca,
             auth,
             lightning,
             backup,
@@ -250,6 +289,7 @@ impl Appliance {
             rpc_port: config.bitcoind.rpc_port(),
             pairing_services,
             web,
+            https,
             monitor,
             power,
             systemd,
@@ -276,6 +316,7 @@ impl Appliance {
         // `stop` is called directly.
         self.shutdown.trigger();
         self.web.stop().await;
+        self.https.stop().await;
         if let Some(pairing) = self.pairing_services {
             pairing.stop().await;
         }

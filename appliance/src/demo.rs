@@ -2,7 +2,8 @@
 //!
 //! regtest-sim stands in for bitcoind (plugnode itself, called through a symlink named
 //! `regtest-sim`), data lives in a temporary or given directory, the web page listens on
-//! loopback. `--report` prints start-up figures and exits.
+//! loopback, over plain HTTP (loopback traffic never leaves the laptop) and over HTTPS with
+//! the demo's own certificate authority. `--report` prints start-up figures and exits.
 
 use crate::app::Appliance;
 use crate::config::{Config, GossipSetting, Network};
@@ -29,9 +30,12 @@ pub struct DemoArgs {
     /// directory removed on exit.
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Where the web page listens.
+    /// Where the web page listens over plain HTTP.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Where the web page listens over HTTPS.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub https_listen: SocketAddr,
     /// Seconds between blocks the simulated chain mines on its own (0 = never).
     #[arg(long, default_value_t = 30)]
     pub block_interval: u64,
@@ -67,9 +71,25 @@ pub async fn run(args: DemoArgs, shutdown: Shutdown, started: Instant) -> anyhow
     let appliance =
         Appliance::start_with(&config, shutdown.clone(), true, Some(dir.join("usb-stick"))).await?;
     println!(
-        "plugnode demo is running: open http://{}/ (data in {}; Ctrl-C stops it)",
+        "plugnode demo is running: open http://{}/ or https://{}/ (data in {}; Ctrl-C stops it)",
         appliance.web_address,
+        appliance.https_address,
         dir.display()
+    );
+    println!(
+        "HTTPS uses the demo's own certificate authority: trust {} in your browser (SHA-256 {}){}, \
+         or accept the browser's warning.",
+        config
+            .data
+            .secrets_dir()
+            .join(crate::web::tls::ca::CERT_FILE)
+            .display(),
+        appliance.ca.fingerprint(),
+        if args.dir.is_some() {
+            ""
+        } else {
+            "; it is new in every temporary demo, --dir keeps it"
+        }
     );
     match appliance.auth.setup_code() {
         Some(code) => println!(
@@ -400,6 +420,7 @@ fn demo_config(dir: &Path, args: &DemoArgs) -> anyhow::Result<Config> {
     config.bitcoind.extra_args = vec![format!("-simblockinterval={}", args.block_interval)];
     config.bitcoind.stop_timeout_secs = 60;
     config.web.listen = args.listen;
+    config.web.https_listen = args.https_listen;
     config.lightning.listen_port = try_free_port()?;
     config.display.panel = PanelKind::Simulated;
     // Wallet apps on this computer reach the box on loopback.

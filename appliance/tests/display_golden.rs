@@ -74,6 +74,7 @@ fn the_gallery_covers_every_screen() {
         Screen::Home,
         Screen::Lightning,
         Screen::Backup,
+        Screen::ThisBox,
         Screen::Alerts { index: 0 },
         Screen::PairingConfirm,
         Screen::WithdrawalConfirm,

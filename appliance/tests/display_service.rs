@@ -564,7 +564,7 @@ async fn keyless_panels_rotate_through_the_status_screens() {
     let rig = rig(WaveshareModel::Epd2in13V4, samples::running());
     settle().await;
     let mut seen = vec![rig.screen()];
-    for _ in 0..3 {
+    for _ in 0..4 {
         tokio::time::sleep(Duration::from_secs(300)).await;
         seen.push(rig.screen());
     }
@@ -574,6 +574,7 @@ async fn keyless_panels_rotate_through_the_status_screens() {
             Screen::Home,
             Screen::Lightning,
             Screen::Backup,
+            Screen::ThisBox,
             Screen::Home
         ]
     );
@@ -608,7 +609,7 @@ async fn bouncing_keys_count_once_and_navigation_goes_everywhere_and_back() {
 
     // The ring forward, through both alerts, and back again.
     let mut forward = vec![rig.screen()];
-    for _ in 0..4 {
+    for _ in 0..5 {
         rig.click(Key::Key1).await;
         forward.push(rig.screen());
     }
@@ -617,17 +618,17 @@ async fn bouncing_keys_count_once_and_navigation_goes_everywhere_and_back() {
         vec![
             Screen::Lightning,
             Screen::Backup,
+            Screen::ThisBox,
             Screen::Alerts { index: 0 },
             Screen::Alerts { index: 1 },
             Screen::Home
         ]
     );
-    rig.click(Key::Key1).await;
-    rig.click(Key::Key1).await;
-    rig.click(Key::Key1).await;
-    rig.click(Key::Key1).await;
-    let mut back = vec![rig.screen()];
     for _ in 0..5 {
+        rig.click(Key::Key1).await;
+    }
+    let mut back = vec![rig.screen()];
+    for _ in 0..6 {
         rig.click(Key::Key3).await;
         back.push(rig.screen());
     }
@@ -636,6 +637,7 @@ async fn bouncing_keys_count_once_and_navigation_goes_everywhere_and_back() {
         vec![
             Screen::Alerts { index: 1 },
             Screen::Alerts { index: 0 },
+            Screen::ThisBox,
             Screen::Backup,
             Screen::Lightning,
             Screen::Home,

@@ -174,7 +174,7 @@ fn exit_codes_power_off_on_request_and_never_restart_a_bad_config() {
 }
 
 #[test]
-fn plugnode_runs_unprivileged_with_only_the_port_80_capability() {
+fn plugnode_runs_unprivileged_with_only_the_capability_for_ports_80_and_443() {
     let unit = Unit::load("plugnode.service");
     assert_eq!(unit.service("User"), "plugnode");
     assert_eq!(unit.service("Group"), "plugnode");
@@ -183,10 +183,13 @@ fn plugnode_runs_unprivileged_with_only_the_port_80_capability() {
         "CAP_NET_BIND_SERVICE"
     );
     assert_eq!(unit.service("AmbientCapabilities"), "CAP_NET_BIND_SERVICE");
-    // The image serves the page on port 80, which needs that capability.
+    // The image serves the page on ports 80 and 443, which need that capability.
     for config in ["image/plugnode.toml", "image/test/plugnode-test.toml"] {
-        let port = load_image_config(config).web.listen.port();
-        assert!(port < 1024, "{config}: port {port}");
+        let web = load_image_config(config).web;
+        for port in [web.listen.port(), web.https_listen.port()] {
+            assert!(port < 1024, "{config}: port {port}");
+        }
+        assert_eq!(web.https_listen.port(), 443, "{config}");
     }
     let sysusers = read("systemd/plugnode.sysusers");
     assert!(sysusers.lines().any(|l| l.starts_with("u plugnode ")));

@@ -176,8 +176,11 @@ impl Default for LightningConfig {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebConfig {
-    /// Address and port the web page answers on.
+    /// The plain-HTTP listener. On the network it only redirects to HTTPS and hands out
+    /// the box's CA certificate; bound to loopback only, it serves the whole page.
     pub listen: SocketAddr,
+    /// Where the page and the API answer over HTTPS (the box's own certificate).
+    pub https_listen: SocketAddr,
     /// A file with the web password for a headless first boot (e.g. on the SD card's boot
     /// partition). Used only while the box has no password; plugnode deletes it after use.
     pub initial_password_file: Option<PathBuf>,
@@ -190,6 +193,7 @@ impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 80)),
+            https_listen: SocketAddr::from(([0, 0, 0, 0], 443)),
             initial_password_file: None,
             allowed_hosts: Vec::new(),
         }
@@ -575,25 +579,7 @@ impl Config {
             ));
         }
 
-        for host in &self.web.allowed_hosts {
-            let name = host.trim_start_matches('[').trim_end_matches(['.', ']']);
-            let plain = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'))
-                // A colon only inside an IPv6 address, never before a port.
-                && (!name.contains(':') || name.parse::<std::net::Ipv6Addr>().is_ok());
-            if !plain {
-                return Err(invalid(
-                    "web.allowed_hosts",
-                    format!(
-                        "{host:?} is not a host name or address: write names like \
-                         \"node.example.org\" or \"100.64.0.9\", without http:// or a port"
-                    ),
-                ));
-            }
-        }
-
+        self.validate_web()?;
         self.validate_pairing()?;
 
         let pins = self.display.key_pins;
@@ -610,6 +596,42 @@ impl Config {
 }
 
 impl Config {
+    fn validate_web(&self) -> Result<(), ConfigError> {
+        let (plain, https) = (self.web.listen, self.web.https_listen);
+        // Port 0 (any free port) never collides; the same port on the same or on the
+        // "any" address does.
+        let overlap =
+            plain.ip() == https.ip() || plain.ip().is_unspecified() || https.ip().is_unspecified();
+        if plain.port() == https.port() && plain.port() != 0 && overlap {
+            return Err(ConfigError::Invalid {
+                key: "web.https_listen".into(),
+                message: format!(
+                    "{https} uses the port of web.listen ({plain}): HTTPS needs its own port \
+                     (default 443)"
+                ),
+            });
+        }
+        for host in &self.web.allowed_hosts {
+            let name = host.trim_start_matches('[').trim_end_matches(['.', ']']);
+            let plain = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'))
+                // A colon only inside an IPv6 address, never before a port.
+                && (!name.contains(':') || name.parse::<std::net::Ipv6Addr>().is_ok());
+            if !plain {
+                return Err(ConfigError::Invalid {
+                    key: "web.allowed_hosts".into(),
+                    message: format!(
+                        "{host:?} is not a host name or address: write names like \
+                         \"node.example.org\" or \"100.64.0.9\", without http:// or a port"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn validate_pairing(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::Invalid {
             key: key.to_string(),

@@ -328,3 +328,28 @@ fn a_liquidity_provider_is_checked_key_by_key() {
         parse("[lightning.lsp]\nnode_id = \"03aa\"\naddress = \"a:1\"\nfee = 1\n").unwrap_err();
     assert_eq!(parsed.key(), Some("lightning.lsp.fee"));
 }
+
+#[test]
+fn https_needs_its_own_port_and_old_configs_get_the_default() {
+    // A config from before HTTPS (only `listen`) still loads, with HTTPS on 443.
+    let config = parse("[web]\nlisten = \"0.0.0.0:80\"\n").unwrap();
+    assert_eq!(config.web.https_listen, "0.0.0.0:443".parse().unwrap());
+
+    let mut config = valid_config();
+    config.web.https_listen = "0.0.0.0:80".parse().unwrap();
+    let err = config.validate().unwrap_err();
+    assert_eq!(err.key(), Some("web.https_listen"), "{err}");
+    assert!(err.to_string().contains("own port"), "{err}");
+    config.web.listen = "127.0.0.1:8080".parse().unwrap();
+    config.web.https_listen = "0.0.0.0:8080".parse().unwrap();
+    assert_eq!(
+        config.validate().unwrap_err().key(),
+        Some("web.https_listen")
+    );
+    // The same port on two different addresses, or two "any free port"s, are fine.
+    config.web.https_listen = "127.0.0.2:8080".parse().unwrap();
+    config.validate().unwrap();
+    config.web.listen = "127.0.0.1:0".parse().unwrap();
+    config.web.https_listen = "127.0.0.1:0".parse().unwrap();
+    config.validate().unwrap();
+}

@@ -74,6 +74,7 @@ where
         Screen::Home => home(target, &theme, view),
         Screen::Lightning => lightning(target, &theme, view),
         Screen::Backup => backup(target, &theme, view),
+        Screen::ThisBox => this_box(target, &theme, view),
         Screen::Alerts { index } => alerts(target, &theme, view, index),
         Screen::PairingConfirm => pairing_confirm(target, &theme, view),
         Screen::WithdrawalConfirm => withdrawal_confirm(target, &theme, view),
@@ -89,12 +90,13 @@ where
 /// Position of a status screen in the ring, for the header's page dots.
 fn ring_dots(view: &View, screen: Screen) -> Option<(usize, usize)> {
     let alerts = !view.status.alerts().is_empty();
-    let pages = if view.has_keys || alerts { 4 } else { 3 };
+    let pages = if view.has_keys || alerts { 5 } else { 4 };
     let page = match screen {
         Screen::Boot | Screen::Home => 0,
         Screen::Lightning => 1,
         Screen::Backup => 2,
-        Screen::Alerts { .. } => 3,
+        Screen::ThisBox => 3,
+        Screen::Alerts { .. } => 4,
         _ => return None,
     };
     Some((page, pages.max(page + 1)))
@@ -655,6 +657,77 @@ fn backup<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View
                 th.small,
             );
         }
+    }
+}
+
+/// The box's name, where to reach it, and the fingerprint of its certificate authority in
+/// four lines of eight bytes, as the trust page shows it: the user compares the two before
+/// trusting the box on a phone or computer.
+fn this_box<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View) {
+    let status = view.status;
+    widgets::header(t, th, "This box", ring_dots(view, Screen::ThisBox));
+    let m = th.margin;
+    let right = th.width - m;
+    let icon_dy = (th.body.character_size.height as i32 - 12) / 2;
+    let mut y = th.header_h + if th.large { 5 } else { 3 };
+
+    // Where to go: the name (and the address for devices without mDNS).
+    widgets::icon(t, &icons::HOUSE, m, y + icon_dy, 1);
+    let name = web_name(status);
+    let ip = ip_address(status).unwrap_or("no network");
+    let room = th.chars_across(th.body, th.inner_width() - 17);
+    if name.len() + ip.len() + 2 <= room {
+        widgets::left(t, &name, m + 17, y, th.body);
+        widgets::right(t, ip, right, y, th.body);
+    } else {
+        // A long host name gets a line of its own, in the small font if it needs it.
+        let font = if name.len() <= room {
+            th.body
+        } else {
+            th.small
+        };
+        let width = th.chars_across(font, th.inner_width() - 17);
+        widgets::left(t, &widgets::ellipsize(&name, width), m + 17, y, font);
+        y += th.line;
+        widgets::left(t, ip, m + 17, y, th.body);
+    }
+    y += th.line + if th.large { 4 } else { 1 };
+    widgets::rule(t, th, y - 2);
+    y += if th.large { 3 } else { 1 };
+
+    let Some(fingerprint) = status.system.ca_fingerprint.as_deref() else {
+        let width = th.chars_across(th.body, th.inner_width());
+        for line in widgets::wrap(
+            "No HTTPS certificate yet: the web page is starting.",
+            width,
+            3,
+        ) {
+            widgets::left(t, &line, m, y, th.body);
+            y += th.line;
+        }
+        return;
+    };
+    let label = if th.large {
+        "Certificate fingerprint (SHA-256):"
+    } else {
+        "Certificate SHA-256:"
+    };
+    widgets::left(t, label, m, y, th.small);
+    y += th.small_line + if th.large { 2 } else { 0 };
+    // Eight bytes a line (23 characters) fit both panels in the body font.
+    let bytes: Vec<&str> = fingerprint.split(':').collect();
+    for chunk in bytes.chunks(8) {
+        widgets::left(
+            t,
+            &chunk.join(":"),
+            m + if th.large { 8 } else { 4 },
+            y,
+            th.body,
+        );
+        y += th.line - if th.large { 1 } else { 0 };
+    }
+    if th.large && y + th.small_line <= th.height {
+        widgets::left(t, "Compare it with the web page", m, y + 1, th.small);
     }
 }
 

@@ -13,6 +13,10 @@ use crate::status::{
 /// 2026-03-03 12:00:00 UTC.
 pub const NOW: UnixTime = 1_772_539_200;
 
+/// A made-up CA fingerprint (SHA-256, as the status carries it).
+pub const CA_FINGERPRINT: &str = "3F:5A:9C:12:0B:D4:7E:61:A8:2C:F0:93:5D:E7:14:B6:\
+                                  C9:08:6A:FF:31:4E:D2:87:1B:60:A5:3C:E9:72:0D:84";
+
 fn channel(n: u8, capacity: u64, outbound: u64, usable: bool) -> ChannelSummary {
     ChannelSummary {
         user_channel_id: n.to_string(),
@@ -85,6 +89,8 @@ pub fn running() -> Status {
             hostname: "plugnode".into(),
             ip_addresses: vec!["192.168.1.23".into(), "fe80::1".into()],
             web_url: Some("http://plugnode.local".into()),
+            https_url: Some("https://plugnode.local/".into()),
+            ca_fingerprint: Some(CA_FINGERPRINT.into()),
             data_disk_free_bytes: Some(400_000_000_000),
             data_disk_total_bytes: Some(1_000_000_000_000),
             power: PowerStatus::default(),
@@ -306,6 +312,19 @@ pub fn gallery() -> Vec<Sample> {
                 reason: "This stick is empty. Prepare it for backups?".into(),
             }),
         ),
+        Sample::new("this-box", Screen::ThisBox, running()),
+        Sample::new("this-box-long-name", Screen::ThisBox, {
+            let mut s = running();
+            s.system.hostname = "bitcoin-node-in-the-attic".into();
+            s.system.ip_addresses = vec!["192.168.178.123".into()];
+            s
+        }),
+        Sample::new("this-box-starting", Screen::ThisBox, {
+            let mut s = booting();
+            s.system.ca_fingerprint = None;
+            s.system.ip_addresses = Vec::new();
+            s
+        }),
         Sample::new(
             "alerts-crash-loop",
             Screen::Alerts { index: 0 },
@@ -410,18 +429,15 @@ pub async fn typical_day(status: &crate::status::StatusHandle, display: &super::
             status.update(|s| s.system.power.undervoltage_now = on);
         }
         if t == walk {
-            for key in [
-                plugnode_hw::Key::Key1,
-                plugnode_hw::Key::Key1,
-                plugnode_hw::Key::Key1,
-                plugnode_hw::Key::Key1,
-            ] {
-                let _ = display.press_key(key).await;
+            // Once round the ring (Home, Lightning, Backup, This box, Alerts) and home.
+            const PRESSES: u64 = 5;
+            for _ in 0..PRESSES {
+                let _ = display.press_key(plugnode_hw::Key::Key1).await;
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
-            t += 20;
-            tokio::time::sleep(Duration::from_secs(TICK - 20)).await;
-            t += TICK - 20;
+            t += 5 * PRESSES;
+            tokio::time::sleep(Duration::from_secs(TICK - 5 * PRESSES)).await;
+            t += TICK - 5 * PRESSES;
             continue;
         }
         tokio::time::sleep(Duration::from_secs(TICK)).await;

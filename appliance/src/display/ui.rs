@@ -3,8 +3,8 @@
 //! the service must do) comes out.
 //!
 //! Keys (2.7" HAT): KEY1 next, KEY2 select/confirm, KEY3 back, KEY4 held 3 s = shut down
-//! (confirm with KEY2). Status screens form a ring: Home → Lightning → Backup → Alerts →
-//! Home; KEY3 walks it backwards and stops at Home. On panels without keys the ring turns
+//! (confirm with KEY2). Status screens form a ring: Home → Lightning → Backup → This box →
+//! Alerts → Home; KEY3 walks it backwards and stops at Home. On panels without keys the ring turns
 //! by itself every `rotate_every`.
 //!
 //! The web page's copy of the keys ([`Action::Mirrored`]) navigates like the device's,
@@ -26,6 +26,9 @@ pub enum Screen {
     Home,
     Lightning,
     Backup,
+    /// The box's name, the address to type, and its certificate authority's fingerprint,
+    /// to compare with the page before trusting it.
+    ThisBox,
     /// One alert at a time; `index` into `Status::alerts()`.
     Alerts {
         index: usize,
@@ -66,6 +69,7 @@ impl Screen {
                 | Screen::Home
                 | Screen::Lightning
                 | Screen::Backup
+                | Screen::ThisBox
                 | Screen::Alerts { .. }
         )
     }
@@ -81,6 +85,7 @@ impl Screen {
             Screen::Home => "home",
             Screen::Lightning => "lightning",
             Screen::Backup => "backup",
+            Screen::ThisBox => "this-box",
             Screen::Alerts { .. } => "alerts",
             Screen::PairingConfirm => "pairing-confirm",
             Screen::WithdrawalConfirm => "withdrawal-confirm",
@@ -483,10 +488,15 @@ impl Ui {
         self.screen = self.base;
     }
 
-    /// The status ring: Home, Lightning, Backup, Alerts (keyless panels skip Alerts when
-    /// there are none).
+    /// The status ring: Home, Lightning, Backup, This box, Alerts (keyless panels skip
+    /// Alerts when there are none).
     fn ring(&self, alert_count: usize) -> Vec<Screen> {
-        let mut ring = vec![Screen::Home, Screen::Lightning, Screen::Backup];
+        let mut ring = vec![
+            Screen::Home,
+            Screen::Lightning,
+            Screen::Backup,
+            Screen::ThisBox,
+        ];
         if self.has_keys || alert_count > 0 {
             ring.push(Screen::Alerts { index: 0 });
         }
@@ -892,7 +902,7 @@ mod tests {
     fn key1_walks_the_ring_and_key3_walks_back_to_home() {
         let (mut ui, status, now) = ui(true);
         let mut seen = vec![ui.screen()];
-        for _ in 0..4 {
+        for _ in 0..5 {
             click(&mut ui, &status, Key::Key1, now);
             seen.push(ui.screen());
         }
@@ -902,12 +912,16 @@ mod tests {
                 Screen::Home,
                 Screen::Lightning,
                 Screen::Backup,
+                Screen::ThisBox,
                 Screen::Alerts { index: 0 },
                 Screen::Home
             ]
         );
         click(&mut ui, &status, Key::Key1, now);
         click(&mut ui, &status, Key::Key1, now);
+        click(&mut ui, &status, Key::Key1, now);
+        assert_eq!(ui.screen(), Screen::ThisBox);
+        click(&mut ui, &status, Key::Key3, now);
         assert_eq!(ui.screen(), Screen::Backup);
         click(&mut ui, &status, Key::Key3, now);
         assert_eq!(ui.screen(), Screen::Lightning);
@@ -1251,19 +1265,21 @@ mod tests {
         let every = UiTiming::default().rotate_every;
         let mut seen = vec![ui.screen()];
         let mut t = now;
-        for _ in 0..3 {
+        for _ in 0..4 {
             t += every;
             assert_eq!(ui.next_deadline(), Some(t));
             ui.on_timer(&status, t);
             seen.push(ui.screen());
         }
-        // No alerts: the alert screen is skipped.
+        // No alerts: the alert screen is skipped; the fingerprint comes round too, since a
+        // box without keys cannot be asked for it.
         assert_eq!(
             seen,
             vec![
                 Screen::Home,
                 Screen::Lightning,
                 Screen::Backup,
+                Screen::ThisBox,
                 Screen::Home
             ]
         );

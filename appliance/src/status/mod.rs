@@ -286,6 +286,11 @@ pub struct SystemStatus {
     pub ip_addresses: Vec<String>,
     /// Where the web page answers, as a user types it.
     pub web_url: Option<String>,
+    /// The page over HTTPS, as a user types it.
+    pub https_url: Option<String>,
+    /// SHA-256 fingerprint of the box's own certificate authority, colon-separated hex as
+    /// browsers show it: the user compares it with the box's screen before trusting it.
+    pub ca_fingerprint: Option<String>,
     pub data_disk_free_bytes: Option<u64>,
     pub data_disk_total_bytes: Option<u64>,
     pub power: PowerStatus,

@@ -1,14 +1,44 @@
 //! Keeps `status.system` current: host name, addresses, where the web page answers, data
-//! disk space. Cheap reads, once a minute (and at once on start).
+//! disk space. Cheap reads, once a minute (and at once on start). A changed name or
+//! address also goes to whoever follows [`HostNames`] (the HTTPS certificate).
 
 use super::disk;
 use crate::status::StatusHandle;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 const INTERVAL: Duration = Duration::from_secs(60);
+
+/// The names a device on the home network reaches the box at: its host name (`<name>.local`
+/// through mDNS) and its own addresses (IPv4 first, no loopback or link-local).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostNames {
+    pub hostname: String,
+    pub addresses: Vec<IpAddr>,
+}
+
+impl HostNames {
+    /// Reads them now.
+    pub fn current() -> HostNames {
+        let hostname = nix::unistd::gethostname()
+            .ok()
+            .and_then(|name| name.into_string().ok())
+            .unwrap_or_default();
+        HostNames {
+            hostname,
+            addresses: local_addresses(),
+        }
+    }
+}
+
+/// Where the web page listens.
+#[derive(Clone, Copy, Debug)]
+pub struct WebAddresses {
+    pub plain: SocketAddr,
+    pub https: SocketAddr,
+}
 
 pub struct SystemMonitor {
     stop: oneshot::Sender<()>,
@@ -16,11 +46,18 @@ pub struct SystemMonitor {
 }
 
 impl SystemMonitor {
-    pub fn spawn(data_dir: PathBuf, web_address: SocketAddr, status: StatusHandle) -> Self {
+    /// Refreshes `status.system` every minute and publishes changed [`HostNames`] on
+    /// `names` (receivers wake only on a change).
+    pub fn spawn(
+        data_dir: PathBuf,
+        web: WebAddresses,
+        status: StatusHandle,
+        names: watch::Sender<HostNames>,
+    ) -> Self {
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
             loop {
-                refresh(&data_dir, web_address, &status);
+                refresh(&data_dir, web, &status, &names);
                 tokio::select! {
                     _ = tokio::time::sleep(INTERVAL) => {}
                     _ = &mut stopped => return,
@@ -36,18 +73,32 @@ impl SystemMonitor {
     }
 }
 
-fn refresh(data_dir: &std::path::Path, web_address: SocketAddr, status: &StatusHandle) {
-    let hostname = nix::unistd::gethostname()
-        .ok()
-        .and_then(|name| name.into_string().ok())
-        .unwrap_or_default();
-    let addresses = local_addresses();
-    let web_url = web_url(web_address, &hostname, &addresses);
+fn refresh(
+    data_dir: &std::path::Path,
+    web: WebAddresses,
+    status: &StatusHandle,
+    names: &watch::Sender<HostNames>,
+) {
+    let current = HostNames::current();
+    let plain_url = web_url("http", web.plain, &current.hostname, &current.addresses);
+    let https_url = web_url("https", web.https, &current.hostname, &current.addresses);
     let space = disk::space(data_dir).ok();
+    names.send_if_modified(|known| {
+        let changed = *known != current;
+        if changed {
+            *known = current.clone();
+        }
+        changed
+    });
+    let HostNames {
+        hostname,
+        addresses,
+    } = current;
     status.update(|s| {
         s.system.hostname = hostname;
         s.system.ip_addresses = addresses.iter().map(ToString::to_string).collect();
-        s.system.web_url = Some(web_url);
+        s.system.web_url = Some(plain_url);
+        s.system.https_url = Some(https_url);
         if let Some((total, free)) = space {
             s.system.data_disk_total_bytes = Some(total);
             s.system.data_disk_free_bytes = Some(free);
@@ -81,21 +132,24 @@ fn local_addresses() -> Vec<IpAddr> {
 
 /// The address a user types: `http://plugnode.local/` on the box, the loopback address
 /// when the page only listens there (the demo).
-fn web_url(listen: SocketAddr, hostname: &str, addresses: &[IpAddr]) -> String {
-    let port = match listen.port() {
-        80 => String::new(),
-        port => format!(":{port}"),
+fn web_url(scheme: &str, listen: SocketAddr, hostname: &str, addresses: &[IpAddr]) -> String {
+    let port = match (scheme, listen.port()) {
+        ("http", 80) | ("https", 443) => String::new(),
+        (_, port) => format!(":{port}"),
     };
     if listen.ip().is_loopback() {
-        return format!("http://{}{port}/", listen.ip());
+        return match listen.ip() {
+            IpAddr::V6(ip) => format!("{scheme}://[{ip}]{port}/"),
+            ip => format!("{scheme}://{ip}{port}/"),
+        };
     }
     if !hostname.is_empty() {
-        return format!("http://{hostname}.local{port}/");
+        return format!("{scheme}://{hostname}.local{port}/");
     }
     match addresses.first() {
-        Some(IpAddr::V6(ip)) => format!("http://[{ip}]{port}/"),
-        Some(ip) => format!("http://{ip}{port}/"),
-        None => format!("http://{}{port}/", listen.ip()),
+        Some(IpAddr::V6(ip)) => format!("{scheme}://[{ip}]{port}/"),
+        Some(ip) => format!("{scheme}://{ip}{port}/"),
+        None => format!("{scheme}://{}{port}/", listen.ip()),
     }
 }
 
@@ -106,12 +160,31 @@ mod tests {
     #[test]
     fn web_urls_as_users_type_them() {
         let any80: SocketAddr = "0.0.0.0:80".parse().unwrap();
-        assert_eq!(web_url(any80, "plugnode", &[]), "http://plugnode.local/");
+        assert_eq!(
+            web_url("http", any80, "plugnode", &[]),
+            "http://plugnode.local/"
+        );
         let loopback: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        assert_eq!(web_url(loopback, "plugnode", &[]), "http://127.0.0.1:8080/");
+        assert_eq!(
+            web_url("http", loopback, "plugnode", &[]),
+            "http://127.0.0.1:8080/"
+        );
         let ip: IpAddr = "192.168.1.20".parse().unwrap();
         let any8080: SocketAddr = "0.0.0.0:8080".parse().unwrap();
-        assert_eq!(web_url(any8080, "", &[ip]), "http://192.168.1.20:8080/");
+        assert_eq!(
+            web_url("http", any8080, "", &[ip]),
+            "http://192.168.1.20:8080/"
+        );
+        let any443: SocketAddr = "0.0.0.0:443".parse().unwrap();
+        assert_eq!(
+            web_url("https", any443, "plugnode", &[ip]),
+            "https://plugnode.local/"
+        );
+        let demo: SocketAddr = "127.0.0.1:8443".parse().unwrap();
+        assert_eq!(
+            web_url("https", demo, "plugnode", &[]),
+            "https://127.0.0.1:8443/"
+        );
     }
 
     #[test]

@@ -48,12 +48,16 @@ struct Health {
 
 async fn health(context: web::Data<WebContext>) -> HttpResponse {
     let status = context.status.snapshot();
-    HttpResponse::Ok().json(Health {
-        phase: status.phase,
-        bitcoind: bitcoind_state_name(&status.bitcoind.state),
-        alerts: status.alerts().len(),
-        version: env!("CARGO_PKG_VERSION"),
-    })
+    HttpResponse::Ok()
+        // Public and secret-free: the trust page on plain HTTP reads it across origins to
+        // learn whether this device trusts the box's certificate yet.
+        .insert_header(("cross-origin-resource-policy", "cross-origin"))
+        .json(Health {
+            phase: status.phase,
+            bitcoind: bitcoind_state_name(&status.bitcoind.state),
+            alerts: status.alerts().len(),
+            version: env!("CARGO_PKG_VERSION"),
+        })
 }
 
 fn bitcoind_state_name(state: &BitcoindState) -> &'static str {

@@ -24,14 +24,18 @@ use actix_web::{web, HttpResponse};
 use std::net::IpAddr;
 
 /// The page loads only its own files; images come from `/api/qr` and the screen mirror
-/// (same origin). No inline script or style exists in `web-ui/`, so none is allowed.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+/// (same origin). No inline script or style exists in `web-ui/`, so none is allowed. A
+/// handler may send its own (the trust page probes the HTTPS origin).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
      base-uri 'none'; frame-ancestors 'none'";
 
 /// Connections the page serves at once (each browser opens up to six); more wait for the
 /// kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 64;
+
+/// TLS handshakes the page runs at once; more wait their turn.
+pub const MAX_HANDSHAKES: usize = 16;
 
 /// The names every box answers to, besides its host name and addresses.
 const FIXED_NAMES: &[&str] = &["plugnode.local", "localhost"];
@@ -54,28 +58,28 @@ pub async fn guard(
     Ok(response)
 }
 
+/// Adds each header the handler did not set itself (the trust page's policy, the health
+/// probe's resource policy).
 fn add_security_headers(headers: &mut HeaderMap) {
-    let set = |headers: &mut HeaderMap, name: HeaderName, value: &'static str| {
-        headers.insert(name, HeaderValue::from_static(value));
-    };
-    set(
-        headers,
-        header::CONTENT_SECURITY_POLICY,
-        CONTENT_SECURITY_POLICY,
-    );
-    set(headers, header::X_FRAME_OPTIONS, "DENY");
-    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(headers, header::REFERRER_POLICY, "no-referrer");
-    set(
-        headers,
-        HeaderName::from_static("cross-origin-resource-policy"),
-        "same-origin",
-    );
-    set(
-        headers,
-        HeaderName::from_static("cross-origin-opener-policy"),
-        "same-origin",
-    );
+    let defaults = [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+    ];
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
 }
 
 /// Why a request was turned away.

@@ -1,7 +1,10 @@
 //! The local web page and its JSON API (actix-web).
 //!
-//! [`WebServer::start`] takes its listening socket from the caller (tests bind
-//! `127.0.0.1:0`) and is stopped by the supervisor in its shutdown order.
+//! [`WebServer::start`] takes its listening sockets from the caller (tests bind
+//! `127.0.0.1:0`) and is stopped by the supervisor in its shutdown order. The page and the
+//! API are served over HTTPS with the box's own certificate ([`tls`]); the plain-HTTP
+//! listener serves them only when bound to loopback, and otherwise leads to HTTPS
+//! ([`trust`]).
 
 mod api;
 mod assets;
@@ -15,6 +18,8 @@ mod openapi;
 mod pairing_api;
 mod routes;
 mod throttle;
+pub mod tls;
+pub mod trust;
 
 pub use auth::Auth;
 
@@ -25,7 +30,7 @@ use crate::lightning::LightningHandle;
 use crate::pairing::PairingHandle;
 use crate::shutdown::Shutdown;
 use crate::status::StatusHandle;
-use actix_web::{web, App, HttpServer};
+use actix_web::{middleware, web, App, HttpServer};
 use std::net::TcpListener;
 use tracing::info;
 
@@ -56,23 +61,46 @@ pub struct WebServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// The sockets the page is served on.
+pub struct Listeners {
+    /// Plain HTTP (`web.listen`): everything when bound to loopback, else only what
+    /// leads to HTTPS (see [`trust`]).
+    pub plain: TcpListener,
+    /// HTTPS (`web.https_listen`).
+    pub https: TcpListener,
+}
+
 impl WebServer {
-    /// Serves the web page on `listener` until [`WebServer::stop`].
+    /// Serves the web page on `listeners` until [`WebServer::stop`], over HTTPS with
+    /// `https`'s current certificate.
     pub fn start(
-        listener: TcpListener,
+        listeners: Listeners,
+        https: &tls::Https,
         context: WebContext,
         auth: Auth,
     ) -> std::io::Result<WebServer> {
-        let address = listener.local_addr()?;
+        let plain_address = listeners.plain.local_addr()?;
+        let https_address = listeners.https.local_addr()?;
         let demo = context.demo_stick.is_some();
         let data = web::Data::new(context);
         let auth = web::Data::new(auth);
+        let trust_info = web::Data::new(trust::TrustInfo {
+            ca_pem: https.ca().cert_pem().to_string(),
+            ca_name: https.ca().name().to_string(),
+            fingerprint: https.ca().fingerprint().to_string(),
+            https_port: https_address.port(),
+        });
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(actix_web::middleware::from_fn(guard::guard))
+                // The last wrap runs first: names and origins are checked before the
+                // plain-HTTP gate decides what port 80 may serve.
+                .wrap(middleware::from_fn(trust::plain_gate))
+                .wrap(middleware::from_fn(guard::guard))
                 .app_data(web::JsonConfig::default().limit(routes::JSON_LIMIT))
                 .app_data(data.clone())
                 .app_data(auth.clone())
+                .app_data(trust_info.clone())
+                .configure(trust::routes)
                 .configure(lightning_api::routes)
                 .configure(backup_api::routes)
                 .configure(pairing_api::routes)
@@ -91,14 +119,25 @@ impl WebServer {
         .workers(1)
         // A handful of phones and browsers need a few dozen; more is someone flooding.
         .max_connections(guard::MAX_CONNECTIONS)
+        // TLS handshakes in progress at once: each costs a signature, so a flood of them
+        // cannot starve the page's one worker.
+        .max_connection_rate(guard::MAX_HANDSHAKES)
         // The supervisor owns the signals and the shutdown order.
         .disable_signals()
         .shutdown_timeout(5)
-        .listen(listener)?
+        .listen(listeners.plain)?
+        .listen_rustls_0_23(listeners.https, https.server_config())?
         .run();
         let handle = server.handle();
         let task = tokio::spawn(server);
-        info!("web page at http://{address}/");
+        let plain_serves = if plain_address.ip().is_loopback() {
+            "the page"
+        } else {
+            "the way to HTTPS and the CA certificate"
+        };
+        info!(
+            "web page at https://{https_address}/; http://{plain_address}/ serves {plain_serves}"
+        );
         Ok(WebServer { handle, task })
     }
 

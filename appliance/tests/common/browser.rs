@@ -26,6 +26,16 @@ impl Browser {
     /// A window of `width`×`height` CSS pixels. Headless Chromium's windows are at least
     /// 500 px wide, so narrower sizes emulate a phone's screen instead.
     pub async fn start_sized(width: u32, height: u32) -> Browser {
+        Browser::start_with(width, height, &[]).await
+    }
+
+    /// A laptop-sized window with more Chromium switches (e.g. the box's CA key in
+    /// `--ignore-certificate-errors-spki-list`).
+    pub async fn start_with_args(args: &[String]) -> Browser {
+        Browser::start_with(1200, 1000, args).await
+    }
+
+    async fn start_with(width: u32, height: u32, extra_args: &[String]) -> Browser {
         assert!(
             std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
             "browser tests need Chromium and chromedriver: apt-get install -y chromium chromium-driver"
@@ -55,6 +65,10 @@ impl Browser {
                 format!("--user-data-dir={}", profile.path().display()),
             ],
         });
+        options["args"]
+            .as_array_mut()
+            .unwrap()
+            .extend(extra_args.iter().map(|arg| serde_json::json!(arg)));
         if width < 500 {
             options["mobileEmulation"] = serde_json::json!({
                 "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1 },

@@ -9,6 +9,7 @@ pub mod lsp;
 pub mod pairing;
 pub mod relay;
 pub mod stick;
+pub mod tls;
 
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -181,7 +182,13 @@ pub struct TestConfig {
     pub dir: PathBuf,
     pub binary: PathBuf,
     pub rpc_port: u16,
+    /// `[web] listen`'s port, on [`TestConfig::web_ip`].
     pub web_port: u16,
+    /// `[web] listen`'s address: loopback (the whole page over plain HTTP, as the tests
+    /// speak it) unless a test wants the network's view (only the way to HTTPS).
+    pub web_ip: std::net::IpAddr,
+    /// `[web] https_listen`'s port, on 127.0.0.1: every test box serves HTTPS.
+    pub https_port: u16,
     pub extra_args: Vec<String>,
     pub prune_mib: Option<u64>,
     pub stop_timeout_secs: u64,
@@ -242,6 +249,8 @@ impl TestConfig {
             binary: regtest_sim(dir),
             rpc_port: free_port(),
             web_port: free_port(),
+            web_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            https_port: free_port(),
             extra_args: vec!["-simwarmup=300".into()],
             prune_mib: None,
             stop_timeout_secs: 60,
@@ -288,7 +297,8 @@ impl TestConfig {
         let text = format!(
             "[data]\ndir = {data:?}\n\n[bitcoind]\nbinary = {binary:?}\nnetwork = \"regtest\"\n\
              rpc_port = {rpc}\np2p_port = {p2p}\nextra_args = {args:?}\nstop_timeout_secs = {stop}\n{prune}\n\
-             [lightning]\n{lightning}\n[web]\nlisten = \"127.0.0.1:{web}\"\ninitial_password_file = {password:?}\n\n\
+             [lightning]\n{lightning}\n[web]\nlisten = \"{web}\"\nhttps_listen = \"127.0.0.1:{https}\"\n\
+             initial_password_file = {password:?}\n\n\
              [display]\npanel = {panel:?}\n\n[backup]\n{backup}\n[pairing]\n{pairing}\n{extra}",
             data = self.data_dir(),
             binary = self.binary,
@@ -296,7 +306,8 @@ impl TestConfig {
             p2p = free_port(),
             args = self.extra_args,
             stop = self.stop_timeout_secs,
-            web = self.web_port,
+            web = SocketAddr::new(self.web_ip, self.web_port),
+            https = self.https_port,
             password = self.password_file(),
             panel = self.panel,
             backup = match &self.backup {
@@ -369,7 +380,10 @@ impl Drop for Demo {
 /// A running `plugnode run`.
 pub struct Plugnode {
     pub child: Child,
+    /// The plain-HTTP listener, reached on 127.0.0.1.
     pub web: SocketAddr,
+    /// The HTTPS listener (127.0.0.1).
+    pub https: SocketAddr,
     pub rpc_port: u16,
     pub data_dir: PathBuf,
     log: PathBuf,
@@ -395,6 +409,7 @@ impl Plugnode {
         Plugnode {
             child,
             web: SocketAddr::from(([127, 0, 0, 1], config.web_port)),
+            https: SocketAddr::from(([127, 0, 0, 1], config.https_port)),
             rpc_port: config.rpc_port,
             data_dir: config.data_dir(),
             log,
