@@ -297,3 +297,112 @@ fn a_kill_9_while_the_channel_opens_loses_and_doubles_nothing() {
     }
     lsp.stop();
 }
+
+/// Paired apps ask for invoices with nobody at the page to accept a fee: they get one
+/// through a just-in-time channel within the owner's limit (`[lightning] max_lsp_fee_sat`,
+/// 5 000 sat, and `max_lsp_fee_permille`, 50 ‰, by default), or a refusal that says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn paired_apps_get_just_in_time_invoices_within_the_owners_limit() {
+    use common::lndhub::{App, ZEUS};
+    use common::pairing::{nwc_client, pair};
+    use nostr_sdk::nips::nip47::{LookupInvoiceRequest, MakeInvoiceRequest, TransactionState};
+    use tokio::task::block_in_place;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_chain, lsp, ln, payer) = block_in_place(|| {
+        setup_with(dir.path(), None, None, |config| {
+            config.pairing = Some(TestPairing::both());
+        })
+    });
+    let (code, _) = block_in_place(|| ln.post("/api/lightning/lsp", json!({"agree": true})));
+    assert_eq!(code, 200);
+    let alby = block_in_place(|| {
+        pair(
+            &ln,
+            json!({"app": "Alby Go", "protocol": "nwc", "permissions": ["receive"]}),
+        )
+    });
+    let alby = nwc_client(&alby.uri);
+    let (mut zeus, _) = block_in_place(|| App::pair(&ln, "Zeus", &["receive"], None, ZEUS));
+    block_in_place(|| zeus.log_in());
+    let make_invoice = |amount_sat: u64| MakeInvoiceRequest {
+        amount: amount_sat * 1000,
+        description: Some("from an app".into()),
+        description_hash: None,
+        expiry: None,
+    };
+
+    // 20 000 sat would cost the provider's minimum, 2 000 sat: 100 ‰, over the 50 ‰ cap.
+    let small = 20_000;
+    assert!(Lsp::fee_sat(small) * 1000 > small * 50);
+    let refused = alby.make_invoice(make_invoice(small)).await.unwrap_err();
+    let refused = refused.to_string();
+    assert!(
+        refused.contains("more than the owner allows for apps") && refused.contains("2000 sat"),
+        "{refused}"
+    );
+    let answer = block_in_place(|| {
+        zeus.post(
+            "/addinvoice",
+            json!({"amt": small.to_string(), "memo": "small"}),
+        )
+    });
+    let refused = answer.error(7);
+    assert!(
+        refused.contains("more than the owner allows for apps"),
+        "{refused}"
+    );
+    // 200 000 sat would cost 2 000 sat: within both limits, so Zeus gets the invoice.
+    let first = 200_000;
+    let added = block_in_place(|| {
+        zeus.post(
+            "/addinvoice",
+            json!({"amt": first.to_string(), "memo": "first"}),
+        )
+    })
+    .ok();
+    let (code, paid) = block_in_place(|| payer.pay(added["pay_req"].as_str().unwrap(), None));
+    assert_eq!(code, 200, "{paid}");
+    let hash = added["r_hash"].as_str().unwrap();
+    let payment = block_in_place(|| {
+        ln.wait("Zeus's payment through a new channel", || {
+            received(&ln, hash).into_iter().next()
+        })
+    });
+    let fee = Lsp::fee_sat(first);
+    assert_eq!(payment["lsp_fee_msat"], fee * 1000, "{payment}");
+    assert_eq!(payment["amount_msat"], (first - fee) * 1000, "{payment}");
+    block_in_place(|| ln.wait_channel_usable());
+
+    // More than that channel can take opens another one, for Alby Go's invoice.
+    let receivable = block_in_place(|| ln.get("/api/lightning/lsp")).1["receivable_sat"]
+        .as_u64()
+        .unwrap();
+    let second = 400_000;
+    assert!(receivable < second, "{receivable}");
+    let made = alby.make_invoice(make_invoice(second)).await.unwrap();
+    let made_hash = made
+        .payment_hash
+        .clone()
+        .expect("make_invoice names the payment hash");
+    let (code, paid) = block_in_place(|| payer.pay(&made.invoice, None));
+    assert_eq!(code, 200, "{paid}");
+    let payment = block_in_place(|| {
+        ln.wait("Alby Go's payment through a second channel", || {
+            received(&ln, &made_hash).into_iter().next()
+        })
+    });
+    let fee = Lsp::fee_sat(second);
+    assert!(fee <= 5_000, "within the owner's limit: {fee}");
+    assert_eq!(payment["lsp_fee_msat"], fee * 1000, "{payment}");
+    let looked_up = alby
+        .lookup_invoice(LookupInvoiceRequest {
+            payment_hash: Some(made_hash.clone()),
+            invoice: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(looked_up.state, Some(TransactionState::Settled));
+    block_in_place(|| ln.wait("two channels", || (ln.channels().len() == 2).then_some(())));
+    block_in_place(|| lsp.stop());
+}

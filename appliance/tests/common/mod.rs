@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod lightning;
+pub mod lndhub;
 pub mod lsp;
 pub mod pairing;
 pub mod relay;
