@@ -223,6 +223,7 @@ for unit in "${units[@]}"; do
 done
 install -D -m 0644 "$repo/systemd/60-plugnode.rules" "$root/etc/udev/rules.d/60-plugnode.rules"
 install -D -m 0644 "$repo/systemd/plugnode.sysusers" "$root/usr/lib/sysusers.d/plugnode.conf"
+install -D -m 0644 "$repo/systemd/plugnode.tmpfiles" "$root/usr/lib/tmpfiles.d/plugnode.conf"
 install -D -m 0644 "$repo/README.md" "$root/usr/share/doc/plugnode/README.md"
 install -D -m 0644 "$repo/systemd/README.md" "$root/usr/share/doc/plugnode/systemd.md"
 in_root systemd-sysusers

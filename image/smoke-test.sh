@@ -9,7 +9,8 @@
 #      as the `plugnode` user, with its watchdog armed), and the root file system grew to
 #      fill the disk (an 8 GiB "card"): the test image reports this on its serial console;
 #      bitcoind (regtest-sim in the test image) runs under the unit's sandbox and answers
-#      plugnode's RPC (/api/health says "ready" or "syncing");
+#      plugnode's RPC (/api/health says "ready" or "syncing"), as its own user `bitcoind`
+#      with no capability, and that user can read none of plugnode's secrets;
 #   3. a USB stick (FAT32) plugged into the VM is mounted by the root mount helper on request
 #      from inside plugnode's sandbox, as the plugnode user, who can then write to it
 #      (virt only);
@@ -256,6 +257,19 @@ while :; do
 done
 bitcoind_secs=$((SECONDS - boot_started))
 ok "bitcoind is $bitcoind ($bitcoind_secs s after QEMU started)"
+while ! grep -aq 'PLUGNODE-SMOKE-BITCOIND ' "$work/console.log"; do
+    kill -0 "$qemu_pid" 2>/dev/null || fail "QEMU exited before the bitcoind report"
+    ((SECONDS - boot_started < BOOT_TIMEOUT)) || fail "no bitcoind report within $BOOT_TIMEOUT s"
+    sleep 1
+done
+bitcoind_report=$(grep -a -m1 -o 'PLUGNODE-SMOKE-BITCOIND .*' "$work/console.log" | tr -d '\r')
+echo "   $bitcoind_report"
+bitcoind_field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $bitcoind_report"; }
+[[ $(bitcoind_field user) == bitcoind ]] || fail "bitcoind runs as '$(bitcoind_field user)', not its own user"
+[[ $(bitcoind_field cap-eff) == 0000000000000000 ]] || fail "bitcoind has capabilities: $(bitcoind_field cap-eff)"
+(($(bitcoind_field secrets) > 0)) || fail "the box has no secrets to check"
+[[ $(bitcoind_field reads) == nothing ]] || fail "bitcoind's user can read $(bitcoind_field reads)"
+ok "bitcoind runs as its own user, with no capability, and can read none of plugnode's $(bitcoind_field secrets) secrets"
 
 # --- shut down through plugnode's API -----------------------------------------------------
 say "logging in and asking plugnode to shut the box down"

@@ -81,7 +81,14 @@ impl Appliance {
         let demo_stick = stick_folder.clone();
         let backup_source = stick_folder;
         let data_dir = &config.data.dir;
-        fsutil::ensure_private_dir(data_dir, 0o700).with_context(|| {
+        // bitcoind under its own user reaches its data directory and bitcoin.conf through
+        // this one (0711: no listing; everything in it stays 0600/0700).
+        let data_dir_mode = if config.bitcoind.user.is_some() {
+            0o711
+        } else {
+            0o700
+        };
+        fsutil::ensure_private_dir(data_dir, data_dir_mode).with_context(|| {
             format!(
                 "cannot create the data directory {} (data.dir): check the disk is mounted \
                  and plugnode may write there",

@@ -55,6 +55,9 @@ fn main() -> ExitCode {
         }
     }
 
+    // Everything plugnode writes is its own alone unless it says otherwise (the unit sets
+    // UMask=0077 too; a laptop's shell usually has 022).
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { config: path } => match load_config(&path) {

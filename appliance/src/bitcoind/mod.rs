@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod process;
 pub mod restart;
 pub mod rpc;
+pub mod run_as;
 pub mod sizing;
 pub mod supervisor;
 

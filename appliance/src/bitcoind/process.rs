@@ -1,6 +1,7 @@
 //! The bitcoind child process: spawning it in its own process group with a parent-death
 //! signal, keeping the last lines it printed, and signalling it.
 
+use super::run_as::RunAs;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use std::collections::VecDeque;
@@ -70,6 +71,7 @@ pub struct Spawner {
 struct SpawnRequest {
     binary: PathBuf,
     args: Vec<String>,
+    run_as: Option<RunAs>,
     reply: tokio::sync::oneshot::Sender<io::Result<Child>>,
 }
 
@@ -82,7 +84,8 @@ impl Spawner {
             .spawn(move || {
                 let _runtime = runtime.enter();
                 for request in incoming {
-                    let child = command(&request.binary, &request.args).spawn();
+                    let child =
+                        command(&request.binary, &request.args, request.run_as.as_ref()).spawn();
                     let _ = request.reply.send(child);
                 }
             })?;
@@ -92,11 +95,17 @@ impl Spawner {
         })
     }
 
-    async fn spawn(&self, binary: &Path, args: &[String]) -> io::Result<Child> {
+    async fn spawn(
+        &self,
+        binary: &Path,
+        args: &[String],
+        run_as: Option<&RunAs>,
+    ) -> io::Result<Child> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let request = SpawnRequest {
             binary: binary.to_path_buf(),
             args: args.to_vec(),
+            run_as: run_as.cloned(),
             reply,
         };
         let gone = || io::Error::other("the process spawner thread has stopped");
@@ -121,8 +130,8 @@ impl Drop for Spawner {
 /// `binary args…` in its own process group (so a Ctrl-C in plugnode's terminal reaches
 /// only plugnode, which then stops bitcoind in order) and with a parent-death signal (if
 /// plugnode is killed outright, the kernel sends bitcoind SIGTERM and it shuts down
-/// cleanly).
-fn command(binary: &Path, args: &[String]) -> Command {
+/// cleanly). With `run_as`, as that user (see [`RunAs`]).
+fn command(binary: &Path, args: &[String], run_as: Option<&RunAs>) -> Command {
     let parent = nix::unistd::getpid();
     let mut command = Command::new(binary);
     command
@@ -136,9 +145,15 @@ fn command(binary: &Path, args: &[String]) -> Command {
         .env_remove("WATCHDOG_USEC")
         .env_remove("WATCHDOG_PID")
         .kill_on_drop(false);
-    // SAFETY: only async-signal-safe calls (prctl, getppid, kill) between fork and exec.
+    let run_as = run_as.cloned();
+    // SAFETY: only async-signal-safe calls (setgroups, setgid, setuid, prctl, getppid,
+    // kill) between fork and exec.
     unsafe {
         command.pre_exec(move || {
+            // First: a change of user clears the parent-death signal.
+            if let Some(run_as) = &run_as {
+                run_as.become_user()?;
+            }
             nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(io::Error::from)?;
             // The parent may have died between fork and prctl: then nobody will ever send
             // the signal, so act on it now.
@@ -157,9 +172,10 @@ impl BitcoindProcess {
         spawner: &Spawner,
         binary: &Path,
         args: &[String],
+        run_as: Option<&RunAs>,
         tail: &OutputTail,
     ) -> io::Result<Self> {
-        let mut child = spawner.spawn(binary, args).await?;
+        let mut child = spawner.spawn(binary, args, run_as).await?;
         let pid = Pid::from_raw(child.id().expect("a just-spawned child has a pid") as i32);
         let mut readers = Vec::new();
         if let Some(stdout) = child.stdout.take() {
@@ -249,6 +265,7 @@ mod tests {
             &spawner,
             Path::new("/bin/sh"),
             &["-c".into(), script.into()],
+            None,
             &tail,
         )
         .await
@@ -277,6 +294,7 @@ mod tests {
                 "-c".into(),
                 "(sleep 0.3; echo 'Error: disk on fire' >&2) & exit 1".into(),
             ],
+            None,
             &tail,
         )
         .await
@@ -300,6 +318,7 @@ mod tests {
             &spawner,
             Path::new("/bin/sh"),
             &["-c".into(), "sleep 30".into()],
+            None,
             &tail,
         )
         .await
@@ -332,6 +351,7 @@ mod tests {
                         &spawner,
                         Path::new("/bin/sh"),
                         &["-c".into(), "sleep 30".into()],
+                        None,
                         &tail,
                     ))
                 }

@@ -18,6 +18,7 @@ use super::credentials::RpcCredentials;
 use super::process::{describe_exit, BitcoindProcess, OutputTail, Spawner};
 use super::restart::{RestartDecision, RestartPolicy};
 use super::rpc::{RpcClient, RpcFailure};
+use super::run_as::RunAs;
 use super::sizing::{self, DiskSpace, Resources};
 use crate::config::{BitcoindConfig, DataConfig};
 use crate::fsutil;
@@ -55,8 +56,22 @@ impl BitcoindSettings {
         self.data.bitcoind_dir()
     }
 
+    /// plugnode's `bitcoin.conf`: in bitcoind's data directory, or, when bitcoind runs as
+    /// its own user (whose the directory is), in plugnode's data directory beside it.
     pub fn conf_path(&self) -> PathBuf {
-        self.datadir().join("bitcoin.conf")
+        match self.bitcoind.user {
+            None => self.datadir().join("bitcoin.conf"),
+            Some(_) => self.data.dir.join("bitcoin.conf"),
+        }
+    }
+
+    /// The conf's mode: bitcoind must read it when it runs as its own user. It holds ports,
+    /// sizes and salted RPC hashes, no password.
+    fn conf_mode(&self) -> u32 {
+        match self.bitcoind.user {
+            None => 0o600,
+            Some(_) => 0o644,
+        }
     }
 }
 
@@ -207,13 +222,23 @@ impl Supervisor {
         let datadir = settings.datadir();
         let failed = |message: String| BitcoindState::Failed { message };
 
-        fsutil::ensure_private_dir(&datadir, 0o700).map_err(|err| {
-            failed(format!(
-                "cannot create bitcoind's data directory {}: {err}. Check that the data disk is \
-                 mounted and writable.",
-                datadir.display()
-            ))
-        })?;
+        let run_as = match &settings.bitcoind.user {
+            Some(name) => {
+                let run_as = RunAs::lookup(name).map_err(failed)?;
+                run_as.prepare_datadir(&datadir).map_err(failed)?;
+                Some(run_as)
+            }
+            None => {
+                fsutil::ensure_private_dir(&datadir, 0o700).map_err(|err| {
+                    failed(format!(
+                        "cannot create bitcoind's data directory {}: {err}. Check that the data \
+                         disk is mounted and writable.",
+                        datadir.display()
+                    ))
+                })?;
+                None
+            }
+        };
         let (total_bytes, free_bytes) = disk::space(&datadir).map_err(|err| {
             failed(format!(
                 "cannot read the size of the disk holding {}: {err}",
@@ -259,7 +284,7 @@ impl Supervisor {
             credentials: &settings.credentials,
         });
         let conf_path = settings.conf_path();
-        fsutil::write_atomic(&conf_path, conf_text.as_bytes(), 0o600)
+        fsutil::write_atomic(&conf_path, conf_text.as_bytes(), settings.conf_mode())
             .map_err(|err| failed(format!("cannot write {}: {err}", conf_path.display())))?;
 
         let args = conf::command_line(&datadir, &conf_path, &settings.bitcoind.extra_args);
@@ -271,14 +296,15 @@ impl Supervisor {
             resources.dbcache_mib
         );
         let binary = settings.bitcoind.binary.clone();
-        let process = BitcoindProcess::spawn(&self.spawner, &binary, &args, &self.tail)
-            .await
-            .map_err(|err| {
-                failed(format!(
-                    "cannot start {}: {err}. Check bitcoind.binary in the config.",
-                    binary.display()
-                ))
-            })?;
+        let process =
+            BitcoindProcess::spawn(&self.spawner, &binary, &args, run_as.as_ref(), &self.tail)
+                .await
+                .map_err(|err| {
+                    failed(format!(
+                        "cannot start {}: {err}. Check bitcoind.binary in the config.",
+                        binary.display()
+                    ))
+                })?;
         self.set_state(BitcoindState::Starting {
             message: "starting bitcoind".into(),
         });

@@ -91,6 +91,10 @@ pub struct BitcoindConfig {
     /// How long a graceful stop may take before bitcoind is killed. Flushing a large
     /// cache to an SD card takes minutes.
     pub stop_timeout_secs: u64,
+    /// The system user bitcoind runs as, so that a bitcoind exploit cannot read the seed
+    /// or any other secret of plugnode's (the image: "bitcoind"). None: plugnode's own
+    /// user (a laptop, the demo). See `bitcoind/run_as.rs` for what it takes.
+    pub user: Option<String>,
 }
 
 impl Default for BitcoindConfig {
@@ -104,6 +108,7 @@ impl Default for BitcoindConfig {
             p2p_port: None,
             extra_args: Vec::new(),
             stop_timeout_secs: 600,
+            user: None,
         }
     }
 }
@@ -506,6 +511,23 @@ impl Config {
         for arg in &self.bitcoind.extra_args {
             if let Some(why) = refused_bitcoind_option(arg) {
                 return Err(invalid("bitcoind.extra_args", why));
+            }
+        }
+        if let Some(user) = &self.bitcoind.user {
+            let name_like = user.len() <= 32
+                && user.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && user.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            if !name_like {
+                return Err(invalid(
+                    "bitcoind.user",
+                    format!(
+                        "{:?} is not a user name: write a system user's name, like \"bitcoind\", \
+                         or leave the key out to run bitcoind as plugnode's own user",
+                        user.chars().take(40).collect::<String>()
+                    ),
+                ));
             }
         }
         if self.bitcoind.stop_timeout_secs < 10 {

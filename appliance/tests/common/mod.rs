@@ -193,6 +193,8 @@ pub struct TestConfig {
     pub extra_args: Vec<String>,
     pub prune_mib: Option<u64>,
     pub stop_timeout_secs: u64,
+    /// `[bitcoind] user`: the system user bitcoind runs as.
+    pub bitcoind_user: Option<String>,
     /// Give the box its web password through the first-boot file (else it is unclaimed).
     pub first_boot_password: bool,
     /// `[display] panel`: "none" or "simulated".
@@ -255,6 +257,7 @@ impl TestConfig {
             extra_args: vec!["-simwarmup=300".into()],
             prune_mib: None,
             stop_timeout_secs: 60,
+            bitcoind_user: None,
             first_boot_password: true,
             panel: "none",
             lightning_port: None,
@@ -297,7 +300,7 @@ impl TestConfig {
             .unwrap_or_default();
         let text = format!(
             "[data]\ndir = {data:?}\n\n[bitcoind]\nbinary = {binary:?}\nnetwork = \"regtest\"\n\
-             rpc_port = {rpc}\np2p_port = {p2p}\nextra_args = {args:?}\nstop_timeout_secs = {stop}\n{prune}\n\
+             rpc_port = {rpc}\np2p_port = {p2p}\nextra_args = {args:?}\nstop_timeout_secs = {stop}\n{prune}{user}\n\
              [lightning]\n{lightning}\n[web]\nlisten = \"{web}\"\nhttps_listen = \"127.0.0.1:{https}\"\n\
              initial_password_file = {password:?}\n\n\
              [display]\npanel = {panel:?}\n\n[backup]\n{backup}\n[pairing]\n{pairing}\n{extra}",
@@ -307,6 +310,11 @@ impl TestConfig {
             p2p = free_port(),
             args = self.extra_args,
             stop = self.stop_timeout_secs,
+            user = self
+                .bitcoind_user
+                .as_ref()
+                .map(|user| format!("user = {user:?}\n"))
+                .unwrap_or_default(),
             web = SocketAddr::new(self.web_ip, self.web_port),
             https = self.https_port,
             password = self.password_file(),
@@ -394,9 +402,15 @@ pub struct Plugnode {
 
 impl Plugnode {
     pub fn start(config: &TestConfig) -> Plugnode {
+        Self::start_with(config, Command::new(PLUGNODE))
+    }
+
+    /// `plugnode run` started by `command`: plugnode itself, or a wrapper (such as
+    /// setpriv) whose last argument is plugnode's path.
+    pub fn start_with(config: &TestConfig, mut command: Command) -> Plugnode {
         let config_path = config.write();
         let log = config.dir.join(format!("plugnode-{}.log", free_port()));
-        let child = Command::new(PLUGNODE)
+        let child = command
             .args(["run", "--config"])
             .arg(&config_path)
             .env(
