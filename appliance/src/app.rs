@@ -145,6 +145,7 @@ impl Appliance {
                 credentials: credentials.clone(),
             },
             status.clone(),
+            shutdown.clone(),
         );
         let lightning_dir = config.data.dir.join("lightning");
         let store = ChannelStore::open(&lightning_dir).with_context(|| {

@@ -481,3 +481,62 @@ fn bitcoind_under_its_own_user_keeps_no_capability_and_cannot_read_plugnodes_fil
         node.log()
     );
 }
+
+/// A bitcoind that lost power with the box (frozen, then killed with plugnode: no chance to
+/// flush) is named at the next start, on the page and the screen, with what to do next
+/// time; the notice ends once bitcoind has caught up. A clean stop leaves no notice.
+#[test]
+fn the_next_start_says_when_bitcoind_was_not_stopped_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TestConfig::new(dir.path());
+    let unclean = |s: &serde_json::Value| {
+        s["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "bitcoind_unclean_stop")
+            .cloned()
+    };
+
+    let mut node = Plugnode::start(&config);
+    node.wait_status("RPC ready", |s| state(s) == "syncing");
+    node.mine(2);
+    node.wait_status("height 2", |s| height(s) == Some(2));
+    // A power cut: both end at once, bitcoind without a signal it could act on. plugnode is
+    // frozen first so it cannot restart bitcoind, and killed last (bitcoind killed first, as
+    // a frozen bitcoind would be woken by the kernel once its parent is gone).
+    let bitcoind = node.bitcoind_pid().unwrap();
+    let plugnode = nix::unistd::Pid::from_raw(node.pid());
+    nix::sys::signal::kill(plugnode, Signal::SIGSTOP).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(bitcoind), Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(plugnode, Signal::SIGKILL).unwrap();
+    node.wait_exit(TIMEOUT);
+    wait_for("the old bitcoind to be gone", TIMEOUT, || {
+        (!is_running(bitcoind)).then_some(())
+    });
+
+    let mut node = Plugnode::start(&config);
+    let warned = node.wait_status("the unclean stop to be named", |s| unclean(s).is_some());
+    let alert = unclean(&warned).unwrap();
+    assert_eq!(alert["severity"], "warning");
+    assert!(
+        alert["message"]
+            .as_str()
+            .unwrap()
+            .contains("shut the box down from the web page or by holding KEY4"),
+        "{alert}"
+    );
+    node.wait_status("RPC ready", |s| matches!(state(s), "syncing" | "ready"));
+    node.mine(1);
+    node.wait_status("the notice to end once bitcoind caught up", |s| {
+        state(s) == "ready" && unclean(s).is_none()
+    });
+
+    // A clean stop: the next start has nothing to say.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(node.pid()), Signal::SIGTERM).unwrap();
+    assert_eq!(node.wait_exit(TIMEOUT).code(), Some(0));
+    let node = Plugnode::start(&config);
+    let started = node.wait_status("RPC ready", |s| matches!(state(s), "syncing" | "ready"));
+    assert_eq!(started["bitcoind"]["unclean_last_stop"], false, "{started}");
+    assert!(unclean(&started).is_none());
+}

@@ -22,6 +22,7 @@ use super::run_as::RunAs;
 use super::sizing::{self, DiskSpace, Resources};
 use crate::config::{BitcoindConfig, DataConfig};
 use crate::fsutil;
+use crate::shutdown::Shutdown;
 use crate::status::{unix_now, BitcoindState, ChainInfo, StatusHandle};
 use crate::system::disk;
 use std::future::Future;
@@ -88,11 +89,17 @@ pub struct BitcoindHandle {
 
 impl BitcoindHandle {
     /// Starts the supervisor task. It starts bitcoind at once.
-    pub fn spawn(settings: BitcoindSettings, status: StatusHandle) -> BitcoindHandle {
+    pub fn spawn(
+        settings: BitcoindSettings,
+        status: StatusHandle,
+        shutdown: Shutdown,
+    ) -> BitcoindHandle {
         let (commands, receiver) = mpsc::unbounded_channel();
         let supervisor = Supervisor {
             settings,
             status,
+            shutdown,
+            checked_last_stop: false,
             commands: receiver,
             policy: RestartPolicy::default(),
             tail: OutputTail::default(),
@@ -133,6 +140,11 @@ enum RunEnd {
 struct Supervisor {
     settings: BitcoindSettings,
     status: StatusHandle,
+    /// The box's stop: once it began, an exit of bitcoind is not restarted (systemd may
+    /// have sent bitcoind its own SIGTERM).
+    shutdown: Shutdown,
+    /// Whether bitcoind's debug.log was read for how its previous run ended.
+    checked_last_stop: bool,
     commands: mpsc::UnboundedReceiver<Command>,
     policy: RestartPolicy,
     tail: OutputTail,
@@ -161,6 +173,12 @@ impl Supervisor {
         };
 
         loop {
+            // Never (re)start bitcoind while the box stops: systemd may have sent it its own
+            // SIGTERM, and the ordered stop will come to it.
+            if self.shutdown.is_triggered() {
+                let done = self.wait_for_stop().await;
+                return self.finish(done);
+            }
             let process = match self.prepare_and_spawn().await {
                 Ok(process) => process,
                 Err(refusal) => {
@@ -174,6 +192,14 @@ impl Supervisor {
 
             match self.supervise(process, &rpc).await {
                 RunEnd::Stop(done) => return self.finish(done),
+                RunEnd::Exited(exit, _) if self.shutdown.is_triggered() => {
+                    info!(
+                        "bitcoind exited ({}) while the box is stopping: not restarting it",
+                        describe_exit(&exit)
+                    );
+                    let done = self.wait_for_stop().await;
+                    return self.finish(done);
+                }
                 RunEnd::Exited(exit, ran_for) => {
                     let last_exit = describe_exit(&exit);
                     let last_lines = self.tail.last(CRASH_REPORT_LINES);
@@ -275,6 +301,21 @@ impl Supervisor {
                 path: datadir.display().to_string(),
             }
         })?;
+
+        if !self.checked_last_stop {
+            self.checked_last_stop = true;
+            let log = datadir
+                .join(settings.bitcoind.network.data_subdir())
+                .join("debug.log");
+            if last_run_ended_cleanly(&log) == Some(false) {
+                warn!(
+                    "bitcoind's last run ended without its clean shutdown ({} does not end with \
+                     \"Shutdown: done\"): it will fetch and check its recent blocks again",
+                    log.display()
+                );
+                self.status.update(|s| s.bitcoind.unclean_last_stop = true);
+            }
+        }
 
         let conf_text = conf::render(&ConfSettings {
             network: settings.bitcoind.network,
@@ -505,4 +546,20 @@ impl Supervisor {
     fn set_state(&self, state: BitcoindState) {
         self.status.update(|s| s.bitcoind.state = state);
     }
+}
+
+/// Whether bitcoind's previous run, as its debug.log tells, ended with its clean shutdown:
+/// "Shutdown: done" is the last line it writes. None: no log yet (a first start).
+fn last_run_ended_cleanly(debug_log: &std::path::Path) -> Option<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL_BYTES: u64 = 16 * 1024;
+    let mut file = std::fs::File::open(debug_log).ok()?;
+    let length = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(length.saturating_sub(TAIL_BYTES)))
+        .ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    let tail = String::from_utf8_lossy(&tail);
+    let last = tail.lines().rev().find(|line| !line.trim().is_empty())?;
+    Some(last.contains("Shutdown: done") || last.contains("Shutdown done"))
 }

@@ -16,6 +16,17 @@ pub enum Network {
 }
 
 impl Network {
+    /// The subdirectory of bitcoind's data directory this network's files (debug.log, the
+    /// chain) live in; mainnet's are in the data directory itself.
+    pub fn data_subdir(self) -> &'static str {
+        match self {
+            Network::Mainnet => "",
+            Network::Testnet4 => "testnet4",
+            Network::Signet => "signet",
+            Network::Regtest => "regtest",
+        }
+    }
+
     /// bitcoind's `-chain=` value.
     pub fn chain_name(self) -> &'static str {
         match self {

@@ -54,6 +54,7 @@ pub fn running() -> Status {
             }),
             network: "main".into(),
             restarts: 0,
+            unclean_last_stop: false,
             last_checked: Some(NOW - 20),
         },
         lightning: LightningStatus {

@@ -15,6 +15,7 @@ pub enum AlertKind {
     BitcoindCrashLoop,
     BitcoindRestarting,
     BitcoindFailed,
+    BitcoindUncleanStop,
     InsufficientDisk,
     DiskNearlyFull,
     Undervoltage,
@@ -54,6 +55,18 @@ impl Status {
             })
         };
 
+        if self.bitcoind.unclean_last_stop && self.bitcoind.state != BitcoindState::Ready {
+            push(
+                AlertKind::BitcoindUncleanStop,
+                Severity::Warning,
+                "bitcoind was not stopped cleanly",
+                "bitcoind's last run ended without its clean shutdown (the power was cut, or \
+                 it was killed), so it is fetching and checking its recent blocks again: this \
+                 can take a while. Next time, shut the box down from the web page or by \
+                 holding KEY4 before unplugging it."
+                    .to_string(),
+            );
+        }
         match &self.bitcoind.state {
             BitcoindState::CrashLoop {
                 exits,

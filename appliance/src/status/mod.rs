@@ -92,6 +92,9 @@ pub struct BitcoindStatus {
     pub network: String,
     /// Restarts after unexpected exits since plugnode started.
     pub restarts: u32,
+    /// bitcoind's previous run ended without its clean shutdown (the power was cut, or it
+    /// was killed): it fetches and checks its recent blocks again.
+    pub unclean_last_stop: bool,
     /// When the last health check answered.
     pub last_checked: Option<UnixTime>,
 }
