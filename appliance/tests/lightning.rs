@@ -186,10 +186,18 @@ fn cooperative_close_pays_out_on_chain_and_force_close_sweeps_after_the_delay() 
     open_channel(&chain, &a, &b, 500_000, 100_000_000);
     let onchain_before = a.balances()["onchain_sat"].as_u64().unwrap();
     let ours = a.channels()[0]["outbound_sat"].as_u64().unwrap();
-    let id = a.channels()[0]["user_channel_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // Closed by the id the channel list shows (the force close below uses LDK's
+    // user_channel_id, which the page sends); anything else is named.
+    let (code, answer) = a.post("/api/lightning/channels/not-an-id/close", json!({}));
+    assert_eq!(
+        (code, answer["kind"].as_str()),
+        (400, Some("invalid_input"))
+    );
+    assert!(
+        answer["error"].as_str().unwrap().contains("64 hex digits"),
+        "{answer}"
+    );
+    let id = a.channels()[0]["channel_id"].as_str().unwrap().to_string();
     let (code, answer) = a.post(&format!("/api/lightning/channels/{id}/close"), json!({}));
     assert_eq!(code, 200, "{answer}");
     wait_for("the closing transaction", LN_TIMEOUT, || {

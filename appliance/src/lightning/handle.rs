@@ -531,21 +531,36 @@ impl LightningHandle {
         .await
     }
 
-    /// Closes a channel: cooperatively, or by force (our last commitment goes on-chain;
-    /// our funds come back after the channel's delay).
-    pub async fn close_channel(&self, user_channel_id: &str, force: bool) -> Result<()> {
+    /// Closes the channel named by `id` (its `channel_id` as the channel list shows it, 64
+    /// hex digits, or LDK's `user_channel_id`, a decimal number, which the API took first):
+    /// cooperatively, or by force (our last commitment goes on-chain; our funds come back
+    /// after the channel's delay).
+    pub async fn close_channel(&self, id: &str, force: bool) -> Result<()> {
         if force {
             // Our copy may be old: broadcasting it could hand the channel to the peer.
             self.refuse_in_recovery()?;
         }
-        let wanted: u128 = user_channel_id.parse().map_err(|_| {
-            LightningError::new(ErrorKind::InvalidInput, "That is not a channel id.")
-        })?;
+        let by_channel_id = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+        let by_user_id: Option<u128> = id.parse().ok();
+        if !by_channel_id && by_user_id.is_none() {
+            return Err(LightningError::new(
+                ErrorKind::InvalidInput,
+                "That is not a channel id: use the channel_id the channel list shows (64 hex \
+                 digits).",
+            ));
+        }
+        let wanted_hex = id.to_ascii_lowercase();
         let node = self.node()?;
         let channel = node
             .list_channels()
             .into_iter()
-            .find(|c| c.user_channel_id.0 == wanted)
+            .find(|c| {
+                if by_channel_id {
+                    c.channel_id.to_string() == wanted_hex
+                } else {
+                    Some(c.user_channel_id.0) == by_user_id
+                }
+            })
             .ok_or_else(|| {
                 LightningError::new(
                     ErrorKind::ChannelNotFound,
@@ -553,6 +568,7 @@ impl LightningHandle {
                 )
             })?;
         let peer = channel.counterparty_node_id;
+        let wanted = channel.user_channel_id.0;
         self.blocking(move |node| {
             let id = UserChannelId(wanted);
             let closed = if force {
