@@ -28,6 +28,7 @@ use crate::system::disk;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
@@ -85,6 +86,9 @@ enum Command {
 #[derive(Clone)]
 pub struct BitcoindHandle {
     commands: mpsc::UnboundedSender<Command>,
+    /// bitcoind's pid while it runs, so a stop can wait for the process itself when the
+    /// supervisor task is gone.
+    child: Arc<Mutex<Option<i32>>>,
 }
 
 impl BitcoindHandle {
@@ -95,10 +99,12 @@ impl BitcoindHandle {
         shutdown: Shutdown,
     ) -> BitcoindHandle {
         let (commands, receiver) = mpsc::unbounded_channel();
+        let child = Arc::new(Mutex::new(None));
         let supervisor = Supervisor {
             settings,
-            status,
-            shutdown,
+            status: status.clone(),
+            shutdown: shutdown.clone(),
+            child: child.clone(),
             checked_last_stop: false,
             commands: receiver,
             policy: RestartPolicy::default(),
@@ -106,8 +112,27 @@ impl BitcoindHandle {
             spawner: Spawner::new(tokio::runtime::Handle::current())
                 .expect("a thread for starting bitcoind"),
         };
-        tokio::spawn(supervisor.run());
-        BitcoindHandle { commands }
+        let task = tokio::spawn(supervisor.run());
+        // The supervisor must not end before the box stops: if it does (a bug), say so and
+        // stop the box in order; `stop` then waits for bitcoind's process, which got its
+        // SIGTERM from the kernel when the supervisor's spawner thread ended.
+        tokio::spawn(async move {
+            if let Err(err) = task.await {
+                if err.is_panic() {
+                    error!("the bitcoind supervisor failed (a bug): stopping the box in order");
+                    status.update(|s| {
+                        s.bitcoind.state = BitcoindState::Failed {
+                            message: "plugnode's bitcoind supervisor failed (a bug in plugnode); \
+                                      the box stops in order. Start it again, and report the \
+                                      log if this happens again."
+                                .into(),
+                        }
+                    });
+                    shutdown.trigger();
+                }
+            }
+        });
+        BitcoindHandle { commands, child }
     }
 
     /// Leaves a crash loop, a refused start or a failure and starts bitcoind again.
@@ -115,11 +140,17 @@ impl BitcoindHandle {
         let _ = self.commands.send(Command::Retry);
     }
 
-    /// Stops bitcoind gracefully and returns once it has exited.
+    /// Stops bitcoind gracefully and returns once its process is gone, also when the
+    /// supervisor task is gone.
     pub async fn stop(&self) {
         let (done, stopped) = oneshot::channel();
-        if self.commands.send(Command::Stop(done)).is_ok() {
-            let _ = stopped.await;
+        if self.commands.send(Command::Stop(done)).is_ok() && stopped.await.is_ok() {
+            return;
+        }
+        let pid = *self.child.lock().expect("child lock");
+        if let Some(pid) = pid {
+            warn!("the bitcoind supervisor is gone: waiting for bitcoind (pid {pid}) to exit");
+            wait_until_gone(pid).await;
         }
     }
 }
@@ -140,6 +171,8 @@ enum RunEnd {
 struct Supervisor {
     settings: BitcoindSettings,
     status: StatusHandle,
+    /// Shared with the handle: bitcoind's pid while it runs.
+    child: Arc<Mutex<Option<i32>>>,
     /// The box's stop: once it began, an exit of bitcoind is not restarted (systemd may
     /// have sent bitcoind its own SIGTERM).
     shutdown: Shutdown,
@@ -190,7 +223,9 @@ impl Supervisor {
                 }
             };
 
-            match self.supervise(process, &rpc).await {
+            let ended = self.supervise(process, &rpc).await;
+            *self.child.lock().expect("child lock") = None;
+            match ended {
                 RunEnd::Stop(done) => return self.finish(done),
                 RunEnd::Exited(exit, _) if self.shutdown.is_triggered() => {
                     info!(
@@ -346,6 +381,7 @@ impl Supervisor {
                         binary.display()
                     ))
                 })?;
+        *self.child.lock().expect("child lock") = Some(process.pid().as_raw());
         self.set_state(BitcoindState::Starting {
             message: "starting bitcoind".into(),
         });
@@ -562,4 +598,56 @@ fn last_run_ended_cleanly(debug_log: &std::path::Path) -> Option<bool> {
     let tail = String::from_utf8_lossy(&tail);
     let last = tail.lines().rev().find(|line| !line.trim().is_empty())?;
     Some(last.contains("Shutdown: done") || last.contains("Shutdown done"))
+}
+
+/// Waits until process `pid` has exited (gone, or a zombie nobody reaped yet).
+async fn wait_until_gone(pid: i32) {
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state follows the command name in parentheses, which may hold spaces.
+        let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+        if state.is_none_or(|rest| rest.starts_with('Z') || rest.starts_with('X')) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With the supervisor task gone (its command receiver dropped), `stop` still returns
+    /// only once bitcoind's process has exited.
+    #[tokio::test]
+    async fn stop_waits_for_the_process_when_the_supervisor_is_gone() {
+        let mut process = std::process::Command::new("sleep")
+            .arg("1")
+            .spawn()
+            .expect("sleep runs");
+        let (commands, receiver) = mpsc::unbounded_channel();
+        drop(receiver);
+        let handle = BitcoindHandle {
+            commands,
+            child: Arc::new(Mutex::new(Some(process.id() as i32))),
+        };
+        handle.stop().await;
+        // Exited (a zombie until reaped here), not merely signalled.
+        assert!(process.try_wait().expect("wait").is_some());
+    }
+
+    #[test]
+    fn a_debug_log_that_ends_in_shutdown_done_was_a_clean_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("debug.log");
+        assert_eq!(last_run_ended_cleanly(&log), None);
+        std::fs::write(
+            &log,
+            "2026-12-07T10:00:00Z Shutdown: In progress...\n2026-12-07T10:00:01Z Shutdown done\n\n",
+        )
+        .unwrap();
+        assert_eq!(last_run_ended_cleanly(&log), Some(true));
+        std::fs::write(&log, "2026-12-07T10:00:00Z UpdateTip: new best=...\n").unwrap();
+        assert_eq!(last_run_ended_cleanly(&log), Some(false));
+    }
 }
