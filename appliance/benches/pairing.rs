@@ -51,6 +51,7 @@ fn main() {
     let chain = Chain::start(dir);
     let rpc = RpcCookie::read(&chain);
     let mut pumps = Pumps::start();
+    pumps.without_nagle();
     let peers = bare_peers(dir, &rpc, 1, &mut pumps);
     let mut config = TestConfig::lightning_box(&dir.join("box"), &chain.sim);
     config.pairing = Some(TestPairing::both());

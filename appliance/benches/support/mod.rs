@@ -71,7 +71,7 @@ pub fn print_machine(title: &str) {
         .unwrap_or_else(|| "?".into());
     let profile = match (profile_dir.as_str(), cfg!(debug_assertions)) {
         ("release", false) => {
-            "bench (= release: opt-level 3, lto = \"fat\", codegen-units = 1)".to_string()
+            "optimised (`cargo bench`: release with thin LTO, see Cargo.toml)".to_string()
         }
         (dir, false) => format!("{dir} (optimised, debug assertions off)"),
         (dir, true) => format!("{dir} (DEBUG ASSERTIONS ON: not representative)"),
@@ -215,6 +215,18 @@ impl Pumps {
                 if node.event_handled().is_err() {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
+            }
+        }));
+    }
+
+    /// Keeps Nagle's algorithm off on this process's peer connections, as plugnode's node
+    /// does (`lightning::nodelay`) and as LND's do (Go sets `TCP_NODELAY` by default), so
+    /// the bench's peers add no delayed-ACK waits of their own to the box's figures.
+    pub fn without_nagle(&mut self) {
+        self.tasks.push(self.runtime.spawn(async {
+            loop {
+                plugnode::lightning::nodelay::set_on_every_tcp_socket();
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }));
     }

@@ -10,6 +10,7 @@
 pub mod error;
 pub mod handle;
 pub mod liquidity;
+pub mod nodelay;
 pub mod recovery;
 pub mod seed;
 mod service;

@@ -26,6 +26,7 @@ use tracing::{error, info, warn};
 /// often while a channel is not usable (peers reconnecting raise no event).
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
 const REFRESH_WHILE_RECONNECTING: Duration = Duration::from_secs(1);
+const NODELAY_EVERY: Duration = Duration::from_secs(1);
 /// How long to wait before trying again after a failed start.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -350,8 +351,14 @@ async fn run_events(
 ) -> EventsEnd {
     let mut progress = RecoveryProgress::default();
     let mut next_refresh = tokio::time::Instant::now();
+    // New peer connections get TCP_NODELAY within a second (see `nodelay`).
+    let mut nodelay = tokio::time::interval(NODELAY_EVERY);
+    nodelay.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = nodelay.tick() => {
+                super::nodelay::set_on_every_tcp_socket();
+            }
             event = node.next_event_async() => {
                 log_event(&event);
                 if matches!(
