@@ -9,9 +9,12 @@ pub mod bitcoind;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod diagnostic;
 pub mod display;
+pub mod essential;
 pub mod fsutil;
 pub mod lightning;
+pub mod log_tail;
 pub mod pairing;
 pub mod panic_log;
 pub mod sd_notify;

@@ -68,21 +68,47 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Run { config } => {
-            let config = match load_config(&config) {
+        Command::Run { config: path } => {
+            let config = match load_config(&path) {
                 Ok(config) => config,
                 Err(code) => return code,
             };
-            run_async(PowerOff::ExitCode, |shutdown| async move {
-                let appliance = plugnode::app::Appliance::start(&config, shutdown).await?;
-                appliance.run_until_shutdown().await;
-                Ok(())
+            run_async(PowerOff::ExitCode, |shutdown| {
+                run_box(path, config, shutdown)
             })
         }
         #[cfg(feature = "demo")]
         Command::Demo(args) => run_async(PowerOff::JustStop, |shutdown| async move {
             plugnode::demo::run(args, shutdown, started).await
         }),
+    }
+}
+
+/// The box: starts the appliance; when it cannot start, diagnostic mode until Retry (which
+/// reads the config again) or a stop. Never exits into a restart loop that would only
+/// repeat the failure.
+async fn run_box(path: PathBuf, mut config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
+    use plugnode::app::{Appliance, Face};
+    use plugnode::diagnostic::{self, Next};
+    let face = Face::start(&config, &shutdown, false);
+    loop {
+        let err = match Appliance::start(&config, shutdown.clone(), &face).await {
+            Ok(appliance) => {
+                appliance.run_until_shutdown().await;
+                return Ok(());
+            }
+            Err(err) => err,
+        };
+        if diagnostic::run(&config, &face, &err, &shutdown).await == Next::Stop {
+            return Ok(());
+        }
+        // A config fixed meanwhile is used; a broken one keeps the last good one.
+        match Config::load(&path).and_then(|c| c.validate().map(|()| c)) {
+            Ok(fresh) => config = fresh,
+            Err(err) => tracing::warn!(
+                "the config still has a problem ({err}); retrying with the last good one"
+            ),
+        }
     }
 }
 
@@ -188,6 +214,7 @@ fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Also kept in memory: diagnostic mode shows the last lines.
+        .with_writer(plugnode::log_tail::TeeToStderr::default)
         .init();
 }

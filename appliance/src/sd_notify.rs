@@ -116,6 +116,7 @@ pub fn status_line(status: &Status) -> String {
     let phase = match status.phase {
         Phase::Booting => "starting",
         Phase::Running => "running",
+        Phase::Diagnostic => "cannot start (diagnostic mode, see the web page)",
         Phase::ShuttingDown => "shutting down",
         Phase::Stopped => "stopped",
     };

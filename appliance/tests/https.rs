@@ -214,18 +214,3 @@ fn the_network_gets_the_ca_over_http_and_the_page_only_over_https() {
     .expect("a device that trusted the box before still trusts it");
     assert_eq!(health.code, 200);
 }
-
-#[test]
-fn a_taken_https_port_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = TestConfig::new(dir.path());
-    let _taken = std::net::TcpListener::bind(("127.0.0.1", config.https_port)).unwrap();
-    let mut node = Plugnode::start(&config);
-    let status = node.wait_exit(TIMEOUT);
-    assert!(!status.success());
-    let log = node.log();
-    assert!(
-        log.contains("web.https_listen") && log.contains(&config.https_port.to_string()),
-        "{log}"
-    );
-}

@@ -260,9 +260,18 @@ fn a_port_in_use_is_named_before_anything_starts() {
         relays: Vec::new(),
     });
     let mut node = Plugnode::start(&config);
-    let status = node.wait_exit(TIMEOUT);
-    assert!(!status.success());
-    let log = node.log();
-    assert!(log.contains("pairing.lndhub_listen"), "{log}");
+    // Diagnostic mode names it (no restart loop), and nothing else started.
+    let diagnosis = wait_for("the diagnostic page", TIMEOUT, || {
+        let (code, body) = http(node.web, "GET", "/api/diagnostic", None)?;
+        (code == 200).then(|| serde_json::from_str::<serde_json::Value>(&body).ok())?
+    });
+    assert_eq!(
+        diagnosis["problem"],
+        "Pairing with wallet apps cannot start"
+    );
+    let detail = diagnosis["detail"].as_str().unwrap();
+    assert!(detail.contains("pairing.lndhub_listen"), "{detail}");
     assert!(node.bitcoind_pid().is_none());
+    node.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(node.wait_exit(TIMEOUT).success());
 }

@@ -103,14 +103,14 @@ impl BackupHandle {
         let resync = Resync::new(SNAPSHOT_TIMEOUT, settings.mirror_timeout);
         let service = Service {
             settings,
-            status,
+            status: status.clone(),
             lightning,
             resync,
             current: None,
             identity: None,
             last_failure: None,
         };
-        tokio::spawn(service.run(receiver));
+        crate::essential::spawn("backup service", status, service.run(receiver));
         BackupHandle { commands }
     }
 

@@ -103,7 +103,7 @@ impl BitcoindHandle {
         let supervisor = Supervisor {
             settings,
             status: status.clone(),
-            shutdown: shutdown.clone(),
+            shutdown,
             child: child.clone(),
             checked_last_stop: false,
             commands: receiver,
@@ -112,26 +112,9 @@ impl BitcoindHandle {
             spawner: Spawner::new(tokio::runtime::Handle::current())
                 .expect("a thread for starting bitcoind"),
         };
-        let task = tokio::spawn(supervisor.run());
-        // The supervisor must not end before the box stops: if it does (a bug), say so and
-        // stop the box in order; `stop` then waits for bitcoind's process, which got its
-        // SIGTERM from the kernel when the supervisor's spawner thread ended.
-        tokio::spawn(async move {
-            if let Err(err) = task.await {
-                if err.is_panic() {
-                    error!("the bitcoind supervisor failed (a bug): stopping the box in order");
-                    status.update(|s| {
-                        s.bitcoind.state = BitcoindState::Failed {
-                            message: "plugnode's bitcoind supervisor failed (a bug in plugnode); \
-                                      the box stops in order. Start it again, and report the \
-                                      log if this happens again."
-                                .into(),
-                        }
-                    });
-                    shutdown.trigger();
-                }
-            }
-        });
+        // If the supervisor panics, its spawner thread ends and bitcoind gets its SIGTERM
+        // from the kernel; the box stops in order and `stop` waits for bitcoind's process.
+        crate::essential::spawn("bitcoind supervisor", status, supervisor.run());
         BitcoindHandle { commands, child }
     }
 

@@ -300,6 +300,7 @@ fn boot<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Theme, view: &View) 
     let phase = match view.status.phase {
         Phase::Booting => "Starting...",
         Phase::Running => "Running",
+        Phase::Diagnostic => "Cannot start",
         Phase::ShuttingDown => "Shutting down...",
         Phase::Stopped => "Stopped",
     };

@@ -96,6 +96,7 @@ pub fn running() -> Status {
             data_disk_total_bytes: Some(1_000_000_000_000),
             power: PowerStatus::default(),
             display_error: None,
+            ..SystemStatus::default()
         },
         setup: SetupStatus { password_set: true },
         pairing: PairingStatus::default(),

@@ -163,7 +163,11 @@ impl LightningHandle {
             jit_quote: Default::default(),
             lsp,
         });
-        tokio::spawn(service::run(Arc::clone(&shared), receiver));
+        crate::essential::spawn(
+            "Lightning node",
+            shared.status.clone(),
+            service::run(Arc::clone(&shared), receiver),
+        );
         LightningHandle { shared }
     }
 

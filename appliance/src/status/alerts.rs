@@ -23,6 +23,8 @@ pub enum AlertKind {
     LightningFailed,
     DisplayFailed,
     ChannelClosedOnStart,
+    StartFailed,
+    ServiceStopped,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -55,6 +57,34 @@ impl Status {
             })
         };
 
+        if let Some(failure) = &self.system.start_failure {
+            push(
+                AlertKind::StartFailed,
+                Severity::Critical,
+                &failure.problem,
+                format!(
+                    "{} Then press Retry on the web page ({}), or shut the box down there.",
+                    failure.detail,
+                    self.system
+                        .https_url
+                        .as_deref()
+                        .or(self.system.web_url.as_deref())
+                        .unwrap_or("http://plugnode.local")
+                ),
+            );
+        }
+        if !self.system.stopped_services.is_empty() {
+            push(
+                AlertKind::ServiceStopped,
+                Severity::Critical,
+                "plugnode stopped itself",
+                format!(
+                    "plugnode's {} stopped unexpectedly (a bug in plugnode), so the box stops \
+                     in order. Start it again; if this happens again, report the log.",
+                    self.system.stopped_services.join(", ")
+                ),
+            );
+        }
         if self.bitcoind.unclean_last_stop && self.bitcoind.state != BitcoindState::Ready {
             push(
                 AlertKind::BitcoindUncleanStop,

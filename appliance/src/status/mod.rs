@@ -76,6 +76,9 @@ pub enum Phase {
     #[default]
     Booting,
     Running,
+    /// The appliance could not start for a reason a restart will not fix: only the page
+    /// and the screen run, saying what is wrong (`system.start_failure`).
+    Diagnostic,
     ShuttingDown,
     /// Everything is stopped: the box can be unplugged.
     Stopped,
@@ -299,6 +302,19 @@ pub struct SystemStatus {
     pub power: PowerStatus,
     /// Why the e-ink display is not working, when it is not.
     pub display_error: Option<String>,
+    /// Why the appliance could not start (diagnostic mode).
+    pub start_failure: Option<StartFailure>,
+    /// plugnode's own services that ended while the box ran (a bug): the box stops in order.
+    pub stopped_services: Vec<String>,
+}
+
+/// What stopped the appliance from starting, as the page and the screen say it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StartFailure {
+    /// What is wrong, in a few words ("The data disk is full").
+    pub problem: String,
+    /// The whole cause, with what to do.
+    pub detail: String,
 }
 
 /// The Raspberry Pi's power flags (`get_throttled`), when the firmware exposes them.

@@ -13,8 +13,7 @@
 //! - **Headers.** Every answer forbids framing, sniffing, referrers and anything but the
 //!   page's own scripts, styles and images (CSP).
 
-use super::WebContext;
-use crate::status::Status;
+use crate::status::{Status, StatusHandle};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -40,14 +39,23 @@ pub const MAX_HANDSHAKES: usize = 16;
 /// The names every box answers to, besides its host name and addresses.
 const FIXED_NAMES: &[&str] = &["plugnode.local", "localhost"];
 
+/// What the checks need: the box's names and addresses (from the status) and the
+/// configured extra names. Every server of the page registers it as app data.
+#[derive(Clone)]
+pub struct OwnNames {
+    pub status: StatusHandle,
+    /// `[web] allowed_hosts`.
+    pub allowed_hosts: Vec<String>,
+}
+
 /// Runs the checks, then the handler, then adds the security headers (to refusals too).
 pub async fn guard(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let refusal = request
-        .app_data::<web::Data<WebContext>>()
-        .and_then(|context| check(&request, context).err());
+        .app_data::<web::Data<OwnNames>>()
+        .and_then(|names| check(&request, names).err());
     let mut response = match refusal {
         Some(refusal) => request
             .into_response(refusal.response())
@@ -144,7 +152,7 @@ impl Refusal {
     }
 }
 
-fn check(request: &ServiceRequest, context: &WebContext) -> Result<(), Refusal> {
+fn check(request: &ServiceRequest, context: &OwnNames) -> Result<(), Refusal> {
     let status = context.status.snapshot();
     let api = request.path().starts_with("/api/");
     // HTTP/2 carries the host as the URI's authority, HTTP/1 as the Host header; never the

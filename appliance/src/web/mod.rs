@@ -12,7 +12,8 @@ pub mod auth;
 mod backup_api;
 #[cfg(feature = "demo")]
 mod demo_api;
-mod guard;
+pub mod diagnostic;
+pub mod guard;
 mod lightning_api;
 mod openapi;
 mod pairing_api;
@@ -58,7 +59,7 @@ pub struct WebContext {
 /// A running web server.
 pub struct WebServer {
     handle: actix_web::dev::ServerHandle,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// The sockets the page is served on.
@@ -82,6 +83,11 @@ impl WebServer {
         let plain_address = listeners.plain.local_addr()?;
         let https_address = listeners.https.local_addr()?;
         let demo = context.demo_stick.is_some();
+        let status = context.status.clone();
+        let own_names = web::Data::new(guard::OwnNames {
+            status: status.clone(),
+            allowed_hosts: context.allowed_hosts.clone(),
+        });
         let data = web::Data::new(context);
         let auth = web::Data::new(auth);
         let trust_info = web::Data::new(trust::TrustInfo {
@@ -98,6 +104,7 @@ impl WebServer {
                 .wrap(middleware::from_fn(guard::guard))
                 .app_data(web::JsonConfig::default().limit(routes::JSON_LIMIT))
                 .app_data(data.clone())
+                .app_data(own_names.clone())
                 .app_data(auth.clone())
                 .app_data(trust_info.clone())
                 .configure(trust::routes)
@@ -129,7 +136,13 @@ impl WebServer {
         .listen_rustls_0_23(listeners.https, https.server_config())?
         .run();
         let handle = server.handle();
-        let task = tokio::spawn(server);
+        let task = crate::essential::spawn("web server", status.clone(), async move {
+            // It ends only when stopped; an error end leaves the box without its page.
+            if let Err(err) = server.await {
+                tracing::error!("the web server stopped: {err}");
+                crate::essential::report_stopped(&status, "web server");
+            }
+        });
         let plain_serves = if plain_address.ip().is_loopback() {
             "the page"
         } else {
