@@ -6,6 +6,10 @@ import { $, ago, api, busy, errorText, fullTime, groupDigits, setText, showError
 
 let hooks = null;
 let lastState = null;     // the backup state shown, to notice changes
+// The eject's "you can pull it out" stays until the stick is pulled or used again. A status
+// fetched before the eject finished may arrive after its answer and still say "mirroring":
+// only a change after "safe to remove" was seen ends the message.
+let ejectMessage = "none";  // "none", "shown" (waiting for safe_to_remove), "confirmed"
 let demo = null;          // null: not asked yet; false: not the demo; true: the demo
 let demoAsking = false;
 let stickLabel = "";      // the stick that asks to be prepared
@@ -122,7 +126,12 @@ export function render(status) {
   $("backup-eject").hidden = !ejectable;
   if (b.state.state !== lastState) {
     // A new state: what an earlier action said no longer applies.
-    if (lastState !== null && b.state.state !== "safe_to_remove") $("backup-result").hidden = true;
+    if (b.state.state === "safe_to_remove") {
+      if (ejectMessage === "shown") ejectMessage = "confirmed";
+    } else if (lastState !== null && ejectMessage !== "shown") {
+      $("backup-result").hidden = true;
+      ejectMessage = "none";
+    }
     if (lastState !== null) showError($("backup-error"), null);
     lastState = b.state.state;
   }
@@ -135,6 +144,7 @@ export function render(status) {
 async function eject(button) {
   showError($("backup-error"), null);
   $("backup-result").hidden = true;
+  ejectMessage = "none";
   const answer = await busy(button, "Ejecting…", () => api("POST", "/api/backup/eject", {}));
   if (!answer.ok) {
     showError($("backup-error"), answer);
@@ -142,6 +152,7 @@ async function eject(button) {
   }
   $("backup-result").textContent = answer.data.message;
   $("backup-result").hidden = false;
+  ejectMessage = lastState === "safe_to_remove" ? "confirmed" : "shown";
   hooks.refresh();
 }
 
