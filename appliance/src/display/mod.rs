@@ -28,6 +28,8 @@ pub mod service;
 pub mod ui;
 pub mod widgets;
 
+/// The panel as the config file names it; the display opens what it names.
+pub use crate::config::PanelKind;
 /// The keys, for [`DisplayHandle::press_key`].
 pub use plugnode_hw::Key;
 pub use policy::{Decision, RefreshPolicy, RefreshRules};
@@ -37,76 +39,15 @@ pub use ui::{
     PairingAnswer, PairingCode, PairingQuestion, Screen, SeedWords, UiTiming, WithdrawalQuestion,
 };
 
+use crate::config::DisplayConfig;
 use crate::shutdown::Shutdown;
 use crate::status::Status;
 use plugnode_hw::{
     Buttons, Panel, PanelError, SimButtons, SimKeys, SimMonitor, SimPanel, WaveshareModel,
 };
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Which panel the box has (`[display] panel` in the config).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-pub enum PanelKind {
-    /// No display.
-    #[serde(rename = "none")]
-    None,
-    /// A panel in memory (and a PNG file): the demo, tests, the web mirror.
-    #[serde(rename = "simulated")]
-    Simulated,
-    /// Waveshare 2.7" e-Paper HAT V2: 264×176, four keys.
-    #[serde(rename = "waveshare-2in7-v2")]
-    Waveshare2in7V2,
-    /// Waveshare 2.13" e-Paper HAT V4: 250×122, no keys.
-    #[serde(rename = "waveshare-2in13-v4")]
-    Waveshare2in13V4,
-}
-
-impl PanelKind {
-    /// The names the config accepts.
-    pub const NAMES: [&'static str; 4] = [
-        "none",
-        "simulated",
-        "waveshare-2in7-v2",
-        "waveshare-2in13-v4",
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PanelKind::None => "none",
-            PanelKind::Simulated => "simulated",
-            PanelKind::Waveshare2in7V2 => "waveshare-2in7-v2",
-            PanelKind::Waveshare2in13V4 => "waveshare-2in13-v4",
-        }
-    }
-}
-
-impl fmt::Display for PanelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An unknown panel name; the message lists the allowed ones.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown display panel {0:?}: use one of none, simulated, waveshare-2in7-v2, waveshare-2in13-v4")]
-pub struct UnknownPanel(pub String);
-
-impl FromStr for PanelKind {
-    type Err = UnknownPanel;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "none" => Ok(PanelKind::None),
-            "simulated" => Ok(PanelKind::Simulated),
-            "waveshare-2in7-v2" => Ok(PanelKind::Waveshare2in7V2),
-            "waveshare-2in13-v4" => Ok(PanelKind::Waveshare2in13V4),
-            other => Err(UnknownPanel(other.to_string())),
-        }
-    }
-}
 
 /// Everything the display service needs to know, filled from the `[display]` config.
 #[derive(Clone, Debug, PartialEq)]
@@ -163,6 +104,22 @@ impl Default for DisplaySettings {
             refresh: RefreshRules::default(),
             timing: UiTiming::default(),
             utc_offset_secs: None,
+        }
+    }
+}
+
+// Written here, not in `config`, so that the config knows nothing of the display: the
+// display reads its section of the config.
+impl DisplayConfig {
+    /// The display service's settings for this config.
+    pub fn settings(&self) -> DisplaySettings {
+        DisplaySettings {
+            panel: self.panel,
+            spi_device: self.spi_device.clone(),
+            gpio_chip: self.gpio_chip.clone(),
+            key_pins: self.key_pins,
+            upside_down: self.upside_down,
+            ..DisplaySettings::default()
         }
     }
 }
@@ -277,15 +234,6 @@ pub fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn panel_names_round_trip() {
-        for name in PanelKind::NAMES {
-            assert_eq!(name.parse::<PanelKind>().unwrap().as_str(), name);
-        }
-        let err = "waveshare-7in5".parse::<PanelKind>().unwrap_err();
-        assert!(err.to_string().contains("waveshare-2in7-v2"));
-    }
 
     #[test]
     fn none_opens_nothing_and_simulated_imitates_the_hat() {
