@@ -108,6 +108,12 @@ impl Default for DisplaySettings {
     }
 }
 
+/// The key printed as KEY`n` on the HAT (1 to 4), for the page's key buttons; `None` for
+/// any other number.
+pub fn key_numbered(n: u8) -> Option<Key> {
+    Key::ALL.get(usize::from(n).checked_sub(1)?).copied()
+}
+
 // Written here, not in `config`, so that the config knows nothing of the display: the
 // display reads its section of the config.
 impl DisplayConfig {
@@ -234,6 +240,14 @@ pub fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_numbered_as_printed_on_the_hat() {
+        assert_eq!(key_numbered(1), Some(Key::Key1));
+        assert_eq!(key_numbered(4), Some(Key::Key4));
+        assert_eq!(key_numbered(0), None);
+        assert_eq!(key_numbered(5), None);
+    }
 
     #[test]
     fn none_opens_nothing_and_simulated_imitates_the_hat() {
