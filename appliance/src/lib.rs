@@ -14,6 +14,7 @@ pub mod fsutil;
 pub mod lightning;
 pub mod pairing;
 pub mod panic_log;
+pub mod qr;
 pub mod sd_notify;
 pub mod secret;
 pub mod shutdown;

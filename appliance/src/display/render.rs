@@ -4,13 +4,13 @@
 
 use super::ui::{PairingCode, PairingQuestion, Screen, SeedWords, WithdrawalQuestion};
 use super::widgets::{self, icons, Theme, INK, PAPER};
+use crate::qr;
 use crate::status::{
     Alert, BackupState, BitcoindState, LightningState, Phase, Severity, Status, UnixTime,
 };
 use embedded_graphics::pixelcolor::BinaryColor;
 use embedded_graphics::prelude::*;
 use embedded_graphics::text::Alignment;
-use qrcode::{EcLevel, QrCode};
 
 /// Everything a screen may show.
 #[derive(Clone, Copy, Debug)]
@@ -988,7 +988,7 @@ pub fn draw_qr<D: DrawTarget<Color = BinaryColor>>(
     data: &str,
     height: u32,
 ) -> Option<u32> {
-    let code = QrCode::with_error_correction_level(data.as_bytes(), EcLevel::L).ok()?;
+    let code = qr::for_screen(data)?;
     let modules = code.width() as u32;
     let scale = height / (modules + 4);
     if scale == 0 {
@@ -996,19 +996,16 @@ pub fn draw_qr<D: DrawTarget<Color = BinaryColor>>(
     }
     let side = modules * scale;
     let offset = (height - side) / 2;
-    for y in 0..modules {
-        for x in 0..modules {
-            if code[(x as usize, y as usize)] == qrcode::Color::Dark {
-                widgets::fill(
-                    t,
-                    (offset + x * scale) as i32,
-                    (offset + y * scale) as i32,
-                    scale,
-                    scale,
-                    INK,
-                );
-            }
-        }
+    for (x, y) in code.dark_modules() {
+        let (x, y) = (x as u32, y as u32);
+        widgets::fill(
+            t,
+            (offset + x * scale) as i32,
+            (offset + y * scale) as i32,
+            scale,
+            scale,
+            INK,
+        );
     }
     Some(side + 2 * offset)
 }
