@@ -1,5 +1,6 @@
-//! Drawing helpers shared by the screens: fonts and sizes per panel, text, icons, bars,
-//! and the number and time formats people read on a small screen.
+//! Drawing helpers shared by the screens: fonts and sizes per panel, text and its wrapping,
+//! headers and key hints, icons, bars, QR codes, and the number and time formats people
+//! read on a small screen.
 
 use embedded_graphics::mono_font::ascii::{
     FONT_6X10, FONT_6X13_BOLD, FONT_7X13_BOLD, FONT_9X15_BOLD,
@@ -9,6 +10,8 @@ use embedded_graphics::pixelcolor::BinaryColor;
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{PrimitiveStyle, Rectangle};
 use embedded_graphics::text::{Alignment, Baseline, Text, TextStyleBuilder};
+
+use crate::qr;
 
 /// Ink and paper.
 pub const INK: BinaryColor = BinaryColor::On;
@@ -288,6 +291,36 @@ pub fn key_hints<D: DrawTarget<Color = BinaryColor>>(
         text(target, key, x + 2, y + 1, font, PAPER, Alignment::Left);
         left(target, what, x + label_w + 3, y + 1, font);
     }
+}
+
+/// Draws `data` as a QR code in a square at the left of the screen, as large as whole
+/// pixels per module allow with a quiet zone of at least two modules. Returns the
+/// square's side (including the quiet zone), or `None` when the data does not fit.
+pub fn draw_qr<D: DrawTarget<Color = BinaryColor>>(
+    t: &mut D,
+    data: &str,
+    height: u32,
+) -> Option<u32> {
+    let code = qr::for_screen(data)?;
+    let modules = code.width() as u32;
+    let scale = height / (modules + 4);
+    if scale == 0 {
+        return None;
+    }
+    let side = modules * scale;
+    let offset = (height - side) / 2;
+    for (x, y) in code.dark_modules() {
+        let (x, y) = (x as u32, y as u32);
+        fill(
+            t,
+            (offset + x * scale) as i32,
+            (offset + y * scale) as i32,
+            scale,
+            scale,
+            INK,
+        );
+    }
+    Some(side + 2 * offset)
 }
 
 /// 12×12 pictures, `#` is ink.
