@@ -589,6 +589,16 @@ pub fn ellipsize(text: &str, width: usize) -> String {
     s
 }
 
+/// A one-time code of eight characters as two groups of four ("AB12 CD34"), so it is easy
+/// to read out and type; any other length as it is.
+pub fn code_in_fours(code: &str) -> String {
+    if code.len() == 8 {
+        format!("{} {}", &code[..4], &code[4..])
+    } else {
+        code.to_string()
+    }
+}
+
 /// 1234567 → "1 234 567" (groups of three, as printed on banknotes: no locale confusion
 /// between dots and commas).
 pub fn group_digits(n: u64) -> String {
@@ -630,6 +640,12 @@ pub fn local_time(at: u64, now: u64, utc_offset_secs: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_are_read_out_in_fours() {
+        assert_eq!(code_in_fours("AB12CD34"), "AB12 CD34");
+        assert_eq!(code_in_fours("ABC123"), "ABC123");
+    }
 
     #[test]
     fn digits_are_grouped() {

@@ -146,12 +146,7 @@ fn setup_rows<D: DrawTarget<Color = BinaryColor>>(
     let width = th.chars_across(th.body, th.inner_width());
     let invite = format!("Set up at {}", web_name(view.status));
     widgets::centre(t, &widgets::ellipsize(&invite, width), cx, y, th.body);
-    // Grouped in fours so it is easy to read out and type.
-    let spaced = if code.len() == 8 {
-        format!("{} {}", &code[..4], &code[4..])
-    } else {
-        code.to_string()
-    };
+    let spaced = widgets::code_in_fours(code);
     widgets::centre(
         t,
         &format!("code {spaced}"),

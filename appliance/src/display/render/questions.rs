@@ -43,17 +43,13 @@ pub(super) fn pairing_confirm<D: DrawTarget<Color = BinaryColor>>(
         }
     }
 
-    // The warning, only where it fits whole: a cut warning reads worse than none.
-    y += 2;
-    let room = ((bottom - y) / th.small_line).max(0) as usize;
-    let width = th.chars_across(th.small, th.inner_width());
-    let warning = widgets::wrap("Allow only if you are pairing this app now.", width, 9);
-    if warning.len() <= room {
-        for line in warning {
-            widgets::left(t, &line, m, y, th.small);
-            y += th.small_line;
-        }
-    }
+    warning(
+        t,
+        th,
+        "Allow only if you are pairing this app now.",
+        y + 2,
+        bottom,
+    );
     widgets::key_hints(t, th, &[("KEY2", "allow"), ("KEY3", "refuse")]);
 }
 
@@ -92,15 +88,31 @@ pub(super) fn withdrawal_confirm<D: DrawTarget<Color = BinaryColor>>(
         y += th.line;
     }
 
-    y += 2;
-    let room = ((bottom - y) / th.small_line).max(0) as usize;
+    warning(
+        t,
+        th,
+        "Send only if this is the address you chose.",
+        y + 2,
+        bottom,
+    );
+    widgets::key_hints(t, th, &[("KEY2", "send"), ("KEY3", "refuse")]);
+}
+
+/// The warning under a question, only where it fits whole between `top` and `bottom`: a
+/// cut warning reads worse than none.
+fn warning<D: DrawTarget<Color = BinaryColor>>(
+    t: &mut D,
+    th: &Theme,
+    text: &str,
+    top: i32,
+    bottom: i32,
+) {
+    let room = ((bottom - top) / th.small_line).max(0) as usize;
     let width = th.chars_across(th.small, th.inner_width());
-    let warning = widgets::wrap("Send only if this is the address you chose.", width, 9);
-    if warning.len() <= room {
-        for line in warning {
-            widgets::left(t, &line, m, y, th.small);
-            y += th.small_line;
+    let lines = widgets::wrap(text, width, 9);
+    if lines.len() <= room {
+        for (i, line) in lines.iter().enumerate() {
+            widgets::left(t, line, th.margin, top + i as i32 * th.small_line, th.small);
         }
     }
-    widgets::key_hints(t, th, &[("KEY2", "send"), ("KEY3", "refuse")]);
 }

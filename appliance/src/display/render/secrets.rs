@@ -13,12 +13,7 @@ pub(super) fn unlock_code<D: DrawTarget<Color = BinaryColor>>(t: &mut D, th: &Th
     let m = th.margin;
     let cx = th.width / 2;
     let code = view.unlock_code.unwrap_or("-");
-    // Grouped in fours so it is easy to read out and type.
-    let spaced = if code.len() == 8 {
-        format!("{} {}", &code[..4], &code[4..])
-    } else {
-        code.to_string()
-    };
+    let spaced = widgets::code_in_fours(code);
     let mut y = th.header_h + if th.large { 14 } else { 6 };
     widgets::centre(t, &spaced, cx, y, th.headline);
     y += th.headline.character_size.height as i32 + if th.large { 12 } else { 5 };
