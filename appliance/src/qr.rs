@@ -4,8 +4,8 @@
 
 use qrcode::{EcLevel, QrCode};
 
-/// The longest text the page has drawn (a BOLT11 invoice with routing hints stays well
-/// below it).
+/// Longest text the page asks a QR code for (a BOLT11 invoice with route hints, or an
+/// offer, is well below).
 pub const MAX_TEXT: usize = 2000;
 
 /// Codes wider than this get low error correction on the page: beyond it a phone camera
