@@ -6,8 +6,8 @@
 //! the demo's own certificate authority. `--report` prints start-up figures and exits.
 
 use crate::app::Appliance;
+use crate::config::PanelKind;
 use crate::config::{Config, GossipSetting, Network};
-use crate::display::PanelKind;
 use crate::lightning::store::ChannelStore;
 use crate::lightning::{LightningHandle, LightningSettings, OpenChannel};
 use crate::shutdown::Shutdown;

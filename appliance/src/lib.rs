@@ -17,6 +17,7 @@ pub mod lightning;
 pub mod log_tail;
 pub mod pairing;
 pub mod panic_log;
+pub mod qr;
 pub mod sd_notify;
 pub mod secret;
 pub mod shutdown;

@@ -10,9 +10,7 @@ mod error;
 mod values;
 
 pub use error::ConfigError;
-pub use values::{GossipSetting, Network, SizeSetting};
-
-use crate::display::{DisplaySettings, PanelKind};
+pub use values::{GossipSetting, Network, PanelKind, SizeSetting, UnknownPanel};
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -277,20 +275,6 @@ impl Default for DisplayConfig {
             gpio_chip: PathBuf::from("/dev/gpiochip0"),
             key_pins: [5, 6, 13, 19],
             upside_down: false,
-        }
-    }
-}
-
-impl DisplayConfig {
-    /// The display service's settings for this config.
-    pub fn settings(&self) -> DisplaySettings {
-        DisplaySettings {
-            panel: self.panel,
-            spi_device: self.spi_device.clone(),
-            gpio_chip: self.gpio_chip.clone(),
-            key_pins: self.key_pins,
-            upside_down: self.upside_down,
-            ..DisplaySettings::default()
         }
     }
 }

@@ -353,3 +353,12 @@ fn https_needs_its_own_port_and_old_configs_get_the_default() {
     config.web.https_listen = "127.0.0.1:0".parse().unwrap();
     config.validate().unwrap();
 }
+
+#[test]
+fn panel_names_round_trip() {
+    for name in PanelKind::NAMES {
+        assert_eq!(name.parse::<PanelKind>().unwrap().as_str(), name);
+    }
+    let err = "waveshare-7in5".parse::<PanelKind>().unwrap_err();
+    assert!(err.to_string().contains("waveshare-2in7-v2"));
+}

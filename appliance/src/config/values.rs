@@ -3,6 +3,7 @@
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
+use std::str::FromStr;
 
 /// The Bitcoin network the box runs on.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -159,6 +160,66 @@ impl Serialize for GossipSetting {
             GossipSetting::Auto => serializer.serialize_str("auto"),
             GossipSetting::P2p => serializer.serialize_str("p2p"),
             GossipSetting::Rgs { url } => serializer.serialize_str(url),
+        }
+    }
+}
+
+/// Which panel the box has (`[display] panel` in the config).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub enum PanelKind {
+    /// No display.
+    #[serde(rename = "none")]
+    None,
+    /// A panel in memory (and a PNG file): the demo, tests, the web mirror.
+    #[serde(rename = "simulated")]
+    Simulated,
+    /// Waveshare 2.7" e-Paper HAT V2: 264×176, four keys.
+    #[serde(rename = "waveshare-2in7-v2")]
+    Waveshare2in7V2,
+    /// Waveshare 2.13" e-Paper HAT V4: 250×122, no keys.
+    #[serde(rename = "waveshare-2in13-v4")]
+    Waveshare2in13V4,
+}
+
+impl PanelKind {
+    /// The names the config accepts.
+    pub const NAMES: [&'static str; 4] = [
+        "none",
+        "simulated",
+        "waveshare-2in7-v2",
+        "waveshare-2in13-v4",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PanelKind::None => "none",
+            PanelKind::Simulated => "simulated",
+            PanelKind::Waveshare2in7V2 => "waveshare-2in7-v2",
+            PanelKind::Waveshare2in13V4 => "waveshare-2in13-v4",
+        }
+    }
+}
+
+impl fmt::Display for PanelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown panel name; the message lists the allowed ones.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown display panel {0:?}: use one of none, simulated, waveshare-2in7-v2, waveshare-2in13-v4")]
+pub struct UnknownPanel(pub String);
+
+impl FromStr for PanelKind {
+    type Err = UnknownPanel;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(PanelKind::None),
+            "simulated" => Ok(PanelKind::Simulated),
+            "waveshare-2in7-v2" => Ok(PanelKind::Waveshare2in7V2),
+            "waveshare-2in13-v4" => Ok(PanelKind::Waveshare2in13V4),
+            other => Err(UnknownPanel(other.to_string())),
         }
     }
 }

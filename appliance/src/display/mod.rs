@@ -28,6 +28,8 @@ pub mod service;
 pub mod ui;
 pub mod widgets;
 
+/// The panel as the config file names it; the display opens what it names.
+pub use crate::config::PanelKind;
 /// The keys, for [`DisplayHandle::press_key`].
 pub use plugnode_hw::Key;
 pub use policy::{Decision, RefreshPolicy, RefreshRules};
@@ -37,76 +39,15 @@ pub use ui::{
     PairingAnswer, PairingCode, PairingQuestion, Screen, SeedWords, UiTiming, WithdrawalQuestion,
 };
 
+use crate::config::DisplayConfig;
 use crate::shutdown::Shutdown;
 use crate::status::Status;
 use plugnode_hw::{
     Buttons, Panel, PanelError, SimButtons, SimKeys, SimMonitor, SimPanel, WaveshareModel,
 };
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Which panel the box has (`[display] panel` in the config).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-pub enum PanelKind {
-    /// No display.
-    #[serde(rename = "none")]
-    None,
-    /// A panel in memory (and a PNG file): the demo, tests, the web mirror.
-    #[serde(rename = "simulated")]
-    Simulated,
-    /// Waveshare 2.7" e-Paper HAT V2: 264×176, four keys.
-    #[serde(rename = "waveshare-2in7-v2")]
-    Waveshare2in7V2,
-    /// Waveshare 2.13" e-Paper HAT V4: 250×122, no keys.
-    #[serde(rename = "waveshare-2in13-v4")]
-    Waveshare2in13V4,
-}
-
-impl PanelKind {
-    /// The names the config accepts.
-    pub const NAMES: [&'static str; 4] = [
-        "none",
-        "simulated",
-        "waveshare-2in7-v2",
-        "waveshare-2in13-v4",
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PanelKind::None => "none",
-            PanelKind::Simulated => "simulated",
-            PanelKind::Waveshare2in7V2 => "waveshare-2in7-v2",
-            PanelKind::Waveshare2in13V4 => "waveshare-2in13-v4",
-        }
-    }
-}
-
-impl fmt::Display for PanelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An unknown panel name; the message lists the allowed ones.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown display panel {0:?}: use one of none, simulated, waveshare-2in7-v2, waveshare-2in13-v4")]
-pub struct UnknownPanel(pub String);
-
-impl FromStr for PanelKind {
-    type Err = UnknownPanel;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "none" => Ok(PanelKind::None),
-            "simulated" => Ok(PanelKind::Simulated),
-            "waveshare-2in7-v2" => Ok(PanelKind::Waveshare2in7V2),
-            "waveshare-2in13-v4" => Ok(PanelKind::Waveshare2in13V4),
-            other => Err(UnknownPanel(other.to_string())),
-        }
-    }
-}
 
 /// Everything the display service needs to know, filled from the `[display]` config.
 #[derive(Clone, Debug, PartialEq)]
@@ -163,6 +104,28 @@ impl Default for DisplaySettings {
             refresh: RefreshRules::default(),
             timing: UiTiming::default(),
             utc_offset_secs: None,
+        }
+    }
+}
+
+/// The key printed as KEY`n` on the HAT (1 to 4), for the page's key buttons; `None` for
+/// any other number.
+pub fn key_numbered(n: u8) -> Option<Key> {
+    Key::ALL.get(usize::from(n).checked_sub(1)?).copied()
+}
+
+// Written here, not in `config`, so that the config knows nothing of the display: the
+// display reads its section of the config.
+impl DisplayConfig {
+    /// The display service's settings for this config.
+    pub fn settings(&self) -> DisplaySettings {
+        DisplaySettings {
+            panel: self.panel,
+            spi_device: self.spi_device.clone(),
+            gpio_chip: self.gpio_chip.clone(),
+            key_pins: self.key_pins,
+            upside_down: self.upside_down,
+            ..DisplaySettings::default()
         }
     }
 }
@@ -279,12 +242,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn panel_names_round_trip() {
-        for name in PanelKind::NAMES {
-            assert_eq!(name.parse::<PanelKind>().unwrap().as_str(), name);
-        }
-        let err = "waveshare-7in5".parse::<PanelKind>().unwrap_err();
-        assert!(err.to_string().contains("waveshare-2in7-v2"));
+    fn keys_are_numbered_as_printed_on_the_hat() {
+        assert_eq!(key_numbered(1), Some(Key::Key1));
+        assert_eq!(key_numbered(4), Some(Key::Key4));
+        assert_eq!(key_numbered(0), None);
+        assert_eq!(key_numbered(5), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Drawing helpers shared by the screens: fonts and sizes per panel, text, icons, bars,
-//! and the number and time formats people read on a small screen.
+//! Drawing helpers shared by the screens: fonts and sizes per panel, text and its wrapping,
+//! headers and key hints, icons, bars, QR codes, and the number and time formats people
+//! read on a small screen.
 
 use embedded_graphics::mono_font::ascii::{
     FONT_6X10, FONT_6X13_BOLD, FONT_7X13_BOLD, FONT_9X15_BOLD,
@@ -9,6 +10,8 @@ use embedded_graphics::pixelcolor::BinaryColor;
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{PrimitiveStyle, Rectangle};
 use embedded_graphics::text::{Alignment, Baseline, Text, TextStyleBuilder};
+
+use crate::qr;
 
 /// Ink and paper.
 pub const INK: BinaryColor = BinaryColor::On;
@@ -290,6 +293,36 @@ pub fn key_hints<D: DrawTarget<Color = BinaryColor>>(
     }
 }
 
+/// Draws `data` as a QR code in a square at the left of the screen, as large as whole
+/// pixels per module allow with a quiet zone of at least two modules. Returns the
+/// square's side (including the quiet zone), or `None` when the data does not fit.
+pub fn draw_qr<D: DrawTarget<Color = BinaryColor>>(
+    t: &mut D,
+    data: &str,
+    height: u32,
+) -> Option<u32> {
+    let code = qr::for_screen(data)?;
+    let modules = code.width() as u32;
+    let scale = height / (modules + 4);
+    if scale == 0 {
+        return None;
+    }
+    let side = modules * scale;
+    let offset = (height - side) / 2;
+    for (x, y) in code.dark_modules() {
+        let (x, y) = (x as u32, y as u32);
+        fill(
+            t,
+            (offset + x * scale) as i32,
+            (offset + y * scale) as i32,
+            scale,
+            scale,
+            INK,
+        );
+    }
+    Some(side + 2 * offset)
+}
+
 /// 12×12 pictures, `#` is ink.
 pub mod icons {
     pub const BOLT: [&str; 12] = [
@@ -556,6 +589,16 @@ pub fn ellipsize(text: &str, width: usize) -> String {
     s
 }
 
+/// A one-time code of eight characters as two groups of four ("AB12 CD34"), so it is easy
+/// to read out and type; any other length as it is.
+pub fn code_in_fours(code: &str) -> String {
+    if code.len() == 8 {
+        format!("{} {}", &code[..4], &code[4..])
+    } else {
+        code.to_string()
+    }
+}
+
 /// 1234567 → "1 234 567" (groups of three, as printed on banknotes: no locale confusion
 /// between dots and commas).
 pub fn group_digits(n: u64) -> String {
@@ -597,6 +640,12 @@ pub fn local_time(at: u64, now: u64, utc_offset_secs: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_are_read_out_in_fours() {
+        assert_eq!(code_in_fours("AB12CD34"), "AB12 CD34");
+        assert_eq!(code_in_fours("ABC123"), "ABC123");
+    }
 
     #[test]
     fn digits_are_grouped() {

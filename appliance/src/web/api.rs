@@ -5,12 +5,11 @@
 use super::auth::{self, ApiError, Auth, Authenticated};
 use super::routes::{api_routes, json_body, SMALL_JSON};
 use super::WebContext;
-use crate::display::DisplayError;
+use crate::display::{key_numbered, DisplayError};
 use crate::secret::Secret;
 use crate::status::{Alert, BitcoindState, Phase, Status};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use plugnode_hw::Key;
 use serde::{Deserialize, Serialize};
 
 api_routes! { pub fn register, const ROUTES;
@@ -363,18 +362,12 @@ async fn display_key(
 ) -> Result<HttpResponse, ApiError> {
     let body = json_body(body, "{\"key\": 1..4, \"long\": false}")?;
     let display = context.display.as_ref().ok_or_else(no_display)?;
-    let key = match body.key {
-        1 => Key::Key1,
-        2 => Key::Key2,
-        3 => Key::Key3,
-        4 => Key::Key4,
-        other => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("There is no KEY{other}: keys are numbered 1 to 4."),
-            ))
-        }
-    };
+    let key = key_numbered(body.key).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("There is no KEY{}: keys are numbered 1 to 4.", body.key),
+        )
+    })?;
     let pressed = if body.long {
         display.long_press_key(key).await
     } else {
