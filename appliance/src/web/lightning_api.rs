@@ -7,12 +7,12 @@ use super::WebContext;
 use crate::display::{DisplayError, PairingAnswer, WithdrawalQuestion};
 use crate::lightning::liquidity::FeeApproval;
 use crate::lightning::{ErrorKind, InvoiceDescription, LightningError, OpenChannel, RestoreError};
+use crate::qr;
 use crate::secret::Secret;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use ldk_node::lightning::offers::offer::{Amount, Offer};
 use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef};
-use qrcode::{EcLevel, QrCode};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::str::FromStr;
@@ -557,10 +557,6 @@ fn decode_text(text: &str) -> Result<Decoded, ApiError> {
     })
 }
 
-/// Longest text the page asks a QR code for (a BOLT11 invoice with route hints, or an
-/// offer, is well below).
-const MAX_QR_TEXT: usize = 2000;
-
 #[derive(Deserialize)]
 struct QrQuery {
     text: String,
@@ -590,41 +586,25 @@ async fn qr_svg(
 }
 
 fn qr_svg_of(text: &str) -> Result<String, ApiError> {
-    let too_long = || {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("That text is too long for a QR code (at most {MAX_QR_TEXT} characters)."),
-        )
-    };
     if text.is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "There is nothing to draw: give the text as ?text=…",
         ));
     }
-    if text.len() > MAX_QR_TEXT {
-        return Err(too_long());
-    }
-    // Medium error correction while the code stays small enough for a phone camera at
-    // arm's length; low beyond that (a screen is clean, unlike a printed code).
-    let code = match QrCode::with_error_correction_level(text, EcLevel::M) {
-        Ok(code) if code.width() <= 101 => code,
-        _ => QrCode::with_error_correction_level(text, EcLevel::L).map_err(|_| too_long())?,
-    };
-    Ok(svg(&code))
+    let modules = qr::for_page(text)
+        .map_err(|too_long| ApiError::new(StatusCode::BAD_REQUEST, too_long.to_string()))?;
+    Ok(svg(&modules))
 }
 
 /// The code as one SVG path, one unit per module, with the standard 4-module quiet zone.
-fn svg(code: &QrCode) -> String {
+fn svg(modules: &qr::Modules) -> String {
     const QUIET: usize = 4;
-    let width = code.width();
-    let side = width + 2 * QUIET;
+    let side = modules.width() + 2 * QUIET;
     let mut path = String::new();
-    for (i, color) in code.to_colors().iter().enumerate() {
-        if *color == qrcode::Color::Dark {
-            let (x, y) = (i % width + QUIET, i / width + QUIET);
-            let _ = write!(path, "M{x} {y}h1v1h-1z");
-        }
+    for (x, y) in modules.dark_modules() {
+        let (x, y) = (x + QUIET, y + QUIET);
+        let _ = write!(path, "M{x} {y}h1v1h-1z");
     }
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {side} {side}\" \
@@ -691,7 +671,7 @@ mod tests {
             .unwrap_err()
             .message
             .contains("nothing to draw"));
-        let long = "A".repeat(MAX_QR_TEXT + 1);
+        let long = "A".repeat(qr::MAX_TEXT + 1);
         assert!(qr_svg_of(&long).unwrap_err().message.contains("too long"));
     }
 
