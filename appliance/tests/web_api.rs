@@ -170,16 +170,55 @@ fn recovery_words_that_are_not_ascii_or_huge_get_a_clear_400_and_stay_out_of_the
         );
         assert_eq!(answer["kind"], "invalid_input", "{answer:.300}");
     }
-    // A megabyte of one word is refused before it is read.
+    // A megabyte of one word is refused before it is read: announced as curl announces a
+    // big body (`Expect: 100-continue`), the answer comes from its length alone. (Sent
+    // whole, the box's early answer and close can reach the client as a reset while it
+    // still writes: timing decides, so a test that sends it whole is flaky.)
     let request = json!({ "words": "é".repeat(1 << 19) }).to_string();
-    let (code, answer) = node
-        .api("POST", "/api/wallet/restore", Some(&request))
-        .unwrap();
-    assert_eq!(code, 413, "{answer:.300}");
-    assert_eq!(body(&answer)["kind"], "too_large");
+    let answer = announce_without_sending(
+        node.web,
+        "/api/wallet/restore",
+        request.len(),
+        &node.token().unwrap(),
+    );
+    // (An interim "100 Continue" may come first.)
+    let answer = answer
+        .strip_prefix("HTTP/1.1 100 Continue\r\n\r\n")
+        .unwrap_or(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer:.300}");
+    let json = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    assert_eq!(body(json)["kind"], "too_large", "{answer:.300}");
     assert!(http(node.web, "GET", "/api/health", None).is_some_and(|(code, _)| code == 200));
     let log = node.log();
     for secret in ["café", "naïve", "🙂", "panicked"] {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }
+}
+
+/// Sends only the head of a POST of `length` bytes with `Expect: 100-continue` and returns
+/// what the box answers before any of the body is sent.
+fn announce_without_sending(
+    address: std::net::SocketAddr,
+    path: &str,
+    length: usize,
+    token: &str,
+) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {length}\r\n\
+         Expect: 100-continue\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
 }
