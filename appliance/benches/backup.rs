@@ -302,7 +302,7 @@ impl Pair {
             let t = Instant::now();
             let result = s
                 .runtime
-                .block_on(s.handle.pay_invoice(&invoice.bolt11, None, None));
+                .block_on(s.handle.pay(&invoice.bolt11, None, None, None));
             let elapsed = t.elapsed();
             match result {
                 Ok(p) if p.status == "succeeded" => {

@@ -239,7 +239,7 @@ impl Sender {
             Sender::Plug(b) => {
                 let text = invoice.to_string();
                 let start = Instant::now();
-                let result = b.runtime.block_on(b.handle.pay_invoice(&text, None, None));
+                let result = b.runtime.block_on(b.handle.pay(&text, None, None, None));
                 let elapsed = start.elapsed();
                 match result {
                     Ok(p) if p.status == "succeeded" => Ok(elapsed),

@@ -501,6 +501,91 @@ fn bolt12_offers_are_made_and_paid() {
             .any(|p| p["inbound"] == true && p["status"] == "succeeded" && p["kind"] == "bolt12")
             .then_some(())
     });
+
+    // Scanned (capitals, a scheme in any case) or in a bitcoin: link, the offer decodes
+    // and pays as pasted; so does an invoice in a bitcoin: link.
+    let address = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+    let invoice = b.invoice(Some(4_000_000), "in a link");
+    let forms = [
+        (format!("lightning:{}", offer.to_uppercase()), "bolt12"),
+        (format!("LIGHTNING:{offer}"), "bolt12"),
+        (
+            format!("bitcoin:{address}?amount=0.00003&lightning={offer}"),
+            "bolt12",
+        ),
+        (
+            format!(
+                "BITCOIN:{}?AMOUNT=0.00004&LIGHTNING={}",
+                address.to_uppercase(),
+                invoice.to_uppercase()
+            ),
+            "bolt11",
+        ),
+    ];
+    for (text, kind) in forms {
+        let (code, decoded) = a.post("/api/lightning/decode", json!({ "text": text }));
+        assert_eq!(
+            (code, decoded["kind"].as_str()),
+            (200, Some(kind)),
+            "{decoded}"
+        );
+        let amount = (kind == "bolt12").then_some(3_000_000);
+        let (code, payment) = a.pay(&text, amount);
+        assert_eq!(code, 200, "{text:.50}: {payment}");
+        assert!(paid(&payment), "{payment}");
+        assert_eq!(payment["kind"], kind, "{payment}");
+    }
+
+    // An offer for another chain, or expired, is refused as an invoice would be, before
+    // anything is sent (LDK would record a failed payment and answer with no reason).
+    let outbound = |a: &LnBox| {
+        let payments = a.get("/api/lightning/payments").1;
+        payments
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["inbound"] == false)
+            .count()
+    };
+    let sent_before = outbound(&a);
+    let an_hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 3600;
+    use ldk_node::bitcoin::Network;
+    let refusals = [
+        (
+            foreign_offer(Network::Bitcoin, None),
+            "invalid_invoice",
+            "mainnet",
+        ),
+        (
+            foreign_offer(Network::Regtest, Some(an_hour_ago)),
+            "invoice_expired",
+            "expired",
+        ),
+    ];
+    for (text, kind, says) in refusals {
+        for text in [text.clone(), format!("lightning:{text}")] {
+            let (code, answer) = a.pay(&text, None);
+            assert_eq!(
+                (code, answer["kind"].as_str()),
+                (400, Some(kind)),
+                "{answer}"
+            );
+            let message = answer["error"].as_str().unwrap();
+            assert!(
+                message.contains(says) && message.contains("Nothing was sent"),
+                "{message}"
+            );
+        }
+    }
+    assert_eq!(
+        outbound(&a),
+        sent_before,
+        "refused offers leave no payment behind"
+    );
 }
 
 /// The Lightning node's RPC password refused by bitcoind (another bitcoind on the port,

@@ -109,6 +109,10 @@ fn bluewallet_and_zeus_pair_receive_pay_and_are_refused_as_their_connection_says
     assert_eq!(decoded["description"], "bread");
     assert_eq!(decoded["destination"], other.node_id());
     blue.get("/decodeinvoice?invoice=lnbcrt1garbage").error(4);
+    // Read as the box reads any pasted invoice: scanned in capitals, behind a scheme.
+    let scanned = format!("LIGHTNING:{}", bill.to_uppercase());
+    let again = blue.get(&format!("/decodeinvoice?invoice={scanned}")).ok();
+    assert_eq!(again["payment_hash"], decoded["payment_hash"], "{again}");
 
     let before = ln.outbound_sat();
     // BlueWallet sends `amount` with every payment (0 unless the invoice has none).

@@ -139,7 +139,7 @@ fn the_shutdown_api_stops_cleanly_and_asks_for_power_off() {
 }
 
 #[test]
-fn recovery_words_that_are_not_ascii_or_huge_get_a_clear_400_and_stay_out_of_the_log() {
+fn words_and_invoices_that_are_not_ascii_or_huge_get_a_clear_400_and_stay_out_of_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let node = Plugnode::start(&TestConfig::new(dir.path()));
     wait_for("the web page", TIMEOUT, || {
@@ -192,6 +192,31 @@ fn recovery_words_that_are_not_ascii_or_huge_get_a_clear_400_and_stay_out_of_the
         .unwrap_or_default();
     assert_eq!(body(json)["kind"], "too_large", "{answer:.300}");
     assert!(http(node.web, "GET", "/api/health", None).is_some_and(|(code, _)| code == 200));
+    // Pasted payment requests: decode and pay read them alike, with or without a node.
+    for text in [
+        "",
+        "lightning:café",
+        "bitcoin:café?lightning=é",
+        "LIGHTNING:lnbcrt1🙂🙂🙂🙂",
+        "lnoé",
+        huge.as_str(),
+    ] {
+        for (path, field) in [
+            ("/api/lightning/decode", "text"),
+            ("/api/lightning/pay", "invoice"),
+        ] {
+            let request = json!({ field: text }).to_string();
+            let (code, answer) = node
+                .api("POST", path, Some(&request))
+                .unwrap_or_else(|| panic!("no answer to {text:.40}; log:\n{}", node.log()));
+            assert_eq!(code, 400, "{path} {text:.40}: {answer:.300}");
+            let answer = body(&answer);
+            assert_eq!(answer["kind"], "invalid_invoice", "{answer:.300}");
+            let error = answer["error"].as_str().unwrap_or_default();
+            assert!(error.contains("ln"), "says what to paste: {error:.300}");
+            assert!(error.chars().count() < 200, "{error:.300}");
+        }
+    }
     let log = node.log();
     for secret in ["café", "naïve", "🙂", "panicked"] {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");

@@ -4,6 +4,7 @@
 //! blocking pool.
 
 use super::error::{ErrorKind, LightningError, Result};
+use super::payment_request::{offer_amount_msat, PaymentRequest};
 use super::recovery;
 use super::seed::{Seed, SeedError};
 use super::service::{self, Command, GossipChoice};
@@ -673,40 +674,70 @@ impl LightningHandle {
 
     // --- paying --------------------------------------------------------------------------
 
-    /// Pays a BOLT11 invoice and waits (up to [`PAYMENT_WAIT`]) for the outcome. Expired,
-    /// malformed, already-paid and unaffordable invoices are refused before anything is
-    /// sent.
-    pub async fn pay_invoice(
+    /// Reads an invoice or offer as pasted or scanned (see [`super::payment_request`]) and
+    /// refuses one for another network. Needs no running node: the page shows what a
+    /// request asks for while the node starts.
+    pub fn read_payment_request(&self, text: &str) -> Result<PaymentRequest> {
+        PaymentRequest::parse(text)?.require_network(self.shared.settings.network.to_bitcoin())
+    }
+
+    /// [`LightningHandle::read_payment_request`] for the paired apps' protocols, which pay
+    /// BOLT11 invoices only.
+    pub fn read_invoice(&self, text: &str) -> Result<Bolt11Invoice> {
+        match self.read_payment_request(text)? {
+            PaymentRequest::Bolt11(invoice) => Ok(invoice),
+            PaymentRequest::Bolt12(_) => Err(LightningError::new(
+                ErrorKind::InvalidInvoice,
+                "That is a Lightning offer (lno…), and this way of paying takes invoices \
+                 only: ask the recipient for an invoice (lnbc…), or pay the offer on the \
+                 box's web page.",
+            )),
+        }
+    }
+
+    /// Pays what the user pasted, an invoice or an offer, and waits (up to
+    /// [`PAYMENT_WAIT`]) for the outcome. Either is refused before anything is sent when it
+    /// is malformed, for another network, expired or unaffordable (an invoice also when it
+    /// was paid already). `payer_note` travels with an offer only: BOLT11 has no room for it.
+    pub async fn pay(
         &self,
-        bolt11: &str,
+        text: &str,
         amount_msat: Option<u64>,
         max_fee_msat: Option<u64>,
+        payer_note: Option<String>,
     ) -> Result<PaymentSummary> {
-        let prepared = self.prepare_invoice_payment(bolt11, amount_msat).await?;
-        let sent = self.send_invoice_payment(prepared, max_fee_msat).await?;
+        let sent = match self.read_payment_request(text)? {
+            PaymentRequest::Bolt11(invoice) => {
+                let prepared = self.prepare_bolt11(invoice, amount_msat).await?;
+                self.send_invoice_payment(prepared, max_fee_msat).await?
+            }
+            PaymentRequest::Bolt12(offer) => {
+                let amount = self.check_offer(&offer, amount_msat).await?;
+                self.send_offer_payment(*offer, amount, max_fee_msat, payer_note)
+                    .await?
+            }
+        };
         self.wait_for_payment(sent, PAYMENT_WAIT).await
     }
 
-    /// Checks a BOLT11 invoice as [`LightningHandle::pay_invoice`] does, without sending
-    /// anything: the caller may reserve a budget for it first (paired apps do).
+    /// Checks a BOLT11 invoice as [`LightningHandle::pay`] does, without sending anything:
+    /// the caller may reserve a budget for it first (paired apps do).
     pub async fn prepare_invoice_payment(
         &self,
-        bolt11: &str,
+        text: &str,
+        amount_msat: Option<u64>,
+    ) -> Result<PreparedPayment> {
+        let invoice = self.read_invoice(text)?;
+        self.prepare_bolt11(invoice, amount_msat).await
+    }
+
+    /// The checks on an invoice already read (its network too) before paying it.
+    async fn prepare_bolt11(
+        &self,
+        invoice: Bolt11Invoice,
         amount_msat: Option<u64>,
     ) -> Result<PreparedPayment> {
         self.refuse_in_recovery()?;
-        let invoice = parse_invoice(bolt11)?;
-        let network = self.shared.settings.network.to_bitcoin();
-        if invoice.network() != network {
-            return Err(LightningError::new(
-                ErrorKind::InvalidInvoice,
-                format!(
-                    "This invoice is for {}, but this box runs on {}.",
-                    invoice.network(),
-                    network
-                ),
-            ));
-        }
         if self
             .node()
             .is_ok_and(|node| invoice.recover_payee_pub_key() == node.node_id())
@@ -857,37 +888,62 @@ impl LightningHandle {
         .await
     }
 
-    /// Pays a BOLT12 offer (`amount_msat` needed when the offer has no amount).
-    pub async fn pay_offer(
-        &self,
-        offer: &str,
-        amount_msat: Option<u64>,
-        payer_note: Option<String>,
-    ) -> Result<PaymentSummary> {
+    /// The checks on an offer of this network before paying it, as an invoice gets them;
+    /// returns the amount to send. LDK would also refuse an expired offer, but only after
+    /// recording a failed payment, and with no word the user could act on.
+    async fn check_offer(&self, offer: &Offer, amount_msat: Option<u64>) -> Result<u64> {
         self.refuse_in_recovery()?;
-        let offer = Offer::from_str(offer.trim()).map_err(|e| {
-            LightningError::new(
-                ErrorKind::InvalidInvoice,
-                format!("That is not a Lightning offer (lno…): {e:?}."),
-            )
-        })?;
-        let node = self.node()?;
-        if let Some(amount) = amount_msat {
-            self.check_can_send(&node, amount).await?;
+        if offer.is_expired() {
+            return Err(LightningError::new(
+                ErrorKind::InvoiceExpired,
+                "This offer has expired: ask the recipient for a new one. Nothing was sent.",
+            ));
         }
-        let sent = self
-            .blocking(move |node| {
-                let payments = node.bolt12_payment();
-                match amount_msat {
-                    Some(amount) => {
-                        payments.send_using_amount(&offer, amount, None, payer_note, None)
-                    }
-                    None => payments.send(&offer, None, payer_note, None),
-                }
-                .map_err(|e| LightningError::node("Paying the offer failed", e))
-            })
-            .await?;
-        self.wait_for_payment(sent, PAYMENT_WAIT).await
+        let amount = match (offer_amount_msat(offer), amount_msat) {
+            // An offer may be paid more than it asks (a tip), never less.
+            (Some(fixed), Some(given)) if given < fixed => {
+                return Err(LightningError::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "This offer asks for {fixed} msat: give at least that much, or no amount."
+                    ),
+                ))
+            }
+            (_, Some(given)) if given > 0 => given,
+            (Some(fixed), _) => fixed,
+            (None, _) => {
+                return Err(LightningError::new(
+                    ErrorKind::InvalidInput,
+                    "This offer has no amount: say how much to pay.",
+                ))
+            }
+        };
+        let node = self.node()?;
+        self.check_can_send(&node, amount).await?;
+        Ok(amount)
+    }
+
+    /// Sends a payment for an offer checked by [`LightningHandle::check_offer`]; returns at
+    /// once with its id.
+    async fn send_offer_payment(
+        &self,
+        offer: Offer,
+        amount_msat: u64,
+        max_fee_msat: Option<u64>,
+        payer_note: Option<String>,
+    ) -> Result<PaymentId> {
+        let route = route_parameters(max_fee_msat);
+        self.blocking(move |node| {
+            let payments = node.bolt12_payment();
+            // The offer's own amount goes as "no amount", so LDK pays exactly what it asks.
+            if offer_amount_msat(&offer) == Some(amount_msat) {
+                payments.send(&offer, None, payer_note, route)
+            } else {
+                payments.send_using_amount(&offer, amount_msat, None, payer_note, route)
+            }
+            .map_err(|e| explain_send_failure(&node, amount_msat, "Paying the offer failed", e))
+        })
+        .await
     }
 
     /// Refuses a payment the channels cannot carry, before anything is sent. A payment
@@ -1063,20 +1119,6 @@ fn route_parameters(max_fee_msat: Option<u64>) -> Option<RouteParametersConfig> 
     max_fee_msat.map(|fee| RouteParametersConfig {
         max_total_routing_fee_msat: Some(fee),
         ..RouteParametersConfig::default()
-    })
-}
-
-fn parse_invoice(text: &str) -> Result<Bolt11Invoice> {
-    let text = text.trim();
-    let text = text
-        .strip_prefix("lightning:")
-        .or_else(|| text.strip_prefix("LIGHTNING:"))
-        .unwrap_or(text);
-    Bolt11Invoice::from_str(text).map_err(|e| {
-        LightningError::new(
-            ErrorKind::InvalidInvoice,
-            format!("That is not a valid Lightning invoice ({e}). Copy the whole invoice, starting with ln…"),
-        )
     })
 }
 

@@ -4,6 +4,7 @@
 //! - [`store`]: the channel-state store the node is built on (durable writes; the USB
 //!   mirror plugs in there).
 //! - [`handle`]: [`LightningHandle`], the API the web page, pairing and display use.
+//! - [`payment_request`]: the one reader of what users paste or scan to pay.
 //! - `service`: the node's life (waits for a seed and a synced bitcoind, runs the event
 //!   loop, stops before bitcoind).
 
@@ -11,6 +12,7 @@ pub mod error;
 pub mod handle;
 pub mod liquidity;
 pub mod nodelay;
+pub mod payment_request;
 pub mod recovery;
 pub mod seed;
 mod service;
@@ -22,6 +24,7 @@ pub use handle::{
     default_fee_limit_msat, Invoice, InvoiceDescription, LightningHandle, NodeInfo, OpenChannel,
     PreparedKeysend, PreparedPayment, RestoreError, PAYMENT_WAIT,
 };
+pub use payment_request::PaymentRequest;
 pub use seed::{Seed, SeedError};
 pub use service::{default_rgs_url, GossipChoice};
 pub use summary::PaymentRecord;

@@ -15,6 +15,7 @@ use crate::lightning::{
     NodeInfo, PaymentRecord,
 };
 use crate::status::{unix_now, StatusHandle, UnixTime};
+use ldk_node::lightning_invoice::Bolt11Invoice;
 use ldk_node::payment::PaymentStatus;
 use std::time::Duration;
 
@@ -207,6 +208,12 @@ impl Wallet {
                 .flatten(),
             renewal: connection.renewal,
         })
+    }
+
+    /// Reads an invoice an app sent (as the box reads any, see
+    /// [`crate::lightning::payment_request`]), refusing one for another network.
+    pub fn read_invoice(&self, text: &str) -> Result<Bolt11Invoice> {
+        Ok(self.lightning.read_invoice(text)?)
     }
 
     /// Pays a BOLT11 invoice within the app's budget; waits up to `wait` for the outcome.

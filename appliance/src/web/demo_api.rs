@@ -56,8 +56,6 @@ async fn peer_pay(
     body: Result<web::Json<PayRequest>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let body = json(body, "{\"invoice\": \"lnbcrt…\"}")?;
-    let paid = peer(&context)?
-        .pay_invoice(&body.invoice, None, None)
-        .await?;
+    let paid = peer(&context)?.pay(&body.invoice, None, None, None).await?;
     Ok(HttpResponse::Ok().json(paid))
 }

@@ -11,11 +11,8 @@ use crate::qr;
 use crate::secret::Secret;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use ldk_node::lightning::offers::offer::{Amount, Offer};
-use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::fmt::Write as _;
-use std::str::FromStr;
 
 api_routes! { pub fn routes, const ROUTES;
     GET "/api/wallet" => wallet_state;
@@ -427,7 +424,8 @@ async fn create_offer(
 
 #[derive(Deserialize)]
 struct PayRequest {
-    /// A BOLT11 invoice (ln…) or a BOLT12 offer (lno…).
+    /// What the user pasted: an invoice or an offer, bare, behind `lightning:` or in a
+    /// `bitcoin:` link (read by [`crate::lightning::payment_request`]).
     invoice: String,
     amount_msat: Option<u64>,
     max_fee_msat: Option<u64>,
@@ -440,19 +438,15 @@ async fn pay(
     request: Json<PayRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body(request, "{\"invoice\": \"lnbc…\", \"amount_msat\": null}")?;
-    let text = request.invoice.trim();
-    let payment = if text.to_ascii_lowercase().starts_with("lno") {
-        context
-            .lightning
-            .pay_offer(text, request.amount_msat, request.payer_note)
-            .await?
-    } else {
-        context
-            .lightning
-            .pay_invoice(text, request.amount_msat, request.max_fee_msat)
-            .await?
-    };
-    ok(payment)
+    ok(context
+        .lightning
+        .pay(
+            &request.invoice,
+            request.amount_msat,
+            request.max_fee_msat,
+            request.payer_note,
+        )
+        .await?)
 }
 
 #[derive(Deserialize)]
@@ -485,76 +479,18 @@ struct DecodeRequest {
     text: String,
 }
 
-/// What an invoice or offer asks for, so the page can show it before paying.
-#[derive(Debug, Serialize, PartialEq)]
-struct Decoded {
-    /// "bolt11" or "bolt12".
-    kind: &'static str,
-    /// `None`: the payer chooses the amount.
-    amount_msat: Option<u64>,
-    description: Option<String>,
-    expires_at: Option<u64>,
-    expired: bool,
-}
-
-/// Reads an invoice (ln…) or offer (lno…) without paying it. Works while the node is not
-/// running: it needs nothing from the node.
-async fn decode(_: Authenticated, request: Json<DecodeRequest>) -> Result<HttpResponse, ApiError> {
+/// What an invoice or offer asks for, without paying it: read as `pay` reads it, so what
+/// decodes here pays there. Works while the node is not running.
+async fn decode(
+    _: Authenticated,
+    context: web::Data<WebContext>,
+    request: Json<DecodeRequest>,
+) -> Result<HttpResponse, ApiError> {
     let request = body(request, "{\"text\": \"lnbc…\"}")?;
-    ok(decode_text(&request.text)?)
-}
-
-fn decode_text(text: &str) -> Result<Decoded, ApiError> {
-    let text = text.trim();
-    let text = match text.get(..10) {
-        Some(scheme) if scheme.eq_ignore_ascii_case("lightning:") => &text[10..],
-        _ => text,
-    };
-    let invalid = |message: String| {
-        ApiError::new(StatusCode::BAD_REQUEST, message).with_kind(ErrorKind::InvalidInvoice)
-    };
-    if text.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("lno")) {
-        let offer = Offer::from_str(text).map_err(|e| {
-            invalid(format!(
-                "That is not a valid Lightning offer ({e:?}). Copy the whole offer, starting \
-                 with lno…"
-            ))
-        })?;
-        let amount_msat = match offer.amount() {
-            None => None,
-            Some(Amount::Bitcoin { amount_msats }) => Some(amount_msats),
-            Some(Amount::Currency { .. }) => {
-                return Err(invalid(
-                    "This offer asks for an amount in a currency other than bitcoin, which \
-                     this box cannot pay."
-                        .into(),
-                ))
-            }
-        };
-        return Ok(Decoded {
-            kind: "bolt12",
-            amount_msat,
-            description: offer.description().map(|d| d.to_string()),
-            expires_at: offer.absolute_expiry().map(|d| d.as_secs()),
-            expired: offer.is_expired(),
-        });
-    }
-    let invoice = Bolt11Invoice::from_str(text).map_err(|e| {
-        invalid(format!(
-            "That is not a valid Lightning invoice ({e}). Copy the whole invoice, starting \
-             with ln…"
-        ))
-    })?;
-    Ok(Decoded {
-        kind: "bolt11",
-        amount_msat: invoice.amount_milli_satoshis(),
-        description: match invoice.description() {
-            Bolt11InvoiceDescriptionRef::Direct(d) => Some(d.to_string()),
-            Bolt11InvoiceDescriptionRef::Hash(_) => None,
-        },
-        expires_at: invoice.expires_at().map(|d| d.as_secs()),
-        expired: invoice.is_expired(),
-    })
+    ok(context
+        .lightning
+        .read_payment_request(&request.text)?
+        .summary())
 }
 
 #[derive(Deserialize)]
@@ -673,52 +609,5 @@ mod tests {
             .contains("nothing to draw"));
         let long = "A".repeat(qr::MAX_TEXT + 1);
         assert!(qr_svg_of(&long).unwrap_err().message.contains("too long"));
-    }
-
-    #[test]
-    fn garbage_is_not_an_invoice_and_says_so() {
-        for text in ["hello", "lnbcrt1notaninvoice", "lno1garbage"] {
-            let err = decode_text(text).unwrap_err();
-            assert_eq!(err.kind.as_deref(), Some("invalid_invoice"), "{text}");
-            assert!(
-                err.message.starts_with("That is not a valid Lightning"),
-                "{}",
-                err.message
-            );
-        }
-    }
-
-    #[test]
-    fn an_invoice_shows_its_amount_description_and_expiry() {
-        use ldk_node::bitcoin::hashes::{sha256, Hash};
-        use ldk_node::bitcoin::secp256k1::{Secp256k1, SecretKey};
-        use ldk_node::lightning_invoice::{Currency, InvoiceBuilder};
-        use ldk_node::lightning_types::payment::PaymentSecret;
-        let secp = Secp256k1::new();
-        let key = SecretKey::from_slice(&[7u8; 32]).unwrap();
-        let build = |amount: Option<u64>| {
-            let builder = InvoiceBuilder::new(Currency::Regtest)
-                .description("coffee".into())
-                .payment_hash(sha256::Hash::from_byte_array([1u8; 32]))
-                .payment_secret(PaymentSecret([2u8; 32]))
-                .current_timestamp()
-                .expiry_time(std::time::Duration::from_secs(3600))
-                .min_final_cltv_expiry_delta(144);
-            match amount {
-                Some(msat) => builder
-                    .amount_milli_satoshis(msat)
-                    .build_signed(|hash| secp.sign_ecdsa_recoverable(hash, &key)),
-                None => builder.build_signed(|hash| secp.sign_ecdsa_recoverable(hash, &key)),
-            }
-            .unwrap()
-            .to_string()
-        };
-        let decoded = decode_text(&format!("lightning:{}", build(Some(50_000_000)))).unwrap();
-        assert_eq!(decoded.kind, "bolt11");
-        assert_eq!(decoded.amount_msat, Some(50_000_000));
-        assert_eq!(decoded.description.as_deref(), Some("coffee"));
-        assert!(!decoded.expired);
-        assert!(decoded.expires_at.unwrap() > crate::status::unix_now());
-        assert_eq!(decode_text(&build(None)).unwrap().amount_msat, None);
     }
 }

@@ -290,3 +290,19 @@ pub fn foreign_invoice(amount_msat: u64, age_secs: u64, description: &str) -> St
         .unwrap()
         .to_string()
 }
+
+/// An offer for `network` signed by some other node, for 21 sat, expiring at `expires_at`
+/// (Unix time) if given. It has no paths: the box must refuse it before reaching out.
+pub fn foreign_offer(network: ldk_node::bitcoin::Network, expires_at: Option<u64>) -> String {
+    use ldk_node::bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
+    use ldk_node::lightning::offers::offer::OfferBuilder;
+    let key = SecretKey::from_slice(&[9u8; 32]).unwrap();
+    let mut builder = OfferBuilder::new(PublicKey::from_secret_key(&Secp256k1::new(), &key))
+        .chain(network)
+        .amount_msats(21_000)
+        .description("elsewhere".into());
+    if let Some(at) = expires_at {
+        builder = builder.absolute_expiry(Duration::from_secs(at));
+    }
+    builder.build().unwrap().to_string()
+}

@@ -227,16 +227,18 @@ fn paid(sent: crate::pairing::wallet::SentPayment) -> Result<Value, NwcError> {
     }
 }
 
+/// The payment hash of an invoice an app looks up, read as the box reads any invoice.
 fn payment_hash_of(invoice: &str) -> Result<String, NwcError> {
-    use std::str::FromStr;
-    let text = invoice.trim();
-    let text = text
-        .get(..10)
-        .filter(|p| p.eq_ignore_ascii_case("lightning:"))
-        .map_or(text, |_| &text[10..]);
-    ldk_node::lightning_invoice::Bolt11Invoice::from_str(text)
-        .map(|i| i.payment_hash().to_string())
-        .map_err(|_| NwcError::new("OTHER", "\"invoice\" is not a valid BOLT11 invoice."))
+    use crate::lightning::PaymentRequest;
+    match PaymentRequest::parse(invoice) {
+        Ok(PaymentRequest::Bolt11(invoice)) => Ok(invoice.payment_hash().to_string()),
+        Ok(PaymentRequest::Bolt12(_)) => Err(NwcError::new(
+            "OTHER",
+            "\"invoice\" is an offer (lno…), which has no payment hash: look up the invoice \
+             (lnbc…) or its \"payment_hash\".",
+        )),
+        Err(err) => Err(NwcError::new("OTHER", format!("\"invoice\": {err}"))),
+    }
 }
 
 /// A transaction in NIP-47's words (amounts in msat, times in Unix seconds).
