@@ -12,6 +12,7 @@ pub mod demo;
 pub mod display;
 pub mod fsutil;
 pub mod lightning;
+pub mod logging;
 pub mod pairing;
 pub mod panic_log;
 pub mod sd_notify;
