@@ -219,6 +219,7 @@ impl Appliance {
     /// [`Appliance::start`] for the demo: secrets (seed words) may reach the screen mirror
     /// on the web page (on a laptop the simulated screen *is* the device), and a folder
     /// stands in for the USB stick.
+    #[cfg(feature = "demo")]
     pub(crate) async fn start_with(
         config: &Config,
         shutdown: Shutdown,

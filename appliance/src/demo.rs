@@ -59,6 +59,25 @@ pub async fn run(args: DemoArgs, shutdown: Shutdown, started: Instant) -> anyhow
         }
     };
     let dir = std::path::absolute(&dir)?;
+    // The full log goes to a file, the terminal keeps what a newcomer needs. A temporary
+    // directory is removed on exit, so its log sits beside it and stays.
+    let log = if args.dir.is_some() {
+        dir.join("demo.log")
+    } else {
+        let mut beside = dir.clone().into_os_string();
+        beside.push(".log");
+        PathBuf::from(beside)
+    };
+    if let Some(parent) = log.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    crate::logging::send_details_to(&log)
+        .with_context(|| format!("cannot write the demo's log {}", log.display()))?;
+    println!(
+        "plugnode demo is starting; its full log goes to {}",
+        log.display()
+    );
     // The demo's USB stick is a folder; it starts plugged in (unless a previous demo in this
     // directory pulled it out: the page plugs it in again).
     let stick = dir.join("usb-stick");
@@ -133,10 +152,12 @@ pub async fn run(args: DemoArgs, shutdown: Shutdown, started: Instant) -> anyhow
         shutdown.trigger();
     }
     shutdown.wait().await;
+    println!("plugnode demo is stopping…");
     if let Some(peer) = peer {
         peer.stop().await;
     }
     appliance.stop().await;
+    println!("plugnode demo stopped (its log: {})", log.display());
     Ok(())
 }
 

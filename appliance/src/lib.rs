@@ -15,6 +15,7 @@ pub mod essential;
 pub mod fsutil;
 pub mod lightning;
 pub mod log_tail;
+pub mod logging;
 pub mod pairing;
 pub mod panic_log;
 pub mod qr;

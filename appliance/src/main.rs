@@ -138,7 +138,7 @@ where
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     return_big_allocations_to_the_system();
-    init_logging();
+    plugnode::logging::init();
     // From here on a panic logs where it happened, never its message (it may hold a secret).
     plugnode::panic_log::install();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -207,14 +207,4 @@ fn return_big_allocations_to_the_system() {
     unsafe {
         nix::libc::mallopt(nix::libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
-}
-
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        // Also kept in memory: diagnostic mode shows the last lines.
-        .with_writer(plugnode::log_tail::TeeToStderr::default)
-        .init();
 }

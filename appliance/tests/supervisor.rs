@@ -299,6 +299,64 @@ fn demo_report_prints_its_figures_and_exits_cleanly() {
     );
 }
 
+/// A newcomer's terminal: the addresses, the setup code and real problems. The rest,
+/// ldk-node's complaints about the fresh regtest chain's fee estimates included, goes to
+/// the log file the demo names.
+#[test]
+fn the_demo_terminal_keeps_to_what_a_newcomer_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
+    let (stdout_path, stderr_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let child = std::process::Command::new(PLUGNODE)
+        .args(["demo", "--block-interval", "0", "--listen", "127.0.0.1:0"])
+        .args(["--https-listen", "127.0.0.1:0", "--dir"])
+        .arg(&demo_dir)
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    // Stopped on drop, should the test fail half-way.
+    let mut demo = Demo {
+        child,
+        web: ([127, 0, 0, 1], 0).into(),
+        dir: demo_dir.clone(),
+    };
+    let log_path = demo_dir.join("demo.log");
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default();
+    // By then ldk-node has started three nodes on the fresh chain and tried its channels.
+    wait_for("the demo's channels", TIMEOUT, || {
+        let log = read(&log_path);
+        (log.contains("opened a 1000000 sat channel")
+            || log.contains("could not set up the demo channels"))
+        .then_some(())
+    });
+    let pid = nix::unistd::Pid::from_raw(demo.child.id() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGINT).unwrap();
+    let exited = wait_for("the demo to stop", TIMEOUT, || {
+        demo.child.try_wait().unwrap()
+    });
+    let (stdout, stderr, log) = (read(&stdout_path), read(&stderr_path), read(&log_path));
+    assert_eq!(exited.code(), Some(0), "{stdout}{stderr}");
+
+    for needed in [
+        log_path.to_str().unwrap(),
+        "open http://127.0.0.1:",
+        "setup code",
+        "plugnode demo stopped",
+    ] {
+        assert!(stdout.contains(needed), "{needed:?} missing: {stdout}");
+    }
+    assert!(
+        !stderr.contains("fee rate") && !stderr.contains("INFO"),
+        "the terminal shows routine or harmless lines: {stderr}"
+    );
+    assert!(
+        log.contains("Failed to retrieve fee rate estimates"),
+        "ldk-node's lines are in the log"
+    );
+    assert!(log.contains("plugnode stopped; safe to unplug"), "{log}");
+}
+
 /// The capabilities the image's unit gives plugnode (`AmbientCapabilities=` in
 /// `systemd/plugnode.service`), in setpriv's words: "+net_bind_service,+setuid,…".
 fn unit_capabilities() -> String {

@@ -23,6 +23,9 @@
 
 pub mod policy;
 pub mod render;
+// Fixtures for the tests and benchmarks (built with the default `demo` feature, as
+// `cargo test` does): never in a real box's binary.
+#[cfg(any(test, feature = "demo"))]
 pub mod samples;
 pub mod service;
 pub mod ui;

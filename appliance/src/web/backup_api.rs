@@ -9,7 +9,6 @@ use crate::backup::restore::{RestoreError, RestoreRequest};
 use crate::secret::Secret;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use std::path::{Path, PathBuf};
 
 api_routes! { pub fn routes, const ROUTES;
     POST "/api/backup/prepare" => prepare;
@@ -18,11 +17,11 @@ api_routes! { pub fn routes, const ROUTES;
     POST "/api/backup/restore" => restore;
 }
 
-// Only in the demo (see [`WebContext::demo_stick`]).
-api_routes! { pub fn demo_routes, const DEMO_ROUTES;
-    GET "/api/demo/stick" => demo_stick_state;
-    POST "/api/demo/stick" => demo_stick;
-}
+#[cfg(feature = "demo")]
+pub use demo_stick::demo_routes;
+// Read by the OpenAPI test.
+#[cfg(all(test, feature = "demo"))]
+pub use demo_stick::DEMO_ROUTES;
 
 fn unavailable(message: String) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, message)
@@ -99,81 +98,92 @@ async fn restore(
     }
 }
 
-// --- the demo's stick ------------------------------------------------------------------
+/// The demo's stick: only built into the demo (see [`WebContext::demo_stick`]), so a real
+/// box's binary has no such route.
+#[cfg(feature = "demo")]
+mod demo_stick {
+    use super::*;
+    use std::path::{Path, PathBuf};
 
-/// Where the demo's stick keeps its files while it is pulled out: beside the folder, so a
-/// stick plugged in again still holds its backups, as a real one would.
-fn unplugged(folder: &Path) -> PathBuf {
-    let mut name = folder.file_name().unwrap_or_default().to_os_string();
-    name.push(".unplugged");
-    folder.with_file_name(name)
-}
+    api_routes! { pub fn demo_routes, const DEMO_ROUTES;
+        GET "/api/demo/stick" => demo_stick_state;
+        POST "/api/demo/stick" => demo_stick;
+    }
 
-fn demo_folder(context: &WebContext) -> Result<&Path, ApiError> {
-    context
-        .demo_stick
-        .as_deref()
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "This box is not the demo."))
-}
+    /// Where the demo's stick keeps its files while it is pulled out: beside the folder, so a
+    /// stick plugged in again still holds its backups, as a real one would.
+    fn unplugged(folder: &Path) -> PathBuf {
+        let mut name = folder.file_name().unwrap_or_default().to_os_string();
+        name.push(".unplugged");
+        folder.with_file_name(name)
+    }
 
-async fn demo_stick_state(
-    _: Authenticated,
-    context: web::Data<WebContext>,
-) -> Result<HttpResponse, ApiError> {
-    let folder = demo_folder(&context)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "inserted": folder.is_dir(),
-        "folder": folder,
-    })))
-}
+    fn demo_folder(context: &WebContext) -> Result<&Path, ApiError> {
+        context
+            .demo_stick
+            .as_deref()
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "This box is not the demo."))
+    }
 
-#[derive(serde::Deserialize)]
-struct DemoStickRequest {
-    inserted: bool,
-}
+    async fn demo_stick_state(
+        _: Authenticated,
+        context: web::Data<WebContext>,
+    ) -> Result<HttpResponse, ApiError> {
+        let folder = demo_folder(&context)?;
+        Ok(HttpResponse::Ok().json(serde_json::json!({
+            "inserted": folder.is_dir(),
+            "folder": folder,
+        })))
+    }
 
-/// Plugs the demo's stick in (the folder appears) or pulls it out (the folder moves aside),
-/// without Eject: what the backup service then sees is what a real stick would cause.
-async fn demo_stick(
-    _: Authenticated,
-    context: web::Data<WebContext>,
-    request: Result<web::Json<DemoStickRequest>, actix_web::Error>,
-) -> Result<HttpResponse, ApiError> {
-    let request = json_body(request, "{\"inserted\": true}")?;
-    let folder = demo_folder(&context)?;
-    let aside = unplugged(folder);
-    let result = match (request.inserted, folder.is_dir()) {
-        (true, false) if aside.is_dir() => std::fs::rename(&aside, folder),
-        (true, false) => std::fs::create_dir_all(folder),
-        (false, true) => std::fs::remove_dir_all(&aside)
-            .or_else(|err| match err.kind() {
-                std::io::ErrorKind::NotFound => Ok(()),
-                _ => Err(err),
-            })
-            .and_then(|()| std::fs::rename(folder, &aside)),
-        // Already as asked.
-        _ => Ok(()),
-    };
-    result.map_err(|err| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!(
-                "The demo could not {} its stick ({}): {err}",
-                if request.inserted {
-                    "plug in"
-                } else {
-                    "pull out"
-                },
-                folder.display()
-            ),
-        )
-    })?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "inserted": request.inserted,
-        "message": if request.inserted {
-            "The demo's stick is plugged in: the box notices it within a few seconds."
-        } else {
-            "The demo's stick is pulled out (without Eject)."
-        },
-    })))
+    #[derive(serde::Deserialize)]
+    struct DemoStickRequest {
+        inserted: bool,
+    }
+
+    /// Plugs the demo's stick in (the folder appears) or pulls it out (the folder moves aside),
+    /// without Eject: what the backup service then sees is what a real stick would cause.
+    async fn demo_stick(
+        _: Authenticated,
+        context: web::Data<WebContext>,
+        request: Result<web::Json<DemoStickRequest>, actix_web::Error>,
+    ) -> Result<HttpResponse, ApiError> {
+        let request = json_body(request, "{\"inserted\": true}")?;
+        let folder = demo_folder(&context)?;
+        let aside = unplugged(folder);
+        let result = match (request.inserted, folder.is_dir()) {
+            (true, false) if aside.is_dir() => std::fs::rename(&aside, folder),
+            (true, false) => std::fs::create_dir_all(folder),
+            (false, true) => std::fs::remove_dir_all(&aside)
+                .or_else(|err| match err.kind() {
+                    std::io::ErrorKind::NotFound => Ok(()),
+                    _ => Err(err),
+                })
+                .and_then(|()| std::fs::rename(folder, &aside)),
+            // Already as asked.
+            _ => Ok(()),
+        };
+        result.map_err(|err| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "The demo could not {} its stick ({}): {err}",
+                    if request.inserted {
+                        "plug in"
+                    } else {
+                        "pull out"
+                    },
+                    folder.display()
+                ),
+            )
+        })?;
+        Ok(HttpResponse::Ok().json(serde_json::json!({
+            "inserted": request.inserted,
+            "message": if request.inserted {
+                "The demo's stick is plugged in: the box notices it within a few seconds."
+            } else {
+                "The demo's stick is pulled out (without Eject)."
+            },
+        })))
+    }
 }

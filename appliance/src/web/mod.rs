@@ -82,6 +82,7 @@ impl WebServer {
     ) -> std::io::Result<WebServer> {
         let plain_address = listeners.plain.local_addr()?;
         let https_address = listeners.https.local_addr()?;
+        #[cfg(feature = "demo")]
         let demo = context.demo_stick.is_some();
         let status = context.status.clone();
         let own_names = web::Data::new(guard::OwnNames {
@@ -111,11 +112,12 @@ impl WebServer {
                 .configure(lightning_api::routes)
                 .configure(backup_api::routes)
                 .configure(pairing_api::routes)
-                .configure(|config| {
+                // Only a demo build has the demo's routes, and only the demo serves them.
+                .configure(|_config| {
+                    #[cfg(feature = "demo")]
                     if demo {
-                        backup_api::demo_routes(config);
-                        #[cfg(feature = "demo")]
-                        demo_api::routes(config);
+                        backup_api::demo_routes(_config);
+                        demo_api::routes(_config);
                     }
                 })
                 .configure(api::routes)

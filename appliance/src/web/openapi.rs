@@ -1,43 +1,79 @@
 //! The OpenAPI 3.1 description of `/api` (`openapi.json`, written by hand, embedded at
 //! build time), served at `GET /api/openapi.json`. The tests below keep it true: every
 //! route the API modules register (their `api_routes!` tables) is described, and nothing
-//! else; no route is registered outside those tables.
+//! else; no route is registered outside those tables. The demo's routes are described in
+//! `openapi-demo.json` (paths and their tag, using the components of `openapi.json`), merged
+//! in only when the demo is built: a real box's binary carries no word of them.
 
 use actix_web::HttpResponse;
 
-pub const DOCUMENT: &str = include_str!("openapi.json");
+/// What a real box serves.
+const BOX: &str = include_str!("openapi.json");
+
+/// The document this build serves: the box's, plus the demo's routes in a demo build.
+pub fn document() -> &'static str {
+    #[cfg(feature = "demo")]
+    {
+        static MERGED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        MERGED.get_or_init(|| with_demo(BOX, include_str!("openapi-demo.json")))
+    }
+    #[cfg(not(feature = "demo"))]
+    BOX
+}
+
+/// `document` with `demo`'s paths and tags added.
+#[cfg(feature = "demo")]
+fn with_demo(document: &str, demo: &str) -> String {
+    let mut document: serde_json::Value =
+        serde_json::from_str(document).expect("openapi.json is JSON (tested)");
+    let demo: serde_json::Value =
+        serde_json::from_str(demo).expect("openapi-demo.json is JSON (tested)");
+    if let (Some(paths), Some(demo_paths)) =
+        (document["paths"].as_object_mut(), demo["paths"].as_object())
+    {
+        paths.extend(demo_paths.clone());
+    }
+    if let (Some(tags), Some(demo_tags)) =
+        (document["tags"].as_array_mut(), demo["tags"].as_array())
+    {
+        tags.extend(demo_tags.iter().cloned());
+    }
+    document.to_string()
+}
 
 pub async fn serve() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .insert_header(("Cache-Control", "no-cache"))
-        .body(DOCUMENT)
+        .body(document())
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::routes::ApiRoute;
-    use super::super::{api, backup_api, demo_api, lightning_api, pairing_api};
-    use super::DOCUMENT;
+    use super::super::{api, backup_api, lightning_api, pairing_api};
+    use super::document;
     use std::collections::BTreeSet;
 
     fn registered() -> BTreeSet<(String, String)> {
-        [
+        #[allow(unused_mut)] // without the demo there is nothing to add
+        let mut tables = vec![
             api::ROUTES,
             lightning_api::ROUTES,
             backup_api::ROUTES,
-            backup_api::DEMO_ROUTES,
             pairing_api::ROUTES,
-            demo_api::ROUTES,
-        ]
-        .iter()
-        .flat_map(|table| table.iter())
-        .map(|ApiRoute { method, path }| (method.to_string(), path.to_string()))
-        .collect()
+        ];
+        #[cfg(feature = "demo")]
+        tables.extend([backup_api::DEMO_ROUTES, super::super::demo_api::ROUTES]);
+        tables
+            .iter()
+            .flat_map(|table| table.iter())
+            .map(|ApiRoute { method, path }| (method.to_string(), path.to_string()))
+            .collect()
     }
 
     fn described() -> BTreeSet<(String, String)> {
-        let document: serde_json::Value = serde_json::from_str(DOCUMENT).unwrap();
+        let document: serde_json::Value = serde_json::from_str(document()).unwrap();
         document["paths"]
             .as_object()
             .unwrap()
@@ -104,7 +140,7 @@ mod tests {
 
     #[test]
     fn the_description_is_openapi_3_1_and_every_operation_is_complete() {
-        let document: serde_json::Value = serde_json::from_str(DOCUMENT).unwrap();
+        let document: serde_json::Value = serde_json::from_str(document()).unwrap();
         assert_eq!(document["openapi"], "3.1.0");
         for (path, operations) in document["paths"].as_object().unwrap() {
             for (method, operation) in operations.as_object().unwrap() {
