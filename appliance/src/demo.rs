@@ -340,9 +340,19 @@ impl DemoPeer {
             mine(1, provider.new_onchain_address().await?).await??;
         }
         mine(100, demo_address().to_string()).await??;
-        for node in [&box_.lightning, peer, provider] {
-            node.sync_wallets().await?;
+        // A manual sync while ldk-node's background sync runs returns at once ("Sync in
+        // progress, skipping"), so wait until each opener's wallet sees its coins.
+        let mut openers = Vec::new();
+        if box_needs_channel {
+            openers.push((&box_.lightning, DEMO_CHANNEL_SAT));
         }
+        if provider_needs_channel {
+            openers.push((peer, PROVIDER_CHANNEL_SAT));
+        }
+        for (node, amount_sat) in openers {
+            wait_for_spendable(node, amount_sat).await?;
+        }
+        provider.sync_wallets().await?;
         if box_needs_channel {
             box_.lightning
                 .open_channel(OpenChannel {
@@ -548,4 +558,20 @@ fn print_report(rpc: Option<Duration>, web: Option<Duration>, rss_kib: Option<u6
             ))
             .unwrap_or_else(|| "unknown".into())
     );
+}
+
+/// Syncs `node`'s wallet until it can spend `amount_sat` (plus fees), for up to two minutes.
+async fn wait_for_spendable(node: &LightningHandle, amount_sat: u64) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        node.sync_wallets().await?;
+        let spendable = node.balances()?.onchain_spendable_sat;
+        if spendable > amount_sat {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("the wallet sees only {spendable} sat after two minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -75,7 +75,15 @@ fn io_kinds(err: &anyhow::Error) -> Vec<std::io::ErrorKind> {
 
 /// Shows `err` on `face` and serves the diagnostic page until the user presses Retry or
 /// the box is to stop. When it stops, the screen's last words are drawn here.
-pub async fn run(config: &Config, face: &Face, err: &anyhow::Error, shutdown: &Shutdown) -> Next {
+/// `attempt` counts the failed starts (1 for the first), so the page tells a Retry that
+/// failed again from the first failure.
+pub async fn run(
+    config: &Config,
+    face: &Face,
+    err: &anyhow::Error,
+    attempt: u32,
+    shutdown: &Shutdown,
+) -> Next {
     let failure = failure_of(err);
     warn!(
         "diagnostic mode: {}: {} (Retry and Shut down on the web page)",
@@ -125,6 +133,7 @@ pub async fn run(config: &Config, face: &Face, err: &anyhow::Error, shutdown: &S
     let server = DiagnosticServer::start(
         DiagnosticPage {
             failure,
+            attempt,
             auth,
             shutdown: shutdown.clone(),
             retry,

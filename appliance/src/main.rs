@@ -91,6 +91,7 @@ async fn run_box(path: PathBuf, mut config: Config, shutdown: Shutdown) -> anyho
     use plugnode::app::{Appliance, Face};
     use plugnode::diagnostic::{self, Next};
     let face = Face::start(&config, &shutdown, false);
+    let mut attempt = 0;
     loop {
         let err = match Appliance::start(&config, shutdown.clone(), &face).await {
             Ok(appliance) => {
@@ -99,7 +100,8 @@ async fn run_box(path: PathBuf, mut config: Config, shutdown: Shutdown) -> anyho
             }
             Err(err) => err,
         };
-        if diagnostic::run(&config, &face, &err, &shutdown).await == Next::Stop {
+        attempt += 1;
+        if diagnostic::run(&config, &face, &err, attempt, &shutdown).await == Next::Stop {
             return Ok(());
         }
         // A config fixed meanwhile is used; a broken one keeps the last good one.

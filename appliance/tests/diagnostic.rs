@@ -11,15 +11,19 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// `GET /api/diagnostic` once the diagnostic page answers.
+/// `GET /api/diagnostic` once the diagnostic page answers after failed start `attempt`.
 fn wait_for_diagnosis(address: SocketAddr) -> Value {
+    wait_for_attempt(address, 1)
+}
+
+fn wait_for_attempt(address: SocketAddr, attempt: u64) -> Value {
     wait_for("the diagnostic page", TIMEOUT, || {
         let (code, body) = http(address, "GET", "/api/diagnostic", None)?;
         if code != 200 {
             return None;
         }
         let answer: Value = serde_json::from_str(&body).ok()?;
-        (answer["state"] == "diagnostic").then_some(answer)
+        (answer["state"] == "diagnostic" && answer["attempt"] == attempt).then_some(answer)
     })
 }
 
@@ -133,7 +137,7 @@ fn a_taken_port_is_shown_on_the_other_port_and_retry_starts_the_box_once_it_is_f
 
     // Retry while the port is still taken: the same diagnosis again, the box still up.
     retry(box_.web);
-    let again = wait_for_diagnosis(box_.web);
+    let again = wait_for_attempt(box_.web, 2);
     assert_eq!(again["problem"], diagnosis["problem"]);
     assert!(box_.child.try_wait().unwrap().is_none());
 

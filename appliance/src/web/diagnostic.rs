@@ -23,6 +23,8 @@ use tokio::sync::mpsc;
 /// What the page shows and what its buttons reach.
 pub struct DiagnosticPage {
     pub failure: StartFailure,
+    /// Failed starts so far (1: the first).
+    pub attempt: u32,
     /// The password store, when it could be read and holds a password.
     pub auth: Option<Auth>,
     pub shutdown: Shutdown,
@@ -110,6 +112,7 @@ async fn as_json(page: web::Data<DiagnosticPage>) -> HttpResponse {
             "state": "diagnostic",
             "problem": page.failure.problem,
             "detail": page.failure.detail,
+            "attempt": page.attempt,
             "log": crate::log_tail::lines(),
             "shutdown_needs_password": needs_password(&page),
             "version": env!("CARGO_PKG_VERSION"),
@@ -147,11 +150,12 @@ async fn show(request: HttpRequest, page: web::Data<DiagnosticPage>) -> HttpResp
          <button type=\"submit\" id=\"retry\">Retry</button></form>\
          {shutdown_form}\
          <h2>The last lines of the log</h2><pre id=\"log\">{log}</pre>\
-         <p>plugnode {version}</p></body></html>",
+         <p>plugnode {version}; failed starts: {attempt}</p></body></html>",
         problem = escape(&page.failure.problem),
         detail = escape(&page.failure.detail),
         log = escape(&log),
         version = env!("CARGO_PKG_VERSION"),
+        attempt = page.attempt,
     );
     html(HttpResponse::Ok(), body)
 }
