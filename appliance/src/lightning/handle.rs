@@ -7,10 +7,11 @@ use super::error::{ErrorKind, LightningError, Result};
 use super::payment_request::{offer_amount_msat, PaymentRequest};
 use super::recovery;
 use super::seed::{Seed, SeedError};
-use super::service::{self, Command, GossipChoice};
+use super::service;
+use super::shared::{Command, Shared};
 use super::store::ChannelStore;
 use super::summary;
-use super::LightningSettings;
+use super::{GossipChoice, LightningSettings};
 use crate::status::{
     unix_now, Balances, ChannelSummary, LightningState, PaymentSummary, StatusHandle, UnixTime,
 };
@@ -27,37 +28,12 @@ use ldk_node::payment::{PaymentDirection, PaymentKind, PaymentStatus};
 use ldk_node::{Node, UserChannelId};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 /// How long a payment call waits for the outcome before answering "pending".
 pub const PAYMENT_WAIT: Duration = Duration::from_secs(60);
-
-/// State shared by the service task and every handle.
-pub(super) struct Shared {
-    pub settings: LightningSettings,
-    pub status: StatusHandle,
-    pub store: ChannelStore,
-    node: RwLock<Option<Arc<Node>>>,
-    commands: mpsc::UnboundedSender<Command>,
-    /// Bumped when a seed is stored, to wake the waiting service.
-    pub seed_stored: watch::Sender<u64>,
-    /// Bumped after every Lightning event, to wake payment waiters.
-    pub payment_events: watch::Sender<u64>,
-    /// Channels this box asked to close (cooperatively), until they are gone.
-    closing: std::sync::Mutex<std::collections::HashSet<u128>>,
-    /// The last just-in-time invoice quoted and not handed out yet (see `liquidity`).
-    pub(super) jit_quote: std::sync::Mutex<Option<super::liquidity::Quote>>,
-    /// The liquidity provider the node is built with (the config's, or one set later).
-    pub(super) lsp: RwLock<Option<super::LspSettings>>,
-}
-
-impl Shared {
-    pub fn set_node(&self, node: Option<Arc<Node>>) {
-        *self.node.write().expect("node lock") = node;
-    }
-}
 
 /// The Lightning node's API. Cheap to clone.
 #[derive(Clone)]
@@ -150,20 +126,7 @@ impl LightningHandle {
         status: StatusHandle,
         store: ChannelStore,
     ) -> LightningHandle {
-        let (commands, receiver) = mpsc::unbounded_channel();
-        let lsp = RwLock::new(settings.lsp.clone());
-        let shared = Arc::new(Shared {
-            settings,
-            status,
-            store,
-            node: RwLock::new(None),
-            commands,
-            seed_stored: watch::channel(0).0,
-            payment_events: watch::channel(0).0,
-            closing: Default::default(),
-            jit_quote: Default::default(),
-            lsp,
-        });
+        let (shared, receiver) = Shared::new(settings, status, store);
         crate::essential::spawn(
             "Lightning node",
             shared.status.clone(),
@@ -172,21 +135,13 @@ impl LightningHandle {
         LightningHandle { shared }
     }
 
-    pub(super) fn from_shared(shared: Arc<Shared>) -> Self {
-        LightningHandle { shared }
-    }
-
     pub(super) fn shared(&self) -> &Shared {
         &self.shared
     }
 
-    pub(super) fn set_state(&self, state: LightningState) {
-        self.shared.status.update(|s| s.lightning.state = state);
-    }
-
     /// The liquidity provider the node is (or will be) built with.
     pub fn lsp_settings(&self) -> Option<super::LspSettings> {
-        self.shared.lsp.read().expect("lsp lock").clone()
+        self.shared.lsp_settings()
     }
 
     /// Uses another liquidity provider (or none). ldk-node takes it when the node is built:
@@ -195,14 +150,14 @@ impl LightningHandle {
         *self.shared.lsp.write().expect("lsp lock") = lsp;
         self.shared.jit_quote.lock().expect("quote lock").take();
         if self.node().is_ok() {
-            let _ = self.shared.commands.send(Command::Restart);
+            self.shared.send(Command::Restart);
         }
     }
 
     /// Stops the node (channel state flushed, peers disconnected) and returns once it has.
     pub async fn stop(&self) {
         let (done, stopped) = oneshot::channel();
-        if self.shared.commands.send(Command::Stop(done)).is_ok() {
+        if self.shared.send(Command::Stop(done)) {
             let _ = stopped.await;
         }
     }
@@ -210,15 +165,7 @@ impl LightningHandle {
     /// The gossip source this box uses: `lightning.gossip`, or for "auto" P2P gossip on an
     /// unpruned node and Rapid Gossip Sync on a pruned one.
     pub fn gossip_choice(&self) -> GossipChoice {
-        let settings = &self.shared.settings;
-        let pruned = self
-            .shared
-            .status
-            .snapshot()
-            .bitcoind
-            .chain
-            .is_some_and(|c| c.pruned);
-        settings.gossip.choose(settings.network, pruned)
+        self.shared.gossip_choice()
     }
 
     /// The channel store the node runs on (the backup service mirrors it).
@@ -290,7 +237,7 @@ impl LightningHandle {
     }
 
     pub fn in_recovery_mode(&self) -> bool {
-        recovery::phase(&self.shared.settings.storage_dir).is_some()
+        self.shared.in_recovery_mode()
     }
 
     fn refuse_in_recovery(&self) -> Result<()> {
@@ -309,8 +256,8 @@ impl LightningHandle {
 
     /// The running node, or why there is none.
     pub(super) fn node(&self) -> Result<Arc<Node>> {
-        if let Some(node) = self.shared.node.read().expect("node lock").as_ref() {
-            return Ok(Arc::clone(node));
+        if let Some(node) = self.shared.node() {
+            return Ok(node);
         }
         let message = match self.shared.status.snapshot().lightning.state {
             LightningState::Disabled => {
@@ -371,16 +318,8 @@ impl LightningHandle {
             .node()?
             .list_channels()
             .iter()
-            .map(|c| summary::channel(c, self.is_closing(c), self.lsp_settings().as_ref()))
+            .map(|c| summary::channel(c, self.shared.is_closing(c), self.lsp_settings().as_ref()))
             .collect())
-    }
-
-    pub(super) fn is_closing(&self, channel: &ldk_node::ChannelDetails) -> bool {
-        self.shared
-            .closing
-            .lock()
-            .expect("closing lock")
-            .contains(&channel.user_channel_id.0)
     }
 
     /// Lightning payments, newest first.
@@ -584,11 +523,7 @@ impl LightningHandle {
             closed.map_err(|e| LightningError::node("Closing the channel failed", e))
         })
         .await?;
-        self.shared
-            .closing
-            .lock()
-            .expect("closing lock")
-            .insert(wanted);
+        self.shared.mark_closing(wanted);
         Ok(())
     }
 

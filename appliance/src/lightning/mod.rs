@@ -16,6 +16,7 @@ pub mod payment_request;
 pub mod recovery;
 pub mod seed;
 mod service;
+mod shared;
 pub mod store;
 mod summary;
 
@@ -26,7 +27,6 @@ pub use handle::{
 };
 pub use payment_request::PaymentRequest;
 pub use seed::{Seed, SeedError};
-pub use service::{default_rgs_url, GossipChoice};
 pub use summary::PaymentRecord;
 
 use crate::bitcoind::RpcUser;
@@ -91,6 +91,26 @@ impl LspFeeLimit {
     pub fn for_amount(&self, amount_msat: u64) -> u64 {
         let share = (amount_msat as u128 * self.max_permille as u128 / 1000) as u64;
         self.max_msat.min(share)
+    }
+}
+
+/// Where gossip (the map of the network's channels) comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GossipChoice {
+    /// From peers, each channel checked against the chain through bitcoind. Needs every
+    /// block since the channel was funded: the choice for an unpruned node.
+    P2p,
+    /// A Rapid Gossip Sync snapshot from a server: the choice for a pruned node, whose
+    /// bitcoind no longer has the old funding blocks P2P gossip would be checked against.
+    Rgs(String),
+}
+
+/// The RGS server for a network, if there is a public one.
+pub fn default_rgs_url(network: Network) -> Option<&'static str> {
+    match network {
+        Network::Mainnet => Some("https://rapidsync.lightningdevkit.org/snapshot"),
+        Network::Testnet4 => Some("https://rapidsync.lightningdevkit.org/testnet4/snapshot"),
+        Network::Signet | Network::Regtest => None,
     }
 }
 
