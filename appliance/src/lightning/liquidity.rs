@@ -11,7 +11,8 @@
 //! made is kept for a few minutes, so approving the fee hands out that one invoice.
 
 use super::error::{ErrorKind, LightningError, Result};
-use super::handle::{Invoice, InvoiceDescription, LightningHandle};
+use super::handle::LightningHandle;
+use super::payments::{Invoice, InvoiceDescription};
 use crate::fsutil;
 use crate::status::unix_now;
 use ldk_node::lightning_invoice::Bolt11InvoiceDescription;
@@ -361,7 +362,7 @@ fn explain_provider_failure(provider: &str, error: ldk_node::NodeError) -> Light
 }
 
 fn to_ldk(description: &InvoiceDescription) -> Result<Bolt11InvoiceDescription> {
-    super::handle::ldk_description(description)
+    super::payments::ldk_description(description)
 }
 
 #[cfg(test)]

@@ -3,30 +3,41 @@
 //! - [`seed`]: the 24-word wallet seed, created or restored, stored 0600.
 //! - [`store`]: the channel-state store the node is built on (durable writes; the USB
 //!   mirror plugs in there).
-//! - [`handle`]: [`LightningHandle`], the API the web page, pairing and display use.
+//! - [`handle`]: [`LightningHandle`], the API the web page, pairing and display use: the
+//!   handle, starting and stopping, the seed, recovery mode, access to the running node.
+//!   Its calls by concern, each file its own `impl LightningHandle`: `payments` (invoices,
+//!   offers, paying, keysend, payment records), `channels` (peers, opening, closing),
+//!   `onchain` (balances, addresses, withdrawals), [`liquidity`] (just-in-time channels).
 //! - [`payment_request`]: the one reader of what users paste or scan to pay.
 //! - `service`: the node's life (waits for a seed and a synced bitcoind, runs the event
 //!   loop, stops before bitcoind).
+//! - `shared`: the state the service and every handle share, and the service's commands.
+//!   The handle starts the service; neither is imported by `shared`.
 
+mod channels;
 pub mod error;
 pub mod handle;
 pub mod liquidity;
 pub mod nodelay;
+mod onchain;
 pub mod payment_request;
+mod payments;
 pub mod recovery;
 pub mod seed;
 mod service;
+mod shared;
 pub mod store;
 mod summary;
 
+pub use channels::OpenChannel;
 pub use error::{ErrorKind, LightningError};
-pub use handle::{
-    default_fee_limit_msat, Invoice, InvoiceDescription, LightningHandle, NodeInfo, OpenChannel,
-    PreparedKeysend, PreparedPayment, RestoreError, PAYMENT_WAIT,
-};
+pub use handle::{LightningHandle, NodeInfo, RestoreError};
 pub use payment_request::PaymentRequest;
+pub use payments::{
+    default_fee_limit_msat, Invoice, InvoiceDescription, PreparedKeysend, PreparedPayment,
+    PAYMENT_WAIT,
+};
 pub use seed::{Seed, SeedError};
-pub use service::{default_rgs_url, GossipChoice};
 pub use summary::PaymentRecord;
 
 use crate::bitcoind::RpcUser;
@@ -91,6 +102,26 @@ impl LspFeeLimit {
     pub fn for_amount(&self, amount_msat: u64) -> u64 {
         let share = (amount_msat as u128 * self.max_permille as u128 / 1000) as u64;
         self.max_msat.min(share)
+    }
+}
+
+/// Where gossip (the map of the network's channels) comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GossipChoice {
+    /// From peers, each channel checked against the chain through bitcoind. Needs every
+    /// block since the channel was funded: the choice for an unpruned node.
+    P2p,
+    /// A Rapid Gossip Sync snapshot from a server: the choice for a pruned node, whose
+    /// bitcoind no longer has the old funding blocks P2P gossip would be checked against.
+    Rgs(String),
+}
+
+/// The RGS server for a network, if there is a public one.
+pub fn default_rgs_url(network: Network) -> Option<&'static str> {
+    match network {
+        Network::Mainnet => Some("https://rapidsync.lightningdevkit.org/snapshot"),
+        Network::Testnet4 => Some("https://rapidsync.lightningdevkit.org/testnet4/snapshot"),
+        Network::Signet | Network::Regtest => None,
     }
 }
 

@@ -6,13 +6,13 @@
 //!                                      └── Failed (RPC password refused, build error): retried
 //! ```
 
-use super::handle::{LightningHandle, Shared};
 use super::recovery;
 use super::seed::Seed;
+use super::shared::{Command, Shared};
 use super::store::ChannelStore;
 use super::summary;
+use super::GossipChoice;
 use crate::bitcoind::rpc::{RpcClient, RpcFailure};
-use crate::config::Network;
 use crate::status::{BitcoindState, LightningState};
 use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::{Builder, Event, Node};
@@ -30,39 +30,12 @@ const NODELAY_EVERY: Duration = Duration::from_secs(1);
 /// How long to wait before trying again after a failed start.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 
-pub(super) enum Command {
-    Stop(oneshot::Sender<()>),
-    /// Build the node again (its liquidity provider changed).
-    Restart,
-}
-
-/// Where gossip (the map of the network's channels) comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum GossipChoice {
-    /// From peers, each channel checked against the chain through bitcoind. Needs every
-    /// block since the channel was funded: the choice for an unpruned node.
-    P2p,
-    /// A Rapid Gossip Sync snapshot from a server: the choice for a pruned node, whose
-    /// bitcoind no longer has the old funding blocks P2P gossip would be checked against.
-    Rgs(String),
-}
-
-/// The RGS server for a network, if there is a public one.
-pub fn default_rgs_url(network: Network) -> Option<&'static str> {
-    match network {
-        Network::Mainnet => Some("https://rapidsync.lightningdevkit.org/snapshot"),
-        Network::Testnet4 => Some("https://rapidsync.lightningdevkit.org/testnet4/snapshot"),
-        Network::Signet | Network::Regtest => None,
-    }
-}
-
 pub(super) async fn run(
     shared: Arc<Shared>,
     mut commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
 ) {
-    let handle = LightningHandle::from_shared(Arc::clone(&shared));
     if !shared.settings.enabled {
-        handle.set_state(LightningState::Disabled);
+        shared.set_state(LightningState::Disabled);
         loop {
             match commands.recv().await {
                 Some(Command::Restart) => continue,
@@ -79,7 +52,7 @@ pub(super) async fn run(
         let node = loop {
             // Kept across commands: a build under way is never dropped half-way (a started
             // node dropped unstopped would lose its last updates).
-            let start = start_when_possible(&handle);
+            let start = start_when_possible(&shared);
             tokio::pin!(start);
             let waited = loop {
                 tokio::select! {
@@ -100,12 +73,12 @@ pub(super) async fn run(
                                     let _ = tokio::task::spawn_blocking(move || node.stop()).await;
                                 }
                             }
-                            handle.set_state(LightningState::Stopped);
+                            shared.set_state(LightningState::Stopped);
                             let _ = done.send(());
                             return;
                         }
                         None => {
-                            handle.set_state(LightningState::Stopped);
+                            shared.set_state(LightningState::Stopped);
                             return;
                         }
                     },
@@ -116,9 +89,9 @@ pub(super) async fn run(
             }
         };
 
-        let end = run_events(&handle, &node, &mut commands).await;
+        let end = run_events(&shared, &node, &mut commands).await;
 
-        handle.set_state(LightningState::Stopping);
+        shared.set_state(LightningState::Stopping);
         shared.set_node(None);
         let stopping = Arc::clone(&node);
         let result = tokio::task::spawn_blocking(move || stopping.stop()).await;
@@ -129,7 +102,7 @@ pub(super) async fn run(
         }
         match end {
             EventsEnd::Stop(done) => {
-                handle.set_state(LightningState::Stopped);
+                shared.set_state(LightningState::Stopped);
                 if let Some(done) = done {
                     let _ = done.send(());
                 }
@@ -149,7 +122,7 @@ pub(super) async fn run(
                     Err(err) => {
                         let message = format!("recovery could not continue: {err}");
                         error!("{message}");
-                        handle.set_state(LightningState::Failed { message });
+                        shared.set_state(LightningState::Failed { message });
                         return;
                     }
                 }
@@ -169,23 +142,22 @@ enum EventsEnd {
 
 /// Waits for a seed and a ready bitcoind, then builds and starts the node. `None` when the
 /// start failed (the state says why; the caller tries again).
-async fn start_when_possible(handle: &LightningHandle) -> Option<Arc<Node>> {
-    let shared = handle.shared();
-    let seed = wait_for_seed(handle).await;
-    wait_for_bitcoind(handle).await;
+async fn start_when_possible(shared: &Shared) -> Option<Arc<Node>> {
+    let seed = wait_for_seed(shared).await;
+    wait_for_bitcoind(shared).await;
 
-    handle.set_state(LightningState::Starting);
-    if let Err(message) = check_rpc_credentials(handle).await {
+    shared.set_state(LightningState::Starting);
+    if let Err(message) = check_rpc_credentials(shared).await {
         error!("{message}");
-        handle.set_state(LightningState::Failed { message });
+        shared.set_state(LightningState::Failed { message });
         tokio::time::sleep(RETRY_AFTER).await;
         return None;
     }
     let started = Instant::now();
     let mut settings = shared.settings.clone();
-    settings.lsp = handle.lsp_settings();
+    settings.lsp = shared.lsp_settings();
     let store = shared.store.clone();
-    let gossip = handle.gossip_choice();
+    let gossip = shared.gossip_choice();
     let built =
         tokio::task::spawn_blocking(move || build_and_start(&settings, &store, &seed, &gossip))
             .await
@@ -198,32 +170,31 @@ async fn start_when_possible(handle: &LightningHandle) -> Option<Arc<Node>> {
                 started.elapsed()
             );
             shared.set_node(Some(Arc::clone(&node)));
-            handle.refresh_status(&node);
-            handle.set_state(LightningState::Running);
+            refresh_status(shared, &node);
+            shared.set_state(LightningState::Running);
             Some(node)
         }
         Err(message) => {
             error!("{message}");
-            handle.set_state(LightningState::Failed { message });
+            shared.set_state(LightningState::Failed { message });
             tokio::time::sleep(RETRY_AFTER).await;
             None
         }
     }
 }
 
-async fn wait_for_seed(handle: &LightningHandle) -> Seed {
-    let shared = handle.shared();
+async fn wait_for_seed(shared: &Shared) -> Seed {
     loop {
         // Subscribe before looking, so a seed stored in between is not missed.
         let mut stored = shared.seed_stored.subscribe();
         match Seed::load(&shared.settings.secrets_dir) {
             Ok(Some(seed)) => return seed,
-            Ok(None) => handle.set_state(LightningState::Waiting {
+            Ok(None) => shared.set_state(LightningState::Waiting {
                 reason: "No wallet yet: create a new one or restore yours from its 24 words \
                          on the web page."
                     .into(),
             }),
-            Err(err) => handle.set_state(LightningState::Failed {
+            Err(err) => shared.set_state(LightningState::Failed {
                 message: format!(
                     "The wallet seed cannot be read: {err}. Restore the data directory from \
                      a backup, or restore the wallet from its 24 words."
@@ -234,8 +205,8 @@ async fn wait_for_seed(handle: &LightningHandle) -> Seed {
     }
 }
 
-async fn wait_for_bitcoind(handle: &LightningHandle) {
-    let mut status = handle.shared().status.subscribe();
+async fn wait_for_bitcoind(shared: &Shared) {
+    let mut status = shared.status.subscribe();
     loop {
         let reason = {
             let current = status.borrow_and_update();
@@ -253,7 +224,7 @@ async fn wait_for_bitcoind(handle: &LightningHandle) {
                 _ => "Waiting for bitcoind to start.".to_string(),
             }
         };
-        handle.set_state(LightningState::Waiting { reason });
+        shared.set_state(LightningState::Waiting { reason });
         if status.changed().await.is_err() {
             std::future::pending::<()>().await;
         }
@@ -261,8 +232,8 @@ async fn wait_for_bitcoind(handle: &LightningHandle) {
 }
 
 /// ldk-node would retry a refused RPC password silently forever: check it once first.
-async fn check_rpc_credentials(handle: &LightningHandle) -> Result<(), String> {
-    let settings = &handle.shared().settings;
+async fn check_rpc_credentials(shared: &Shared) -> Result<(), String> {
+    let settings = &shared.settings;
     let client = RpcClient::new(
         settings.rpc_port,
         &settings.rpc_user,
@@ -345,7 +316,7 @@ fn build_and_start(
 /// The running node's loop: events (acknowledged only after the status reflects them),
 /// periodic refreshes, and the stop command.
 async fn run_events(
-    handle: &LightningHandle,
+    shared: &Shared,
     node: &Arc<Node>,
     commands: &mut tokio::sync::mpsc::UnboundedReceiver<Command>,
 ) -> EventsEnd {
@@ -368,18 +339,18 @@ async fn run_events(
                         ..
                     }
                 ) {
-                    handle.shared().status.update(|s| s.lightning.force_closed_on_start += 1);
+                    shared.status.update(|s| s.lightning.force_closed_on_start += 1);
                 }
-                handle.refresh_status(node);
-                handle.shared().payment_events.send_modify(|n| *n += 1);
+                refresh_status(shared, node);
+                shared.payment_events.send_modify(|n| *n += 1);
                 if let Err(err) = node.event_handled() {
                     // The event stays queued and comes back: nothing is lost.
                     error!("could not acknowledge a Lightning event: {err}");
                 }
             }
             _ = tokio::time::sleep_until(next_refresh) => {
-                handle.refresh_status(node);
-                if progress.advance(handle, node).await {
+                refresh_status(shared, node);
+                if progress.advance(shared, node).await {
                     return EventsEnd::ClaimFunds;
                 }
                 let waiting = node.list_channels().iter().any(|c| c.is_channel_ready && !c.is_usable);
@@ -408,8 +379,7 @@ struct RecoveryProgress {
 
 impl RecoveryProgress {
     /// Moves recovery on; `true` when phase 1 is done and the node must restart.
-    async fn advance(&mut self, handle: &LightningHandle, node: &Node) -> bool {
-        let shared = handle.shared();
+    async fn advance(&mut self, shared: &Shared, node: &Node) -> bool {
         let storage = &shared.settings.storage_dir;
         let height = node.status().current_best_block.height;
         match recovery::phase(storage) {
@@ -477,7 +447,7 @@ impl RecoveryProgress {
                         balances.total_onchain_balance_sats
                     );
                     let _ = recovery::finish(storage);
-                    handle.refresh_status(node);
+                    refresh_status(shared, node);
                 }
                 false
             }
@@ -547,29 +517,27 @@ fn event_name(event: &Event) -> &'static str {
     }
 }
 
-impl LightningHandle {
-    /// The summary the screens and the web page show.
-    pub(super) fn refresh_status(&self, node: &Node) {
-        let channels = node.list_channels();
-        let lsp = self.lsp_settings();
-        let balances = summary::balances(&node.list_balances(), &channels);
-        let summaries = channels
-            .iter()
-            .map(|c| summary::channel(c, self.is_closing(c), lsp.as_ref()))
-            .collect();
-        let peers = node.list_peers().iter().filter(|p| p.is_connected).count() as u32;
-        let payments = summary::recent_payments(node);
-        let node_id = node.node_id().to_string();
-        let port = self.shared().settings.listen_address.port();
-        let recovery = self.in_recovery_mode();
-        self.shared().status.update(|s| {
-            s.lightning.node_id = Some(node_id);
-            s.lightning.listening_port = Some(port);
-            s.lightning.peers = peers;
-            s.lightning.channels = summaries;
-            s.lightning.balances = balances;
-            s.lightning.recent_payments = payments;
-            s.lightning.recovery_mode = recovery;
-        });
-    }
+/// The summary the screens and the web page show.
+fn refresh_status(shared: &Shared, node: &Node) {
+    let channels = node.list_channels();
+    let lsp = shared.lsp_settings();
+    let balances = summary::balances(&node.list_balances(), &channels);
+    let summaries = channels
+        .iter()
+        .map(|c| summary::channel(c, shared.is_closing(c), lsp.as_ref()))
+        .collect();
+    let peers = node.list_peers().iter().filter(|p| p.is_connected).count() as u32;
+    let payments = summary::recent_payments(node);
+    let node_id = node.node_id().to_string();
+    let port = shared.settings.listen_address.port();
+    let recovery = shared.in_recovery_mode();
+    shared.status.update(|s| {
+        s.lightning.node_id = Some(node_id);
+        s.lightning.listening_port = Some(port);
+        s.lightning.peers = peers;
+        s.lightning.channels = summaries;
+        s.lightning.balances = balances;
+        s.lightning.recent_payments = payments;
+        s.lightning.recovery_mode = recovery;
+    });
 }
