@@ -2,7 +2,8 @@
 //! stick, and restore a fresh box from one. In the demo, also plugging its stick (a
 //! folder) in and pulling it out.
 
-use super::auth::{self, ApiError, Auth, Authenticated};
+use super::auth::{self, Auth, Authenticated};
+use super::error::ApiError;
 use super::routes::{api_routes, json_body};
 use super::WebContext;
 use crate::backup::restore::{RestoreError, RestoreRequest};
