@@ -208,21 +208,29 @@ impl Service {
         }
         let mut tick = tokio::time::interval(self.settings.poll_every);
         loop {
-            tokio::select! {
+            let step: Step = tokio::select! {
                 _ = tick.tick() => {
-                    if self.settings.enabled {
-                        self.on_tick();
+                    if !self.settings.enabled {
+                        continue;
                     }
+                    Box::new(Service::on_tick)
                 }
                 command = commands.recv() => match command {
                     Some(Command::Stop(done)) => {
-                        self.shut_down();
+                        // The final flush and unmount, before saying it is done.
+                        off_the_runtime(self, Box::new(Service::shut_down)).await;
                         let _ = done.send(());
                         return;
                     }
-                    Some(command) => self.on_command(command),
+                    Some(command) => {
+                        Box::new(move |service: &mut Service| service.on_command(command))
+                    }
                     None => return,
                 },
+            };
+            match off_the_runtime(self, step).await {
+                Some(service) => self = service,
+                None => return,
             }
         }
     }
@@ -684,6 +692,31 @@ impl Service {
                     }
                 }
             }
+        }
+    }
+}
+
+/// One thing the service does: scanning, mounting, writing or reading the stick.
+type Step = Box<dyn FnOnce(&mut Service) + Send>;
+
+/// Runs `step` on tokio's blocking threads: mounting, fsck, unmounting (sync), the
+/// snapshot's wait for its writer and the stick's files can each take seconds to minutes
+/// on a slow stick, and must not hold up the runtime's workers (the web page, the node).
+/// The service waits for each step, so steps keep their order and their own time limits.
+/// `None` only when the runtime is going away.
+async fn off_the_runtime(mut service: Service, step: Step) -> Option<Service> {
+    let done = tokio::task::spawn_blocking(move || {
+        step(&mut service);
+        service
+    })
+    .await;
+    match done {
+        Ok(service) => Some(service),
+        // The service's own panic: its task ends with it, and `essential` reports it.
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(_) => {
+            warn!("backup: the runtime stopped during a backup step");
+            None
         }
     }
 }
