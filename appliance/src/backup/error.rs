@@ -6,7 +6,7 @@ use super::mount::StickError;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BackupError {
-    #[error("No backup stick is plugged in: plug one in and try again.")]
+    #[error("No backup stick is plugged in: plug in the stick that holds your backup.")]
     NoStick,
     /// Prepare was asked for a stick that was not offered for preparing.
     #[error("The stick that is plugged in does not need preparing.")]
