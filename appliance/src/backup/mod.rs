@@ -7,8 +7,10 @@
 //! - [`stick`]: finding USB sticks in sysfs and naming their file systems.
 //! - [`stick_files`]: reading and creating files on a stick nobody vouches for.
 //! - [`mount`]: mounting them (root helper, direct, or the demo's folder).
+//! - [`error`]: why a command to the service (prepare, eject, copies, restore) failed.
 
 pub mod copies;
+pub mod error;
 pub mod format;
 pub mod mirror;
 pub mod mount;

@@ -33,6 +33,15 @@ pub enum StickError {
     DamagedPlugnodeStick(String),
     #[error("{0}")]
     Unusable(String),
+    /// Something still uses it: it was not unmounted.
+    #[error("{0}")]
+    Busy(String),
+    /// Preparing refused: it holds data.
+    #[error("{0}")]
+    NotEmpty(String),
+    /// The mount helper gave no answer within its limit (a stick that hangs).
+    #[error("{0}")]
+    TimedOut(String),
 }
 
 /// How plugnode gets at a stick's files.
@@ -75,6 +84,9 @@ pub struct HelperAccess {
     socket: PathBuf,
 }
 
+/// How long the helper may take (formatting a large stick is the slowest).
+const HELPER_LIMIT: Duration = Duration::from_secs(120);
+
 impl HelperAccess {
     pub const SOCKET: &'static str = "/run/plugnode-mount.sock";
 
@@ -91,24 +103,40 @@ impl HelperAccess {
         };
         let mut stream = UnixStream::connect(&self.socket).map_err(helper_missing)?;
         stream
-            .set_read_timeout(Some(Duration::from_secs(120)))
+            .set_read_timeout(Some(HELPER_LIMIT))
             .map_err(helper_missing)?;
         writeln!(stream, "{request}").map_err(helper_missing)?;
         let mut answer = String::new();
         BufReader::new(stream)
             .read_line(&mut answer)
-            .map_err(helper_missing)?;
+            .map_err(|err| match err.kind() {
+                // The read timeout above ran out: the helper is stuck on the stick.
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                    StickError::TimedOut(format!(
+                        "plugnode's mount helper gave no answer within {} s",
+                        HELPER_LIMIT.as_secs()
+                    ))
+                }
+                _ => helper_missing(err),
+            })?;
         let answer = answer.trim();
         if let Some(ok) = answer.strip_prefix("ok ") {
-            Ok(ok.to_string())
-        } else if answer.contains("has no file system") {
-            Err(StickError::Empty)
-        } else if let Some(why) = answer.strip_prefix("error damaged-plugnode-stick ") {
-            Err(StickError::DamagedPlugnodeStick(why.to_string()))
+            return Ok(ok.to_string());
+        }
+        if answer.contains("has no file system") {
+            return Err(StickError::Empty);
+        }
+        if let Some(why) = answer.strip_prefix("error damaged-plugnode-stick ") {
+            return Err(StickError::DamagedPlugnodeStick(why.to_string()));
+        }
+        let why = answer.strip_prefix("error ").unwrap_or(answer).to_string();
+        // The helper's own words (systemd/mount-helper) for a busy or a non-empty stick.
+        if why.contains("is busy") {
+            Err(StickError::Busy(why))
+        } else if why.contains("does not format it") {
+            Err(StickError::NotEmpty(why))
         } else {
-            Err(StickError::Unusable(
-                answer.strip_prefix("error ").unwrap_or(answer).to_string(),
-            ))
+            Err(StickError::Unusable(why))
         }
     }
 }
@@ -228,8 +256,11 @@ impl StickAccess for DirectAccess {
             return Ok(());
         }
         nix::unistd::sync();
-        nix::mount::umount(&self.mount_point).map_err(|err| {
-            StickError::Unusable(format!("the stick is busy and was not unmounted ({err})"))
+        nix::mount::umount(&self.mount_point).map_err(|err| match err {
+            nix::errno::Errno::EBUSY => {
+                StickError::Busy(format!("the stick is busy and was not unmounted ({err})"))
+            }
+            _ => StickError::Unusable(format!("the stick was not unmounted ({err})")),
         })
     }
 
@@ -240,7 +271,7 @@ impl StickAccess for DirectAccess {
             Ok(Contents::Empty) => {}
             Ok(Contents::Usable { label, .. }) if label == PLUGNODE_LABEL => {}
             Ok(_) => {
-                return Err(StickError::Unusable(
+                return Err(StickError::NotEmpty(
                     "the stick is not empty (any more): plugnode does not format it".into(),
                 ))
             }
@@ -328,6 +359,8 @@ mod tests {
                 "ok /media/plugnode/backup/plugnode-backup",
                 "error sdb has no file system; format the stick as FAT32, exFAT or ext4",
                 "error sdc has a ntfs file system; format the stick as FAT32, exFAT or ext4",
+                "error the stick is busy and was not unmounted; try again",
+                "error the stick is not empty; plugnode does not format it",
             ] {
                 let (stream, _) = listener.accept().unwrap();
                 let mut line = String::new();
@@ -354,9 +387,23 @@ mod tests {
             helper.mount(&stick("sdc")).unwrap_err(),
             StickError::Unusable(message) if message.contains("ntfs")
         ));
+        assert!(matches!(
+            helper.unmount(&stick("sda1")).unwrap_err(),
+            StickError::Busy(_)
+        ));
+        assert!(matches!(
+            helper.format(&stick("sdd")).unwrap_err(),
+            StickError::NotEmpty(_)
+        ));
         assert_eq!(
             server.join().unwrap(),
-            vec!["mount sda1", "mount sdb", "mount sdc"]
+            vec![
+                "mount sda1",
+                "mount sdb",
+                "mount sdc",
+                "unmount",
+                "format sdd"
+            ]
         );
     }
 }

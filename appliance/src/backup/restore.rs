@@ -18,6 +18,7 @@
 //! an HTLC whose timeout LDK acts on by itself if the peer stays away until it expires.
 
 use super::copies::{self, Identity};
+use super::error::BackupError;
 use super::format::FormatError;
 use crate::lightning::{LightningHandle, Seed, SeedError};
 use serde::{Deserialize, Serialize};
@@ -44,8 +45,9 @@ pub struct RestoreOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
-    #[error("{0}")]
-    Unavailable(String),
+    /// No stick to restore from, or the service cannot read it.
+    #[error(transparent)]
+    Stick(BackupError),
     #[error(
         "This box already has a wallet or channel state: restoring would overwrite it. \
          Restore only onto a fresh SD card."
@@ -79,7 +81,7 @@ impl RestoreError {
     /// A stable kind for the web page.
     pub fn kind(&self) -> &'static str {
         match self {
-            RestoreError::Unavailable(_) => "unavailable",
+            RestoreError::Stick(err) => err.kind(),
             RestoreError::NotFresh => "not_fresh",
             RestoreError::Words(_) => "wrong_words",
             RestoreError::NoBackup => "no_backup",

@@ -13,6 +13,7 @@
 //! current generation, then a new journal), so it is never left behind.
 
 use super::copies::{self, Identity};
+use super::error::BackupError;
 use super::mirror::MirrorWriter;
 use super::mount::{self, StickAccess, StickError};
 use super::restore::{self, RestoreOutcome, RestoreRequest};
@@ -77,9 +78,9 @@ pub struct BackupSettings {
 }
 
 enum Command {
-    ConfirmFormat(oneshot::Sender<Result<(), String>>),
-    Eject(oneshot::Sender<Result<(), String>>),
-    ListCopies(oneshot::Sender<Result<Vec<copies::Copy>, String>>),
+    ConfirmFormat(oneshot::Sender<Result<(), BackupError>>),
+    Eject(oneshot::Sender<Result<(), BackupError>>),
+    ListCopies(oneshot::Sender<Result<Vec<copies::Copy>, BackupError>>),
     Restore(
         RestoreRequest,
         oneshot::Sender<Result<RestoreOutcome, restore::RestoreError>>,
@@ -121,24 +122,24 @@ impl BackupHandle {
     }
 
     /// The user agreed to prepare the empty stick that is plugged in.
-    pub async fn confirm_format(&self) -> Result<(), String> {
+    pub async fn confirm_format(&self) -> Result<(), BackupError> {
         self.ask(Command::ConfirmFormat)
             .await
-            .unwrap_or_else(|| Err("the backup service has stopped".into()))
+            .unwrap_or(Err(BackupError::Stopped))
     }
 
     /// Finishes writing, unmounts, and says "safe to remove".
-    pub async fn eject(&self) -> Result<(), String> {
+    pub async fn eject(&self) -> Result<(), BackupError> {
         self.ask(Command::Eject)
             .await
-            .unwrap_or_else(|| Err("the backup service has stopped".into()))
+            .unwrap_or(Err(BackupError::Stopped))
     }
 
     /// The backup copies on the stick that is plugged in (headers only, no words needed).
-    pub async fn copies(&self) -> Result<Vec<copies::Copy>, String> {
+    pub async fn copies(&self) -> Result<Vec<copies::Copy>, BackupError> {
         self.ask(Command::ListCopies)
             .await
-            .unwrap_or_else(|| Err("the backup service has stopped".into()))
+            .unwrap_or(Err(BackupError::Stopped))
     }
 
     /// Restores a fresh box from the stick (see [`restore`]).
@@ -148,11 +149,7 @@ impl BackupHandle {
     ) -> Result<RestoreOutcome, restore::RestoreError> {
         self.ask(|reply| Command::Restore(request, reply))
             .await
-            .unwrap_or_else(|| {
-                Err(restore::RestoreError::Unavailable(
-                    "the backup service has stopped".into(),
-                ))
-            })
+            .unwrap_or(Err(restore::RestoreError::Stick(BackupError::Stopped)))
     }
 
     /// Final flush: the mirror is closed cleanly and the stick unmounted (last in the
@@ -211,21 +208,29 @@ impl Service {
         }
         let mut tick = tokio::time::interval(self.settings.poll_every);
         loop {
-            tokio::select! {
+            let step: Step = tokio::select! {
                 _ = tick.tick() => {
-                    if self.settings.enabled {
-                        self.on_tick();
+                    if !self.settings.enabled {
+                        continue;
                     }
+                    Box::new(Service::on_tick)
                 }
                 command = commands.recv() => match command {
                     Some(Command::Stop(done)) => {
-                        self.shut_down();
+                        // The final flush and unmount, before saying it is done.
+                        off_the_runtime(self, Box::new(Service::shut_down)).await;
                         let _ = done.send(());
                         return;
                     }
-                    Some(command) => self.on_command(command),
+                    Some(command) => {
+                        Box::new(move |service: &mut Service| service.on_command(command))
+                    }
                     None => return,
                 },
+            };
+            match off_the_runtime(self, step).await {
+                Some(service) => self = service,
+                None => return,
             }
         }
     }
@@ -365,13 +370,13 @@ impl Service {
                 });
                 return;
             }
-            Err(StickError::Unusable(why) | StickError::DamagedPlugnodeStick(why)) => {
+            Err(err) => {
                 self.current = Some(Attached {
                     stick,
                     dir: None,
                     activity: Activity::Failed(Instant::now()),
                 });
-                self.fail(why);
+                self.fail(err.to_string());
                 return;
             }
         };
@@ -567,30 +572,20 @@ impl Service {
                 let _ = reply.send(self.eject());
             }
             Command::ListCopies(reply) => {
-                let result = match self.current.as_ref().and_then(|a| a.dir.clone()) {
-                    Some(dir) => {
-                        let survey = copies::survey(&dir);
-                        self.report_unreadable(&survey.problems);
-                        Ok(survey.copies)
-                    }
-                    None => Err(
-                        "No backup stick is plugged in (or it is not readable): plug in the \
-                         stick that holds your backup."
-                            .to_string(),
-                    ),
-                };
+                let result = self.readable_dir().map(|dir| {
+                    let survey = copies::survey(&dir);
+                    self.report_unreadable(&survey.problems);
+                    survey.copies
+                });
                 let _ = reply.send(result);
             }
             Command::Restore(request, reply) => {
-                let result = match self.current.as_ref().and_then(|a| a.dir.clone()) {
-                    Some(dir) => {
+                let result = match self.readable_dir() {
+                    Ok(dir) => {
                         self.report_unreadable(&copies::survey(&dir).problems);
                         restore::restore(&dir, request, &self.lightning)
                     }
-                    None => Err(restore::RestoreError::Unavailable(
-                        "No backup stick is plugged in: plug in the stick that holds your backup."
-                            .into(),
-                    )),
+                    Err(err) => Err(restore::RestoreError::Stick(err)),
                 };
                 if result.is_ok() {
                     self.identity = None; // picked up from the restored seed next tick
@@ -599,6 +594,25 @@ impl Service {
             }
             Command::Stop(_) => unreachable!("handled in run"),
         }
+    }
+
+    /// plugnode's folder on the stick, for reading copies; or why there is none.
+    fn readable_dir(&self) -> Result<PathBuf, BackupError> {
+        let Some(attached) = self.current.as_ref() else {
+            return Err(BackupError::NoStick);
+        };
+        if let Some(dir) = &attached.dir {
+            return Ok(dir.clone());
+        }
+        Err(match attached.activity {
+            Activity::NeedsConfirmation => BackupError::NothingToRestore,
+            Activity::Done => BackupError::Ejected,
+            _ => BackupError::StickFailed(
+                self.last_failure
+                    .clone()
+                    .unwrap_or_else(|| "it is not mounted".into()),
+            ),
+        })
     }
 
     /// Files on the stick plugnode refused to read (a link, a FIFO, a huge file) go up as
@@ -622,34 +636,38 @@ impl Service {
         }
     }
 
-    fn format(&mut self) -> Result<(), String> {
+    fn format(&mut self) -> Result<(), BackupError> {
         let Some(attached) = self.current.as_ref() else {
-            return Err("No stick is plugged in.".into());
+            return Err(BackupError::NoStick);
         };
         if !matches!(attached.activity, Activity::NeedsConfirmation) {
-            return Err("The stick that is plugged in does not need preparing.".into());
+            return Err(BackupError::NothingToPrepare);
         }
         let stick = attached.stick.clone();
-        let access = self.access()?;
-        access.format(&stick).map_err(|err| err.to_string())?;
+        let access = self.access().map_err(BackupError::NoAccess)?;
+        access.format(&stick).map_err(BackupError::from_stick)?;
         info!("backup: prepared the empty stick {}", stick.label());
         self.current = None;
         self.attach(stick);
         Ok(())
     }
 
-    fn eject(&mut self) -> Result<(), String> {
+    fn eject(&mut self) -> Result<(), BackupError> {
         let Some(attached) = self.current.as_mut() else {
-            return Err("No stick is plugged in.".into());
+            return Err(BackupError::NoStick);
         };
         if let Activity::Mirroring(writer) = &attached.activity {
             end_mirror(&self.lightning, writer);
         }
         if attached.dir.is_some() {
-            let access = self.settings.access.clone()?;
+            let access = self
+                .settings
+                .access
+                .clone()
+                .map_err(BackupError::NoAccess)?;
             access
                 .unmount(&attached.stick)
-                .map_err(|err| err.to_string())?;
+                .map_err(BackupError::from_stick)?;
             attached.dir = None;
         }
         attached.activity = Activity::Done;
@@ -674,6 +692,31 @@ impl Service {
                     }
                 }
             }
+        }
+    }
+}
+
+/// One thing the service does: scanning, mounting, writing or reading the stick.
+type Step = Box<dyn FnOnce(&mut Service) + Send>;
+
+/// Runs `step` on tokio's blocking threads: mounting, fsck, unmounting (sync), the
+/// snapshot's wait for its writer and the stick's files can each take seconds to minutes
+/// on a slow stick, and must not hold up the runtime's workers (the web page, the node).
+/// The service waits for each step, so steps keep their order and their own time limits.
+/// `None` only when the runtime is going away.
+async fn off_the_runtime(mut service: Service, step: Step) -> Option<Service> {
+    let done = tokio::task::spawn_blocking(move || {
+        step(&mut service);
+        service
+    })
+    .await;
+    match done {
+        Ok(service) => Some(service),
+        // The service's own panic: its task ends with it, and `essential` reports it.
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(_) => {
+            warn!("backup: the runtime stopped during a backup step");
+            None
         }
     }
 }

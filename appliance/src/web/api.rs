@@ -2,14 +2,15 @@
 //! password), the box, and its screen. Everything but the health check, the OpenAPI
 //! description, the page's own files and logging in needs a session (see `auth`).
 
-use super::auth::{self, ApiError, Auth, Authenticated};
+use super::auth::{self, Auth, Authenticated};
+use super::error::ApiError;
 use super::routes::{api_routes, json_body, SMALL_JSON};
 use super::WebContext;
 use crate::display::{key_numbered, DisplayError};
 use crate::secret::Secret;
 use crate::status::{Alert, BitcoindState, Phase, Status};
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 
 api_routes! { pub fn register, const ROUTES;
@@ -396,6 +397,10 @@ fn no_display() -> ApiError {
 
 /// No route: 405 with `Allow` when the path exists with other methods, else 404.
 async fn not_found(request: HttpRequest) -> HttpResponse {
+    no_route(&request).error_response()
+}
+
+fn no_route(request: &HttpRequest) -> ApiError {
     #[allow(unused_mut)] // without the demo there is nothing to add
     let mut tables = vec![
         ROUTES,
@@ -408,31 +413,33 @@ async fn not_found(request: HttpRequest) -> HttpResponse {
     let allowed = super::routes::methods_of(request.path(), &tables);
     if !allowed.is_empty() {
         let allowed = allowed.join(", ");
-        return HttpResponse::MethodNotAllowed()
-            .insert_header((header::ALLOW, allowed.clone()))
-            .json(serde_json::json!({
-                "error": format!(
-                    "{} is not allowed on {}: use {allowed}.",
-                    request.method(),
-                    request.path()
-                ),
-                "kind": "method_not_allowed",
-            }));
+        let message = format!(
+            "{} is not allowed on {}: use {allowed}.",
+            request.method(),
+            request.path()
+        );
+        let mut refusal =
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, message).with_kind("method_not_allowed");
+        // Method names only, so always a valid header value.
+        if let Ok(value) = header::HeaderValue::from_str(&allowed) {
+            refusal = refusal.with_header(header::ALLOW, value);
+        }
+        return refusal;
     }
-    HttpResponse::NotFound().json(serde_json::json!({
-        "error": format!(
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
             "{} {} does not exist on this box. The web page is at /.",
             request.method(),
             request.path()
         ),
-        "kind": "not_found",
-    }))
+    )
+    .with_kind("not_found")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::ResponseError;
 
     #[tokio::test]
     async fn a_confirmation_from_the_page_is_sent_to_the_box() {

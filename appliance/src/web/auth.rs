@@ -18,12 +18,13 @@
 //!   sites without asking: together with SameSite=Strict and the Origin check (`guard`)
 //!   this shuts out CSRF.
 
+use super::error::ApiError;
 use super::throttle::{self, Throttle};
 use crate::fsutil;
 use crate::secret::Secret;
 use actix_web::dev::Payload;
 use actix_web::http::{header, Method, StatusCode};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{FromRequest, HttpRequest};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use base64::Engine;
@@ -51,74 +52,6 @@ const MAX_PASSWORD_BYTES: usize = 1024;
 const MAX_WAITING_HASHES: usize = 4;
 const ADMIN_FILE: &str = "web-admin.toml";
 const SETUP_CODE_FILE: &str = "setup-code";
-
-/// An error the API returns as JSON `{"error": …}` with a status code.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-    /// Lets the web page show the right form.
-    pub setup_required: bool,
-    /// A stable error kind (e.g. "already_paid") for pages and scripts.
-    pub kind: Option<String>,
-    /// More fields for the page (e.g. the fee a liquidity provider asks).
-    pub extra: Vec<(&'static str, serde_json::Value)>,
-    /// Seconds to wait before trying again (`Retry-After`).
-    pub retry_after: Option<u64>,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-            setup_required: false,
-            kind: None,
-            extra: Vec::new(),
-            retry_after: None,
-        }
-    }
-
-    /// Adds a field to the JSON body.
-    pub fn with_extra(mut self, key: &'static str, value: impl Into<serde_json::Value>) -> Self {
-        self.extra.push((key, value.into()));
-        self
-    }
-
-    /// Adds a stable kind (anything that serializes to a string).
-    pub fn with_kind(mut self, kind: impl Serialize) -> Self {
-        self.kind = serde_json::to_value(kind)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from));
-        self
-    }
-}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.status
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut body = serde_json::json!({ "error": self.message });
-        if self.setup_required {
-            body["setup_required"] = true.into();
-        }
-        if let Some(kind) = &self.kind {
-            body["kind"] = kind.clone().into();
-        }
-        for (key, value) in &self.extra {
-            body[*key] = value.clone();
-        }
-        let mut response = HttpResponse::build(self.status);
-        if let Some(secs) = self.retry_after {
-            body["retry_after_secs"] = secs.into();
-            response.insert_header((header::RETRY_AFTER, secs.to_string()));
-        }
-        response.json(body)
-    }
-}
 
 #[derive(Serialize, Deserialize)]
 struct AdminFile {

@@ -2,9 +2,11 @@
 //! stick, and restore a fresh box from one. In the demo, also plugging its stick (a
 //! folder) in and pulling it out.
 
-use super::auth::{self, ApiError, Auth, Authenticated};
+use super::auth::{self, Auth, Authenticated};
+use super::error::ApiError;
 use super::routes::{api_routes, json_body};
 use super::WebContext;
+use crate::backup::error::BackupError;
 use crate::backup::restore::{RestoreError, RestoreRequest};
 use crate::secret::Secret;
 use actix_web::http::StatusCode;
@@ -23,20 +25,41 @@ pub use demo_stick::demo_routes;
 #[cfg(all(test, feature = "demo"))]
 pub use demo_stick::DEMO_ROUTES;
 
-fn unavailable(message: String) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, message)
+/// What the page and scripts get when a backup command fails: a stick that is missing or
+/// holds nothing is 404, one in the wrong state 409, one that cannot be prepared 422, a
+/// stick or service that fails 503, a stick that hangs 504.
+fn status_of(err: &BackupError) -> StatusCode {
+    match err {
+        BackupError::NoStick | BackupError::NothingToRestore => StatusCode::NOT_FOUND,
+        BackupError::NothingToPrepare | BackupError::Ejected | BackupError::Busy(_) => {
+            StatusCode::CONFLICT
+        }
+        BackupError::NotEmpty(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        BackupError::StickFailed(_) | BackupError::NoAccess(_) | BackupError::Stopped => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        BackupError::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
+    }
+}
+
+fn backup_error(err: BackupError) -> ApiError {
+    ApiError::new(status_of(&err), err.to_string()).with_kind(err.kind())
 }
 
 async fn prepare(
     _: Authenticated,
     context: web::Data<WebContext>,
 ) -> Result<HttpResponse, ApiError> {
-    context.backup.confirm_format().await.map_err(unavailable)?;
+    context
+        .backup
+        .confirm_format()
+        .await
+        .map_err(backup_error)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "ok": true })))
 }
 
 async fn eject(_: Authenticated, context: web::Data<WebContext>) -> Result<HttpResponse, ApiError> {
-    context.backup.eject().await.map_err(unavailable)?;
+    context.backup.eject().await.map_err(backup_error)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "ok": true,
         "message": "The backup is complete and the stick is unmounted: you can pull it out.",
@@ -47,7 +70,7 @@ async fn copies(
     _: Authenticated,
     context: web::Data<WebContext>,
 ) -> Result<HttpResponse, ApiError> {
-    let copies = context.backup.copies().await.map_err(unavailable)?;
+    let copies = context.backup.copies().await.map_err(backup_error)?;
     Ok(HttpResponse::Ok().json(copies))
 }
 
@@ -82,20 +105,21 @@ async fn restore(
     };
     match context.backup.restore(request).await {
         Ok(outcome) => Ok(HttpResponse::Ok().json(outcome)),
-        Err(err) => {
-            let status = match &err {
-                RestoreError::Words(_) | RestoreError::NoSuchCopy(_) => StatusCode::BAD_REQUEST,
-                RestoreError::OtherNode { .. } => StatusCode::FORBIDDEN,
-                RestoreError::Stale { .. }
-                | RestoreError::NotFresh
-                | RestoreError::Unavailable(_) => StatusCode::CONFLICT,
-                RestoreError::NoBackup => StatusCode::NOT_FOUND,
-                RestoreError::Damaged(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                RestoreError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            Err(ApiError::new(status, err.to_string()).with_kind(err.kind()))
-        }
+        Err(err) => Err(restore_error(err)),
     }
+}
+
+fn restore_error(err: RestoreError) -> ApiError {
+    let status = match err {
+        RestoreError::Stick(stick) => return backup_error(stick),
+        RestoreError::Words(_) | RestoreError::NoSuchCopy(_) => StatusCode::BAD_REQUEST,
+        RestoreError::OtherNode { .. } => StatusCode::FORBIDDEN,
+        RestoreError::Stale { .. } | RestoreError::NotFresh => StatusCode::CONFLICT,
+        RestoreError::NoBackup => StatusCode::NOT_FOUND,
+        RestoreError::Damaged(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        RestoreError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    ApiError::new(status, err.to_string()).with_kind(err.kind())
 }
 
 /// The demo's stick: only built into the demo (see [`WebContext::demo_stick`]), so a real
@@ -185,5 +209,57 @@ mod demo_stick {
                 "The demo's stick is pulled out (without Eject)."
             },
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::ResponseError;
+
+    async fn answer(error: ApiError) -> (u16, serde_json::Value) {
+        let response = error.error_response();
+        let status = response.status().as_u16();
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn every_backup_error_has_its_status_and_kind() {
+        let why = || "why".to_string();
+        let cases = [
+            (BackupError::NoStick, 404, "no_stick"),
+            (BackupError::NothingToRestore, 404, "no_backup"),
+            (BackupError::NothingToPrepare, 409, "nothing_to_prepare"),
+            (BackupError::Ejected, 409, "ejected"),
+            (BackupError::Busy(why()), 409, "stick_busy"),
+            (BackupError::NotEmpty(why()), 422, "not_empty"),
+            (BackupError::StickFailed(why()), 503, "stick_failed"),
+            (BackupError::NoAccess(why()), 503, "cannot_mount"),
+            (BackupError::Stopped, 503, "stopped"),
+            (BackupError::TimedOut(why()), 504, "timed_out"),
+        ];
+        for (err, status, kind) in cases {
+            let message = err.to_string();
+            let (code, body) = answer(backup_error(err)).await;
+            assert_eq!(
+                (code, body["kind"].as_str()),
+                (status, Some(kind)),
+                "{body}"
+            );
+            assert_eq!(body["error"], message.as_str());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_restore_without_a_stick_answers_as_the_other_commands() {
+        let (code, body) = answer(restore_error(RestoreError::Stick(BackupError::NoStick))).await;
+        assert_eq!((code, body["kind"].as_str()), (404, Some("no_stick")));
+        let stopped = restore_error(RestoreError::Stick(BackupError::Stopped));
+        assert_eq!(stopped.status, StatusCode::SERVICE_UNAVAILABLE);
+        let (code, body) = answer(restore_error(RestoreError::NotFresh)).await;
+        assert_eq!((code, body["kind"].as_str()), (409, Some("not_fresh")));
     }
 }

@@ -2,7 +2,8 @@
 //! newcomer can try receiving (also through a just-in-time channel) and a paired app's
 //! payment without a wallet of their own. Never part of a real box's API.
 
-use super::auth::{ApiError, Authenticated};
+use super::auth::Authenticated;
+use super::error::ApiError;
 use super::routes::{api_routes, json_body as json};
 use super::WebContext;
 use crate::lightning::{ErrorKind, LightningHandle};

@@ -13,13 +13,14 @@
 //! - **Headers.** Every answer forbids framing, sniffing, referrers and anything but the
 //!   page's own scripts, styles and images (CSP).
 
+use super::error::ApiError;
 use crate::status::{Status, StatusHandle};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, ResponseError};
 use std::net::IpAddr;
 
 /// The page loads only its own files; images come from `/api/qr` and the screen mirror
@@ -124,30 +125,34 @@ impl Refusal {
                          /etc/plugnode/plugnode.toml and restart the box."
                     )
                 };
-                let mut response = HttpResponse::build(StatusCode::MISDIRECTED_REQUEST);
-                response.insert_header((header::CACHE_CONTROL, "no-store"));
+                let no_store = HeaderValue::from_static("no-store");
                 if *api {
-                    response.json(serde_json::json!({ "error": message, "kind": "wrong_host" }))
-                } else {
-                    // A page for whoever typed the address; no style: the CSP allows none
-                    // inline, and the style sheet would be refused for the same reason.
-                    response
-                        .content_type("text/html; charset=utf-8")
-                        .body(format!(
-                            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+                    return ApiError::new(StatusCode::MISDIRECTED_REQUEST, message)
+                        .with_kind("wrong_host")
+                        .with_header(header::CACHE_CONTROL, no_store)
+                        .error_response();
+                }
+                // A page for whoever typed the address; no style: the CSP allows none
+                // inline, and the style sheet would be refused for the same reason.
+                HttpResponse::build(StatusCode::MISDIRECTED_REQUEST)
+                    .insert_header((header::CACHE_CONTROL, no_store))
+                    .content_type("text/html; charset=utf-8")
+                    .body(format!(
+                        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
                          <title>Wrong address - plugnode</title></head><body>\
                          <h1>Wrong address</h1><p>{}</p></body></html>",
-                            html_escape(&message)
-                        ))
-                }
+                        html_escape(&message)
+                    ))
             }
-            Refusal::CrossOrigin { origin } => HttpResponse::Forbidden().json(serde_json::json!({
-                "error": format!(
+            Refusal::CrossOrigin { origin } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
                     "This change came from another web site ({origin}); the box takes changes \
                      only from its own page. Open the box's page and do it there."
                 ),
-                "kind": "cross_origin",
-            })),
+            )
+            .with_kind("cross_origin")
+            .error_response(),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The wallet and Lightning part of the JSON API: a thin layer over [`LightningHandle`]
 //! that turns its errors into HTTP answers with the same words.
 
-use super::auth::{self, ApiError, Auth, Authenticated};
+use super::auth::{self, Auth, Authenticated};
+use super::error::ApiError;
 use super::routes::{api_routes, json_body as body};
 use super::WebContext;
 use crate::display::{DisplayError, PairingAnswer, WithdrawalQuestion};

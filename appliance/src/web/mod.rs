@@ -13,6 +13,7 @@ mod backup_api;
 #[cfg(feature = "demo")]
 mod demo_api;
 pub mod diagnostic;
+mod error;
 pub mod guard;
 mod lightning_api;
 mod openapi;

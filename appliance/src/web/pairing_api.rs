@@ -1,7 +1,8 @@
 //! "Connect a wallet": the connections paired apps use, over the JSON API. A thin layer
 //! over [`PairingHandle`] that turns its errors into HTTP answers with the same words.
 
-use super::auth::{self, ApiError, Auth, Authenticated};
+use super::auth::{self, Auth, Authenticated};
+use super::error::ApiError;
 use super::routes::{api_routes, json_body};
 use super::WebContext;
 use crate::pairing::{ErrorKind, NewConnection, PairingError, PairingHandle};

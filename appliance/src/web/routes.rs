@@ -3,7 +3,7 @@
 //! OpenAPI test compares with `openapi.json`; and how a request's JSON body is read, with
 //! its size limit.
 
-use super::auth::ApiError;
+use super::error::ApiError;
 use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
 use actix_web::web;

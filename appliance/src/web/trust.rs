@@ -8,12 +8,13 @@
 //! A plain listener bound to loopback only serves everything: that traffic never leaves
 //! the box (local tools, the demo, the tests).
 
+use super::error::ApiError;
 use super::tls::server_cert::BOX_NAME;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 /// What the trust page and `/ca.crt` show, fixed while the server runs.
 pub struct TrustInfo {
@@ -64,13 +65,15 @@ pub async fn plain_gate(
         "/" => render(req.request(), true),
         _ if path == "/api" || path.starts_with("/api/") => {
             let target = https_url(req.request(), &path);
-            HttpResponse::NotFound().json(serde_json::json!({
-                "error": format!(
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
                     "The API answers only over HTTPS, at {target}: plain HTTP can be read by \
                      anyone on the network. Trust the box's certificate first (see /trust)."
                 ),
-                "kind": "https_required",
-            }))
+            )
+            .with_kind("https_required")
+            .error_response()
         }
         _ => {
             let path_and_query = req
