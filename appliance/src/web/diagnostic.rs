@@ -9,6 +9,7 @@
 
 use super::auth::{client_of, Auth};
 use super::guard::{self, OwnNames};
+use super::html::escape;
 use super::tls::Https;
 use crate::secret::Secret;
 use crate::shutdown::Shutdown;
@@ -272,12 +273,4 @@ fn html(mut response: actix_web::HttpResponseBuilder, body: String) -> HttpRespo
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body)
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }

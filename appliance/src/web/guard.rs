@@ -141,7 +141,7 @@ impl Refusal {
                         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
                          <title>Wrong address - plugnode</title></head><body>\
                          <h1>Wrong address</h1><p>{}</p></body></html>",
-                        html_escape(&message)
+                        super::html::escape(&message)
                     ))
             }
             Refusal::CrossOrigin { origin } => ApiError::new(
@@ -321,14 +321,6 @@ fn where_to_go(status: &Status) -> String {
         }
     }
     places.join(" or ")
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 #[cfg(test)]

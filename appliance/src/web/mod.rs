@@ -15,6 +15,7 @@ mod demo_api;
 pub mod diagnostic;
 mod error;
 pub mod guard;
+mod html;
 mod lightning_api;
 mod openapi;
 mod pairing_api;

@@ -9,6 +9,7 @@
 //! the box (local tools, the demo, the tests).
 
 use super::error::ApiError;
+use super::html::escape;
 use super::tls::server_cert::BOX_NAME;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -178,14 +179,6 @@ fn host_without_port(host: &str) -> Option<String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
     plain.then(|| name.to_ascii_lowercase())
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 #[cfg(test)]
