@@ -262,6 +262,34 @@ mod tests {
         assert!(Status::default().alerts().is_empty());
     }
 
+    /// Diagnostic mode's face on the e-ink: the alert screen comes up with the problem as
+    /// its title, and the message says where Retry is.
+    #[test]
+    fn a_failed_start_is_a_critical_alert_that_points_to_the_page() {
+        let mut status = Status::default();
+        status.system.start_failure = Some(crate::status::StartFailure {
+            problem: "The data disk is full".into(),
+            detail: "Cannot create /var/lib/plugnode/lightning. Free up space.".into(),
+        });
+        status.system.https_url = Some("https://plugnode.local/".into());
+        let alerts = status.alerts();
+        assert_eq!(alerts[0].kind, AlertKind::StartFailed);
+        assert_eq!(alerts[0].severity, Severity::Critical);
+        assert_eq!(alerts[0].title, "The data disk is full");
+        assert!(
+            alerts[0].message.contains("Free up space"),
+            "{}",
+            alerts[0].message
+        );
+        assert!(
+            alerts[0]
+                .message
+                .contains("Retry on the web page (https://plugnode.local/)"),
+            "{}",
+            alerts[0].message
+        );
+    }
+
     #[test]
     fn critical_alerts_come_first() {
         let mut status = Status::default();
