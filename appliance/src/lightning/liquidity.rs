@@ -274,17 +274,7 @@ impl LightningHandle {
                 Ok((invoice, fee))
             })
             .await?;
-        let invoice = Invoice {
-            bolt11: invoice.to_string(),
-            payment_hash: invoice.payment_hash().to_string(),
-            amount_msat: invoice.amount_milli_satoshis(),
-            expires_at: invoice
-                .expires_at()
-                .map(|d| d.as_secs())
-                .unwrap_or(unix_now() + expiry_secs as u64),
-            jit: true,
-            max_lsp_fee_sat: Some(fee.div_ceil(1000)),
-        };
+        let invoice = Invoice::made(&invoice, expiry_secs).jit(fee);
         *self.shared().jit_quote.lock().expect("quote lock") = Some(Quote {
             amount_msat: amount,
             description,

@@ -37,6 +37,33 @@ pub struct Invoice {
     pub max_lsp_fee_sat: Option<u64>,
 }
 
+impl Invoice {
+    /// A plain invoice the node made (valid `expiry_secs` when it names no expiry);
+    /// [`Invoice::jit`] marks one that opens a channel.
+    pub(super) fn made(invoice: &Bolt11Invoice, expiry_secs: u32) -> Invoice {
+        Invoice {
+            bolt11: invoice.to_string(),
+            payment_hash: invoice.payment_hash().to_string(),
+            amount_msat: invoice.amount_milli_satoshis(),
+            expires_at: invoice
+                .expires_at()
+                .map(|d| d.as_secs())
+                .unwrap_or(unix_now() + expiry_secs as u64),
+            jit: false,
+            max_lsp_fee_sat: None,
+        }
+    }
+
+    /// This invoice opens a just-in-time channel; the provider keeps at most `fee_msat`.
+    pub(super) fn jit(self, fee_msat: u64) -> Invoice {
+        Invoice {
+            jit: true,
+            max_lsp_fee_sat: Some(fee_msat.div_ceil(1000)),
+            ..self
+        }
+    }
+}
+
 /// A BOLT11 payment that passed every check; nothing has been sent yet.
 pub struct PreparedPayment {
     invoice: Bolt11Invoice,
@@ -153,17 +180,7 @@ impl LightningHandle {
                 .map_err(|e| LightningError::node("Creating the invoice failed", e))
             })
             .await?;
-        Ok(Invoice {
-            bolt11: invoice.to_string(),
-            payment_hash: invoice.payment_hash().to_string(),
-            amount_msat: invoice.amount_milli_satoshis(),
-            expires_at: invoice
-                .expires_at()
-                .map(|d| d.as_secs())
-                .unwrap_or(unix_now() + expiry_secs as u64),
-            jit: false,
-            max_lsp_fee_sat: None,
-        })
+        Ok(Invoice::made(&invoice, expiry_secs))
     }
 
     /// A BOLT12 offer (reusable), for `amount_msat` or any amount.
