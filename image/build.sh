@@ -30,6 +30,7 @@ xz=1
 cross_build=1
 from_git=()
 refresh_base=0
+base_only=0
 out="$here/out"
 cache="${PLUGNODE_IMAGE_CACHE:-/var/tmp/plugnode-image-cache}"
 sums_file="${PLUGNODE_BITCOIN_CORE_SUMS:-$here/bitcoin-core.sha256}"
@@ -50,6 +51,7 @@ while (($#)); do
         --skip-cross-build) cross_build=0; shift ;;
         --from-git) from_git=(--from-git "${2:-}"); shift 2 ;;
         --refresh-base) refresh_base=1; shift ;;
+        --base-only) base_only=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument '$1'" ;;
     esac
@@ -120,14 +122,14 @@ grep -q enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 || die "the arm64 emulator
 
 # --- plugnode for aarch64 -----------------------------------------------------------------
 bins="$out/aarch64"
-if ((cross_build)); then
+if ((cross_build && !base_only)); then
     stage "cross-building plugnode (image/cross-build.sh)"
     sim_flag=()
     [[ $profile == test ]] && sim_flag=(--with-sim)
     PLUGNODE_OUT="$out" "$here/cross-build.sh" "${sim_flag[@]}" "${from_git[@]}"
 fi
-[[ -x $bins/plugnode ]] || die "no $bins/plugnode: run image/cross-build.sh"
-[[ $profile == production || -x $bins/regtest-sim ]] || die "no $bins/regtest-sim: run image/cross-build.sh --with-sim"
+((base_only)) || [[ -x $bins/plugnode ]] || die "no $bins/plugnode: run image/cross-build.sh"
+((base_only)) || [[ $profile == production || -x $bins/regtest-sim ]] || die "no $bins/regtest-sim: run image/cross-build.sh --with-sim"
 
 # --- the Debian base (cached) -------------------------------------------------------------
 packages=(
@@ -141,6 +143,9 @@ packages=(
     wireless-regdb firmware-brcm80211 wpasupplicant
     # off by default; turned on by an `ssh` + `authorized_keys` file on the boot partition
     openssh-server
+    # A/B system updates: RAUC, and unsquashfs, which it (and the update helper) uses to
+    # read a plain bundle's manifest and release file without mounting it
+    rauc squashfs-tools
 )
 components="main contrib non-free-firmware"
 base_key=$(printf '%s\n' "v1" "$suite" "$mirror" "$security_mirror" "$components" "${packages[@]}" \
@@ -187,6 +192,7 @@ if [[ ! -f $base || $refresh_base == 1 ]]; then
 else
     stage "using the cached Debian base $base"
 fi
+((base_only)) && { stage "the Debian base is ready: $base"; exit 0; }
 
 # --- the root file system -----------------------------------------------------------------
 work="$out/work-$image_name"
