@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
-# Builds the flashable SD-card image of plugnode: Debian bookworm arm64 from Debian's
-# package archive (mmdebstrap + qemu-user-static), the Raspberry Pi firmware and Debian's
-# arm64 kernel, plugnode and its systemd units, a FAT boot partition and an ext4 root that
-# grows to fill the card on first boot.
+# Builds the flashable SD-card image of plugnode and the signed update bundle of the same
+# build: Debian bookworm arm64 from Debian's package archive (mmdebstrap +
+# qemu-user-static), the Raspberry Pi firmware and Debian's arm64 kernel, plugnode and its
+# systemd units. The card: p1 FAT (autoboot.txt), two boot slots p2/p3 (FAT), two root
+# slots p5/p6 (ext4) and the data partition p7 (ext4, /data), which grows to fill the card
+# on first boot; updates are RAUC bundles written to the other slot (see README.md).
 #
-#   image/build.sh --bitcoin-core PATH/bitcoin-30.2-aarch64-linux-gnu.tar.gz
-#       the production image: image/out/plugnode.img (+ .img.xz). The Bitcoin Core release
-#       tarball (download it from bitcoincore.org yourself) must match a SHA-256 pinned in
-#       image/bitcoin-core.sha256, or the build stops.
+#   image/build.sh --bitcoin-core PATH/bitcoin-30.2-aarch64-linux-gnu.tar.gz \
+#           --signing-key KEY --signing-cert CERT
+#       the production image image/out/plugnode.img (+ .img.xz) and bundle
+#       image/out/plugnode.raucb. The Bitcoin Core release tarball (download it from
+#       bitcoincore.org yourself) must match a SHA-256 pinned in image/bitcoin-core.sha256,
+#       and the signing key and certificate (also PLUGNODE_SIGNING_KEY/_CERT) are yours:
+#       the image trusts that certificate, the bundle is signed with that key.
 #   image/build.sh --profile test
-#       the test image: image/out/plugnode-test.img. regtest-sim instead of Bitcoin Core
-#       (regtest), no display, a known web password: for image/smoke-test.sh only, never
-#       for a real box.
+#       the test image image/out/plugnode-test.img and bundle plugnode-test.raucb:
+#       regtest-sim instead of Bitcoin Core (regtest), no display, a known web password,
+#       signed with the TEST key in image/test/signing/: for the QEMU tests only, never for
+#       a real box.
 #
-# Options: --no-xz (skip the compressed copy), --skip-cross-build (use the binaries already
-# in image/out/aarch64), --from-git REV (build plugnode from a clean export of commit REV
-# instead of the working tree), --refresh-base (rebuild the cached Debian base even if its
-# inputs did not change), --out DIR.
+# Options: --version X (the release's version, default: appliance's Cargo version),
+# --bundle-only (no disk image), --no-xz (skip the compressed image), --skip-cross-build
+# (use the binaries already in image/out/aarch64), --from-git REV (build plugnode from a
+# clean export of commit REV instead of the working tree), --refresh-base (rebuild the
+# cached Debian base even if its inputs did not change), --base-only, --out DIR.
+# Test profile only: --broken-plugnode (plugnode replaced by a script that exits 1 at
+# start: the update test's bundle that must roll back).
 # Needs root (mmdebstrap, chroot). Run it under `nice -n 19` on a shared machine: the first
 # run spends ~10 minutes on the Debian base (cached afterwards in $PLUGNODE_IMAGE_CACHE,
 # default /var/tmp/plugnode-image-cache) plus the aarch64 build (image/cross-build.sh).
@@ -31,6 +40,13 @@ cross_build=1
 from_git=()
 refresh_base=0
 base_only=0
+version=""
+bundle_only=0
+broken_plugnode=0
+signing_key=${PLUGNODE_SIGNING_KEY:-}
+signing_cert=${PLUGNODE_SIGNING_CERT:-}
+# The card's disk identifier ("PLUG"): partition n is PARTUUID=504c5547-0n.
+disk_id=504c5547
 out="$here/out"
 cache="${PLUGNODE_IMAGE_CACHE:-/var/tmp/plugnode-image-cache}"
 sums_file="${PLUGNODE_BITCOIN_CORE_SUMS:-$here/bitcoin-core.sha256}"
@@ -39,7 +55,7 @@ mirror="${PLUGNODE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 security_mirror="${PLUGNODE_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 
 die() { echo "build.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
     case "$1" in
         --profile) profile="${2:-}"; shift 2 ;;
@@ -52,6 +68,14 @@ while (($#)); do
         --from-git) from_git=(--from-git "${2:-}"); shift 2 ;;
         --refresh-base) refresh_base=1; shift ;;
         --base-only) base_only=1; shift ;;
+        --version) version="${2:-}"; shift 2 ;;
+        --version=*) version="${1#*=}"; shift ;;
+        --bundle-only) bundle_only=1; shift ;;
+        --broken-plugnode) broken_plugnode=1; shift ;;
+        --signing-key) signing_key="${2:-}"; shift 2 ;;
+        --signing-key=*) signing_key="${1#*=}"; shift ;;
+        --signing-cert) signing_cert="${2:-}"; shift 2 ;;
+        --signing-cert=*) signing_cert="${1#*=}"; shift ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument '$1'" ;;
     esac
@@ -97,11 +121,56 @@ EOF
 elif [[ -n $bitcoin_core ]]; then
     die "the test profile installs regtest-sim, not Bitcoin Core: drop --bitcoin-core"
 fi
+
+# The release's version (release.json in the slot and in the bundle; RAUC's bundle version).
+if [[ -z $version ]]; then
+    version=$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version *= *"\(.*\)"/\1/p' "$repo/Cargo.toml" | head -n 1)
+    [[ -n $version ]] || die "no version in Cargo.toml's [workspace.package]; pass --version"
+fi
+[[ $version =~ ^[0-9A-Za-z.+~-]+$ ]] || die "--version '$version': letters, digits and . + ~ - only"
+((broken_plugnode == 0)) || [[ $profile == test ]] || die "--broken-plugnode is for the test profile only"
+# A broken system is only ever a bundle (the image always starts).
+((broken_plugnode == 0)) || bundle_only=1
+
+# Signing: RAUC bundles are signed (X.509/CMS) and the image trusts exactly one
+# certificate, its keyring. The test profile uses the committed TEST key; a production
+# build needs yours (README.md: "Your own signing key").
+test_signing="$here/test/signing"
+if [[ $profile == test ]]; then
+    [[ -z $signing_key && -z $signing_cert ]] ||
+        die "the test profile always signs with the TEST key in image/test/signing/: drop --signing-key/--signing-cert"
+    signing_key="$test_signing/test-signing-key.pem"
+    signing_cert="$test_signing/test-signing-cert.pem"
+else
+    if [[ -z $signing_key || -z $signing_cert ]]; then
+        cat >&2 <<EOF
+build.sh: a production build signs its update bundle and puts the signing certificate on
+  the image (the only key its updates will be accepted from). Pass both:
+      --signing-key /path/to/signing-key.pem --signing-cert /path/to/signing-cert.pem
+  (or PLUGNODE_SIGNING_KEY / PLUGNODE_SIGNING_CERT). image/README.md ("Your own signing
+  key") shows how to make them with openssl. The test key in image/test/signing/ is
+  refused here: anyone can sign with it.
+EOF
+        exit 1
+    fi
+    [[ $signing_key == pkcs11:* || -f $signing_key ]] || die "--signing-key: no file $signing_key"
+    [[ -f $signing_cert ]] || die "--signing-cert: no file $signing_cert"
+    if [[ $(openssl x509 -in "$signing_cert" -noout -fingerprint -sha256 2>/dev/null) == \
+        "$(openssl x509 -in "$test_signing/test-signing-cert.pem" -noout -fingerprint -sha256)" ]]; then
+        die "--signing-cert is the public TEST certificate: a production image must not trust it"
+    fi
+fi
+openssl x509 -in "$signing_cert" -noout 2>/dev/null || die "$signing_cert is not a PEM certificate"
+if [[ $signing_key != pkcs11:* ]]; then
+    [[ $(openssl x509 -in "$signing_cert" -noout -pubkey | sha256sum) == \
+        "$(openssl pkey -in "$signing_key" -pubout 2>/dev/null | sha256sum)" ]] ||
+        die "the signing key does not belong to the signing certificate $signing_cert"
+fi
 [[ $(id -u) -eq 0 ]] || die "run as root (mmdebstrap and chroot need it)"
 
 # --- tools --------------------------------------------------------------------------------
 need=(mmdebstrap qemu-user-static binfmt-support arch-test mtools dosfstools fdisk e2fsprogs
-    device-tree-compiler xz-utils)
+    device-tree-compiler xz-utils rauc squashfs-tools openssl)
 missing=()
 for pkg in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -143,9 +212,10 @@ packages=(
     wireless-regdb firmware-brcm80211 wpasupplicant
     # off by default; turned on by an `ssh` + `authorized_keys` file on the boot partition
     openssh-server
-    # A/B system updates: RAUC, and unsquashfs, which it (and the update helper) uses to
+    # A/B system updates: RAUC (rauc-service: `rauc install` goes through its D-Bus
+    # service), and unsquashfs, which it (and the update helper) uses to
     # read a plain bundle's manifest and release file without mounting it
-    rauc squashfs-tools
+    rauc rauc-service squashfs-tools
 )
 components="main contrib non-free-firmware"
 base_key=$(printf '%s\n' "v1" "$suite" "$mirror" "$security_mirror" "$components" "${packages[@]}" \
@@ -215,18 +285,35 @@ mount --bind /dev "$root/dev"
 mount --bind /dev/pts "$root/dev/pts"
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
 
-stage "installing plugnode ($profile profile)"
-install -D -m 0755 "$bins/plugnode" "$root/usr/local/bin/plugnode"
+stage "installing plugnode $version ($profile profile)"
+if ((broken_plugnode)); then
+    # The update test's bundle that must roll back: a plugnode that never starts.
+    install -D -m 0755 /dev/stdin "$root/usr/local/bin/plugnode" <<'EOF'
+#!/bin/sh
+# TEST ONLY (image/build.sh --broken-plugnode): a deliberately broken plugnode that exits
+# at start, so the update test can watch the box give up on this system and go back.
+echo "plugnode: deliberately broken test build, exiting at start" >&2
+exit 1
+EOF
+else
+    install -D -m 0755 "$bins/plugnode" "$root/usr/local/bin/plugnode"
+fi
 lib="$root/usr/local/lib/plugnode"
 install -d "$lib"
-for script in poweroff-if-asked mount-helper boot-import grow-root; do
+for script in poweroff-if-asked mount-helper boot-import grow-data update-helper rauc-tryboot \
+    rauc-post-install; do
     install -m 0755 "$repo/systemd/$script" "$lib/$script"
 done
 units=(plugnode.service plugnode-mount.socket plugnode-mount@.service plugnode-fsck@.service
-    plugnode-boot-import.service plugnode-grow-root.service)
+    plugnode-boot-import.service plugnode-grow-data.service plugnode-update.socket
+    plugnode-update@.service plugnode-trial-failed.service plugnode-trial-deadline.service
+    plugnode-trial-deadline.timer)
 for unit in "${units[@]}"; do
     install -m 0644 "$repo/systemd/$unit" "$root/etc/systemd/system/$unit"
 done
+# plugnode.service is plugnode's; the root side of updates adds its OnFailure= here.
+install -D -m 0644 "$repo/systemd/plugnode-service-update.conf" \
+    "$root/etc/systemd/system/plugnode.service.d/update.conf"
 install -D -m 0644 "$repo/systemd/60-plugnode.rules" "$root/etc/udev/rules.d/60-plugnode.rules"
 install -D -m 0644 "$repo/systemd/plugnode.sysusers" "$root/usr/lib/sysusers.d/plugnode.conf"
 install -D -m 0644 "$repo/systemd/plugnode.tmpfiles" "$root/usr/lib/tmpfiles.d/plugnode.conf"
@@ -234,9 +321,25 @@ install -D -m 0644 "$repo/README.md" "$root/usr/share/doc/plugnode/README.md"
 install -D -m 0644 "$repo/systemd/README.md" "$root/usr/share/doc/plugnode/systemd.md"
 in_root systemd-sysusers
 install -d -m 0755 "$root/media/plugnode"
-install -d -m 0755 "$root/var/lib/plugnode-image"
 
-install -d -m 0755 "$root/etc/plugnode"
+# Updates: RAUC's configuration, the one certificate bundles must be signed with, and what
+# this release is (the same file goes into the bundle as plugnode-release.json).
+install -D -m 0644 "$repo/systemd/rauc-system.conf" "$root/etc/rauc/system.conf"
+install -D -m 0644 "$signing_cert" "$root/etc/rauc/keyring.pem"
+# Debian's D-Bus policy lets any local user drive RAUC: here only root may (the helper).
+install -D -m 0644 "$repo/systemd/rauc-dbus-root-only.conf" "$root/etc/dbus-1/system.d/plugnode-rauc.conf"
+data_format=1
+release_json=$(printf '{"version": "%s", "architecture": "arm64", "data_format": %d, "notes": "%s"}' \
+    "$version" "$data_format" "plugnode $version ($profile profile$( ((broken_plugnode)) && echo ', BROKEN on purpose: plugnode exits at start'))")
+install -d -m 0755 "$root/usr/lib/plugnode"
+printf '%s\n' "$release_json" >"$root/usr/lib/plugnode/release.json"
+# Debian's rauc may mark every booted slot good by itself; plugnode decides that here.
+in_root systemctl mask rauc-mark-good.service >/dev/null 2>&1 || true
+# Where the data partition is mounted, and plugnode's data directory on it.
+install -d -m 0755 "$root/data"
+install -d -m 0711 "$root/var/lib/plugnode"
+
+install -d "$root/etc/plugnode"
 if [[ $profile == production ]]; then
     install -m 0644 "$here/plugnode.toml" "$root/etc/plugnode/plugnode.toml"
     stage "installing Bitcoin Core from $tarball_name"
@@ -256,11 +359,16 @@ cat >"$root/etc/hosts" <<'EOF'
 127.0.1.1	plugnode
 ::1		localhost ip6-localhost ip6-loopback
 EOF
-cat >"$root/etc/fstab" <<'EOF'
-# <file system>  <mount point>   <type>  <options>                        <dump> <pass>
-LABEL=RASPIROOT  /               ext4    rw,noatime,errors=remount-ro     0      1
-# The boot partition is readable by root only: users drop a password file there.
-LABEL=RASPIFIRM  /boot/firmware  vfat    rw,noatime,umask=0077,nofail     0      2
+# No line for /: the root slot is the one the kernel command line names
+# (root=PARTUUID=…-05 or -06); the initramfs checks it (fsck) and mounts it read-write.
+cat >"$root/etc/fstab" <<EOF
+# <file system>         <mount point>      <type> <options>                              <dump> <pass>
+# The card's first partition (autoboot.txt: which slot boots) and the user's drop-ins;
+# readable by root only: users drop a password file there.
+PARTUUID=$disk_id-01    /boot/firmware     vfat   rw,noatime,umask=0077,nofail           0      2
+# Everything that survives updates and rollbacks: plugnode's data, the chain, RAUC's status.
+PARTUUID=$disk_id-07    /data              ext4   rw,noatime,errors=remount-ro           0      2
+/data/plugnode          /var/lib/plugnode  none   bind,x-systemd.requires-mounts-for=/data 0    0
 EOF
 # Wired (eth0 on the Pi, enp0s* in QEMU, usb0 for USB gadgets) and Wi-Fi, by DHCP.
 install -d "$root/etc/systemd/network"
@@ -293,21 +401,22 @@ printf '# plugnode image: SSH stays off until turned on through the boot partiti
     >"$root/etc/systemd/system-preset/10-plugnode.preset"
 in_root systemctl enable systemd-networkd.service systemd-resolved.service \
     systemd-timesyncd.service avahi-daemon.service
-in_root systemctl enable plugnode.service plugnode-mount.socket \
-    plugnode-boot-import.service plugnode-grow-root.service
+in_root systemctl enable plugnode.service plugnode-mount.socket plugnode-update.socket \
+    plugnode-boot-import.service plugnode-grow-data.service plugnode-trial-deadline.timer
 # No root password: the box is run from its web page and screen (SSH: keys only).
 in_root passwd -l root >/dev/null
 if command -v systemd-analyze >/dev/null; then
     complaints=$(systemd-analyze verify --root="$root" plugnode.service plugnode-mount.socket \
         plugnode-mount@sda1.service plugnode-fsck@sda1.service plugnode-boot-import.service \
-        plugnode-grow-root.service 2>&1) || true
+        plugnode-grow-data.service plugnode-update.socket plugnode-update@0.service \
+        plugnode-trial-failed.service plugnode-trial-deadline.timer \
+        plugnode-trial-deadline.service 2>&1) || true
     [[ -z $complaints ]] || die "systemd-analyze verify in the image: $complaints"
     echo "   systemd-analyze verify: the units are fine in the image"
 fi
 
 # SPI for the e-ink HAT: our own overlay (Debian ships none), checked against every Pi
-# device tree we target, installed where the GPU firmware looks for overlays, and kept
-# there across kernel updates.
+# device tree we target, installed where the GPU firmware looks for overlays.
 stage "building the SPI overlay"
 install -d "$root/boot/firmware/overlays" "$root/usr/lib/plugnode/overlays"
 dtc -@ -q -I dts -O dtb -o "$root/usr/lib/plugnode/overlays/plugnode-spi0.dtbo" "$here/overlays/plugnode-spi0.dts"
@@ -327,28 +436,42 @@ for dtb in "$root"/usr/lib/linux-image-*/broadcom/bcm2837-rpi-3-b.dtb \
 done
 ((checked >= 3)) || die "found only $checked Raspberry Pi device trees to check the overlay against"
 echo "   overlay applies to $checked Raspberry Pi device trees"
-install -D -m 0755 /dev/stdin "$root/etc/kernel/postinst.d/z51-plugnode-overlay" <<'EOF'
-#!/bin/sh
-# Keeps plugnode's SPI overlay on the boot partition after kernel updates.
-mkdir -p /boot/firmware/overlays
-cp /usr/lib/plugnode/overlays/plugnode-spi0.dtbo /boot/firmware/overlays/
-EOF
-# Regenerate config.txt and cmdline.txt from /etc/default/raspi-firmware(-custom).
+
+# The boot slot's files (firmware, kernel, initrd, device trees, config.txt, cmdline.txt),
+# generated once here by raspi-firmware's own hook for slot A (rauc-post-install points a
+# copy written to slot B at B). root= names the slot's partition, rauc.slot= tells RAUC
+# which slot is booted.
+printf '%s\n' "ROOTPART=PARTUUID=$disk_id-05" 'CONSOLES="tty0 ttyS1,115200"' >"$root/etc/default/raspi-firmware"
 kernel_version=$(basename "$(ls -d "$root"/lib/modules/* | head -1)")
-in_root /etc/kernel/postinst.d/z50-raspi-firmware "$kernel_version"
+# (The hook only acts when called as dpkg would call it, "configure".)
+in_root env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware "$kernel_version"
 grep -q '^dtoverlay=plugnode-spi0' "$root/boot/firmware/config.txt" || die "config.txt lacks dtoverlay=plugnode-spi0"
+sed -i "s/ *\$/ rauc.slot=A/" "$root/boot/firmware/cmdline.txt"
+grep -q "root=PARTUUID=$disk_id-05 .*rauc.slot=A" "$root/boot/firmware/cmdline.txt" ||
+    die "cmdline.txt does not name slot A: $(cat "$root/boot/firmware/cmdline.txt")"
+# On this card the boot files change only with a system update (a RAUC bundle writes the
+# whole boot slot), never from inside a running system: raspi-firmware's hooks would copy
+# kernels into /boot/firmware, which is the small first partition here, not a slot.
+for hook in /etc/kernel/postinst.d/z50-raspi-firmware /etc/kernel/postrm.d/z50-raspi-firmware \
+    /etc/initramfs/post-update.d/z50-raspi-firmware; do
+    [[ -e $root$hook ]] || continue
+    in_root dpkg-divert --quiet --local --rename --divert "$hook.plugnode-disabled" --add "$hook"
+    install -m 0755 /dev/stdin "$root$hook" <<'EOF'
+#!/bin/sh
+# plugnode: the boot files are part of each system slot and change only with a system
+# update (a signed RAUC bundle), so raspi-firmware's hook is disabled here (dpkg-divert).
+exit 0
+EOF
+done
 
 if [[ $profile == test ]]; then
-    stage "test profile: smoke-test report, console log, known password"
+    stage "test profile: smoke-test report, console log"
     install -m 0644 "$here/test/plugnode-smoke-report.service" "$root/etc/systemd/system/"
     install -m 0755 "$here/test/smoke-report" "$lib/smoke-report"
     in_root systemctl enable plugnode-smoke-report.service
     # The smoke test reads the journal from the serial console.
     printf '[Journal]\nForwardToConsole=yes\nMaxLevelConsole=info\n' \
         >"$root/etc/systemd/journald.conf.d/plugnode-test-console.conf"
-    # The web password, handed over like a user's plugnode-password.txt (smoke-test.sh logs
-    # in with it).
-    install -m 0600 "$here/test/web-password" "$root/boot/firmware/plugnode-password.txt"
 fi
 
 # Each box gets its own machine ID (and so DHCP identity) on its first boot.
@@ -357,46 +480,147 @@ rm -f "$root/var/lib/dbus/machine-id" "$root/var/lib/systemd/random-seed"
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/log/*.log "$root"/tmp/*
 cleanup
 
-# --- the disk image -----------------------------------------------------------------------
-stage "making the boot (FAT) and root (ext4) file systems"
-boot_mib=256
+# --- the file systems ---------------------------------------------------------------------
+# Sizes in MiB. The slots are fixed for the life of the card (every later bundle must fit);
+# the data partition is small here and grows to the card on first boot.
+firm_mib=32
+boot_slot_mib=256
+root_slot_mib=1536
+data_mib=128
+stage "making the boot slot (FAT) and root slot (ext4) file systems"
+bootfs="$work/bootfs"
+mv "$root/boot/firmware" "$bootfs"
+install -d -m 0755 "$root/boot/firmware"
 boot_img="$work/boot.vfat"
 root_img="$work/root.ext4"
-rm -f "$boot_img" "$root_img"
-mkfs.vfat -F 32 -n RASPIFIRM -C "$boot_img" $((boot_mib * 1024)) >/dev/null
-mcopy -s -p -m -i "$boot_img" "$root"/boot/firmware/* ::
-rm -rf "$root"/boot/firmware/*
+mkfs.vfat -F 32 -n PLUGBOOT -C "$boot_img" $((boot_slot_mib * 1024)) >/dev/null
+mcopy -s -p -m -i "$boot_img" "$bootfs"/* ::
 used_mib=$(du -s --block-size=1M "$root" | cut -f1)
-# Room for the file system's own structures and a first boot; the rest comes from the card.
+# The bundle's root image: its files plus room for a first boot; RAUC grows it to the slot
+# (resize=true), and so does this script for the image's slot A.
 root_mib=$(((used_mib * 115 / 100 + 256 + 3) / 4 * 4))
-mkfs.ext4 -q -L RASPIROOT -m 2 -d "$root" "$root_img" "${root_mib}M" >/dev/null
+((root_mib <= root_slot_mib)) || die "the root file system needs $root_mib MiB, the slot has $root_slot_mib"
+# errors=remount-ro in the superblock: the root has no fstab line to carry it.
+mkfs.ext4 -q -L plugnode-root -e remount-ro -m 2 -d "$root" "$root_img" "${root_mib}M" >/dev/null
+
+# --- the update bundle --------------------------------------------------------------------
+# The image's own bundle beside it; a bundle-only build (another version of the same code,
+# the broken one) names its version, so it never replaces the image's.
+bundle="$out/$image_name.raucb"
+((bundle_only)) && bundle="$out/$image_name-$version.raucb"
+((broken_plugnode)) && bundle="$out/$image_name-$version-broken.raucb"
+stage "signing the update bundle $bundle ($version)"
+bundle_dir="$work/bundle"
+install -d "$bundle_dir"
+cp --sparse=always "$boot_img" "$bundle_dir/boot.vfat"
+cp --sparse=always "$root_img" "$bundle_dir/root.ext4"
+printf '%s\n' "$release_json" >"$bundle_dir/plugnode-release.json"
+cat >"$bundle_dir/manifest.raucm" <<EOF
+[update]
+compatible=plugnode-rpi-arm64
+version=$version
+description=plugnode $version$( ((broken_plugnode)) && echo ' (TEST: broken on purpose)')
+
+[bundle]
+format=plain
+
+[image.boot]
+filename=boot.vfat
+
+[image.rootfs]
+filename=root.ext4
+EOF
+rm -f "$bundle"
+# zstd: small to download, quick to unpack on a Pi (Debian's kernel reads zstd squashfs).
+rauc bundle --cert="$signing_cert" --key="$signing_key" \
+    --mksquashfs-args="-comp zstd -b 1M" "$bundle_dir" "$bundle" >/dev/null
+# Read it back as a box would (its system.conf's keyring rules, this certificate).
+sed -e "s|^path=.*|path=$signing_cert|" -e 's/^bootloader=.*/bootloader=noop/' \
+    -e '/^statusfile=/d' -e '/^\[handlers\]/,$d' "$repo/systemd/rauc-system.conf" >"$work/check.conf"
+rauc info --conf="$work/check.conf" --output-format=shell "$bundle" 2>/dev/null |
+    grep -q "^RAUC_MF_VERSION='$version'" || die "rauc info does not read back $bundle with the image's keyring"
+rm -rf "$bundle_dir"
+
+if ((bundle_only)); then
+    rm -rf "$work"
+    echo "== done in $((SECONDS - started)) s: $bundle ($(($(stat -c %s "$bundle") / 1048576)) MiB, $version)"
+    exit 0
+fi
+
+# --- the disk image -----------------------------------------------------------------------
+stage "making the first partition (autoboot.txt) and the data partition"
+firm_img="$work/firm.vfat"
+# FAT16: 32 MiB is too small for FAT32; the Pi firmware reads both.
+mkfs.vfat -F 16 -n RASPIFIRM -C "$firm_img" $((firm_mib * 1024)) >/dev/null
+firmfs="$work/firmfs"
+install -d "$firmfs"
+# The firmware reads autoboot.txt here and starts the default slot (p2, A) or, once after
+# `reboot "0 tryboot"`, the [tryboot] one. Pi 3 / Zero 2 W start from bootcode.bin, which
+# must be on the first partition; config.txt is empty (each slot has its own).
+printf '[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3\n' >"$firmfs/autoboot.txt"
+: >"$firmfs/config.txt"
+cp "$bootfs/bootcode.bin" "$firmfs/"
+if [[ $profile == test ]]; then
+    # The web password, handed over like a user's plugnode-password.txt (smoke-test.sh logs
+    # in with it).
+    install -m 0600 "$here/test/web-password" "$firmfs/plugnode-password.txt"
+fi
+mcopy -s -p -m -i "$firm_img" "$firmfs"/* ::
+datafs="$work/datafs"
+install -d -m 0755 "$datafs" "$datafs/update"
+# plugnode's data directory (bind-mounted at /var/lib/plugnode), owned by its user.
+install -d -m 0711 "$datafs/plugnode"
+chown "$(awk -F: '$1 == "plugnode" { print $3 }' "$root/etc/passwd"):$(awk -F: '$1 == "plugnode" { print $3 }' "$root/etc/group")" \
+    "$datafs/plugnode"
+data_img="$work/data.ext4"
+mkfs.ext4 -q -L PLUGDATA -m 1 -d "$datafs" "$data_img" "${data_mib}M" >/dev/null
+# Slot A's root as large as its slot (RAUC does the same for every slot it writes).
+resize2fs -f "$root_img" "${root_slot_mib}M" >/dev/null 2>&1
 
 img="$out/$image_name.img"
 stage "assembling $img"
 rm -f "$img" "$img.xz"
-start_mib=4
-truncate -s $(((start_mib + boot_mib + root_mib) * 1024 * 1024)) "$img"
+# p1 at 4 MiB; p4 (extended) holds p5, p6, p7, each after a 1 MiB gap for its EBR.
+p1=4
+p2=$((p1 + firm_mib))
+p3=$((p2 + boot_slot_mib))
+p4=$((p3 + boot_slot_mib))
+p5=$((p4 + 1))
+p6=$((p5 + root_slot_mib + 1))
+p7=$((p6 + root_slot_mib + 1))
+end=$((p7 + data_mib))
+truncate -s $((end * 1024 * 1024)) "$img"
 sfdisk -q "$img" <<EOF
 label: dos
+label-id: 0x$disk_id
 unit: sectors
 
-start=$((start_mib * 2048)), size=$((boot_mib * 2048)), type=c, bootable
-start=$(((start_mib + boot_mib) * 2048)), size=$((root_mib * 2048)), type=83
+start=$((p1 * 2048)), size=$((firm_mib * 2048)), type=c, bootable
+start=$((p2 * 2048)), size=$((boot_slot_mib * 2048)), type=c
+start=$((p3 * 2048)), size=$((boot_slot_mib * 2048)), type=c
+start=$((p4 * 2048)), type=5
+start=$((p5 * 2048)), size=$((root_slot_mib * 2048)), type=83
+start=$((p6 * 2048)), size=$((root_slot_mib * 2048)), type=83
+start=$((p7 * 2048)), size=$((data_mib * 2048)), type=83
 EOF
-dd if="$boot_img" of="$img" bs=1M seek=$start_mib conv=notrunc,sparse status=none
-dd if="$root_img" of="$img" bs=1M seek=$((start_mib + boot_mib)) conv=notrunc,sparse status=none
+dd if="$firm_img" of="$img" bs=1M seek=$p1 conv=notrunc,sparse status=none
+dd if="$boot_img" of="$img" bs=1M seek=$p2 conv=notrunc,sparse status=none
+dd if="$root_img" of="$img" bs=1M seek=$p5 conv=notrunc,sparse status=none
+dd if="$data_img" of="$img" bs=1M seek=$p7 conv=notrunc,sparse status=none
+# Slot B (p3, p6) stays empty until the first update writes it.
 rm -rf "$work"
 
 if ((xz)); then
     stage "compressing (xz)"
     xz -T2 -6 -k "$img"
 fi
-(cd "$out" && sha256sum "$image_name.img"* >"$image_name.sha256")
+(cd "$out" && sha256sum "$image_name.img"* "$image_name.raucb" >"$image_name.sha256")
 
 raw=$(stat -c %s "$img")
 alloc=$(($(stat -c %b "$img") * $(stat -c %B "$img")))
-echo "== done in $((SECONDS - started)) s: $img"
-printf '   raw %d MiB (%d MiB allocated), root file system %d MiB (%d MiB used)\n' \
-    $((raw / 1048576)) $((alloc / 1048576)) "$root_mib" "$used_mib"
+echo "== done in $((SECONDS - started)) s: $img and $bundle ($version)"
+printf '   raw %d MiB (%d MiB allocated), root file system %d MiB (%d MiB used) in a %d MiB slot\n' \
+    $((raw / 1048576)) $((alloc / 1048576)) "$root_mib" "$used_mib" "$root_slot_mib"
 [[ -f $img.xz ]] && printf '   %s: %d MiB\n' "$img.xz" $(($(stat -c %s "$img.xz") / 1048576))
+printf '   %s: %d MiB\n' "$bundle" $(($(stat -c %s "$bundle") / 1048576))
 printf '   plugnode (aarch64): %d bytes\n' "$(stat -c %s "$bins/plugnode")"

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Boot test of the SD-card image in QEMU (a generic arm64 machine, `-M virt`, booting
-# Debian's arm64 kernel and initrd taken from the image's own boot partition). Everything is
-# checked from outside the VM:
+# Debian's arm64 kernel and initrd from the boot slot the card's autoboot.txt names, as the
+# Pi firmware would: image/qemu-firmware.sh). Everything is checked from outside the VM:
 #
 #   1. the web page answers through forwarded ports: on 80 GET /api/health, the trust page
 #      (GET /) and the CA (GET /ca.crt), not the API; on 443 over HTTPS with that CA;
 #   2. systemd reached multi-user with nothing failed, plugnode.service is active (running
-#      as the `plugnode` user, with its watchdog armed), and the root file system grew to
-#      fill the disk (an 8 GiB "card"): the test image reports this on its serial console;
+#      as the `plugnode` user, with its watchdog armed), booted from slot A with its root
+#      file system checked, and the data partition (/data, plugnode's data directory) grew
+#      to fill the disk (a 16 GiB "card"): the test image reports this on its serial console;
 #      bitcoind (regtest-sim in the test image) runs under the unit's sandbox and answers
 #      plugnode's RPC (/api/health says "ready" or "syncing"), as its own user `bitcoind`
 #      with no capability, and that user can read none of plugnode's secrets;
@@ -16,7 +17,7 @@
 #      (virt only);
 #   4. logging in over HTTPS with the test profile's password and POST /api/system/shutdown stop
 #      plugnode in order, it exits with 100 and the unit powers the VM off;
-#   5. after the VM is off, the disk's root partition fills the disk and the file written
+#   5. after the VM is off, the disk's data partition fills the disk and the file written
 #      through the mount helper is on the stick.
 #
 #   image/smoke-test.sh [IMAGE]     default: image/out/plugnode-test.img
@@ -32,14 +33,18 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=qemu-firmware.sh
+. "$here/qemu-firmware.sh"
 MACHINE=${MACHINE:-virt}
 [[ $MACHINE == virt || $MACHINE == raspi3b ]] || { echo "smoke-test.sh: MACHINE is virt or raspi3b" >&2; exit 2; }
 img="${1:-$here/out/plugnode-test.img}"
 password_file="$here/test/web-password"
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-900}
 STOP_TIMEOUT=${STOP_TIMEOUT:-600}
-# The "SD card": 8 GiB, so the root grows and plugnode finds room for a regtest chain.
-DISK_MIB=8192
+# The "SD card": 16 GiB (the image alone is 3.7 GB), so the data partition grows and
+# plugnode's auto prune finds room for a regtest
+# chain.
+DISK_MIB=16384
 
 started=$SECONDS
 say() { echo "== [$((SECONDS - started)) s] $*"; }
@@ -94,13 +99,14 @@ ok() { echo "   ok: $*"; }
 say "copying $img"
 cp --sparse=always "$img" "$work/disk.img"
 truncate -s ${DISK_MIB}M "$work/disk.img"
-boot="$work/disk.img@@4M"
-kernel=$(mdir -b -i "$boot" :: | sed -n 's|^::/\(vmlinuz-.*\)$|\1|p' | sort -V | tail -1)
-initrd=$(mdir -b -i "$boot" :: | sed -n 's|^::/\(initrd.img-.*\)$|\1|p' | sort -V | tail -1)
-[[ -n $kernel && -n $initrd ]] || fail "no vmlinuz-*/initrd.img-* on the image's boot partition"
-mcopy -i "$boot" "::$kernel" "$work/vmlinuz"
-mcopy -i "$boot" "::$initrd" "$work/initrd.img"
-root_before=$(sfdisk -J "$work/disk.img" | python3 -c 'import json,sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][1]["size"])')
+# What the Pi firmware would boot: a plain boot, so autoboot.txt's [all] slot.
+boot_part=$(fw_boot_partition "$work/disk.img" 0) || fail "no autoboot.txt with a boot_partition on the first partition"
+[[ $boot_part == 2 ]] || fail "a fresh card boots partition $boot_part, not 2 (slot A)"
+fw_load "$work/disk.img" "$boot_part" "$work" || fail "partition $boot_part has no kernel the firmware could boot"
+boot="$(fw_fat "$work/disk.img" "$boot_part")"
+kernel=$(sed -n 's/^kernel=//p' "$work/config.txt")
+grep -q 'rauc.slot=A' "$work/cmdline.txt" || fail "slot A's cmdline.txt lacks rauc.slot=A: $(cat "$work/cmdline.txt")"
+data_before=$(fw_partition_mib "$work/disk.img" 7)
 
 # A 64 MiB USB stick with one FAT32 partition, for the mount helper.
 truncate -s 64M "$work/stick.img"
@@ -120,7 +126,7 @@ forwards="hostfwd=tcp:127.0.0.1:$port-:80,hostfwd=tcp:127.0.0.1:$tls_port-:443"
 qemu_common=(-kernel "$work/vmlinuz" -initrd "$work/initrd.img" -display none -monitor none -no-reboot)
 if [[ $MACHINE == virt ]]; then
     qemu=(-M virt -cpu cortex-a72 -smp 2 -m 2048 "${qemu_common[@]}"
-        -append "root=LABEL=RASPIROOT console=ttyAMA0 rw"
+        -append "$(fw_virt_cmdline "$work/cmdline.txt")"
         -drive if=none,file="$work/disk.img",format=raw,id=disk -device virtio-blk-pci,drive=disk
         -netdev "user,id=net,$forwards" -device virtio-net-pci,netdev=net,romfile=
         -device qemu-xhci,id=xhci -drive if=none,id=stick,file="$work/stick.img",format=raw
@@ -134,13 +140,13 @@ else
     mcopy -i "$boot" ::overlays/plugnode-spi0.dtbo "$work/plugnode-spi0.dtbo"
     mtype -i "$boot" ::config.txt | grep -q '^dtoverlay=plugnode-spi0' || fail "config.txt does not load the SPI overlay"
     fdtoverlay -i "$work/board.dtb" -o "$work/pi.dtb" "$work/plugnode-spi0.dtbo"
-    cmdline=$(mtype -i "$boot" ::cmdline.txt | tr -d '\r\n')
+    cmdline=$(cat "$work/cmdline.txt")
     qemu=(-M raspi3b -m 1G -smp 4 "${qemu_common[@]}" -dtb "$work/pi.dtb" -append "$cmdline"
         -drive if=sd,file="$work/disk.img",format=raw
         -usb -netdev "user,id=net,$forwards" -device usb-net,netdev=net
         -serial null -serial "file:$work/console.log")
 fi
-say "booting $kernel in qemu-system-aarch64 -M $MACHINE; the web page is forwarded to $base and $secure"
+say "booting $kernel from partition $boot_part in qemu-system-aarch64 -M $MACHINE; the web page is forwarded to $base and $secure"
 boot_started=$SECONDS
 nice -n 19 qemu-system-aarch64 "${qemu[@]}" >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
@@ -200,9 +206,18 @@ ok "runs as the plugnode user"
 ok "watchdog armed (1 min)"
 [[ $(field password-file-on-boot) == no ]] || fail "plugnode-password.txt was left on the boot partition"
 ok "the boot partition's password file was taken and deleted"
-root_mib=$(field root-mib)
-((root_mib > (DISK_MIB - 260) * 9 / 10)) || fail "root file system is $root_mib MiB: it did not grow to the disk"
-ok "root file system grew to $root_mib MiB"
+[[ $(field slot) == A ]] || fail "booted slot '$(field slot)', not A"
+ok "booted slot A (rauc.slot=A, root on partition 5)"
+image_mib=$(($(stat -c %s "$img") / 1048576))
+data_mib=$(field data-mib)
+((data_mib > (DISK_MIB - image_mib) * 9 / 10)) || fail "the data file system is $data_mib MiB: it did not grow to the disk"
+ok "the data file system (/data) grew to $data_mib MiB"
+[[ $(field plugnode-data) == /data/plugnode ]] || fail "/var/lib/plugnode is '$(field plugnode-data)', not /data/plugnode bind-mounted"
+ok "/var/lib/plugnode is /data/plugnode (bind mount)"
+[[ $(field update-socket) == active ]] || fail "plugnode-update.socket is $(field update-socket)"
+ok "the update helper's socket listens"
+grep -aq 'plugnode-root: clean' "$work/console.log" || fail "no file system check of the root slot on the console (plugnode-root: clean)"
+ok "the initramfs checked the root slot's file system"
 
 [[ $(field hostname) == plugnode ]] || fail "the hostname is '$(field hostname)', not plugnode (plugnode.local)"
 for service in avahi-daemon systemd-timesyncd systemd-networkd systemd-resolved; do
@@ -323,9 +338,9 @@ for bad in "Watchdog timeout" "State 'stop-sigterm' timed out" "Killing process"
 done
 ok "no watchdog timeout, no kill, no failed start"
 
-root_after=$(sfdisk -J "$work/disk.img" | python3 -c 'import json,sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][1]["size"])')
-((root_after >= (DISK_MIB - 260 - 8) * 2048)) || fail "the root partition did not grow ($root_before → $root_after sectors)"
-ok "root partition grew from $((root_before / 2048)) to $((root_after / 2048)) MiB"
+data_after=$(fw_partition_mib "$work/disk.img" 7)
+((data_after >= (DISK_MIB - image_mib) * 95 / 100)) || fail "the data partition did not grow ($data_before → $data_after MiB)"
+ok "data partition grew from $data_before to $data_after MiB"
 
 if [[ $MACHINE == virt ]]; then
     [[ $(mtype -i "$work/stick.img@@1M" ::/plugnode-backup/plugnode-smoke.txt 2>/dev/null | tr -d '\r\n') == written-by-plugnode ]] ||
