@@ -221,8 +221,8 @@ install_bundle() { # bundle version
             ((SECONDS - INSTALL_STARTED < 1800)) || fail "the box did not restart within 30 minutes of install"
             if [[ $(api GET /api/system/update) == 200 ]]; then
                 local progress
-                progress=$(json_of "$(cat "$work/body")" '.get("progress")' 2>/dev/null || true)
-                [[ $progress != "$last" && $progress != None ]] && echo "   progress: $progress"
+                progress=$(json_of "$(cat "$work/body")" '["state"]' 2>/dev/null || true)
+                [[ $progress != "$last" ]] && echo "   state: $progress"
                 last=$progress
             fi
             sleep 2
@@ -255,7 +255,8 @@ if [[ $MODE == api ]]; then
     login
     [[ $(api GET /api/system/update) == 200 ]] || fail "GET /api/system/update answered $(cat "$work/body") (MODE=helper tests the root side without plugnode's update API)"
     state=$(cat "$work/body")
-    [[ $(json_of "$state" '["running_version"]') == "$version_n" && $(json_of "$state" '["slot"]') == A ]] ||
+    [[ $(json_of "$state" '["running_version"]') == "$version_n" && $(json_of "$state" '["slot"]') == A &&
+        $(json_of "$state" '["state"]["state"]') == idle ]] ||
         fail "GET /api/system/update: $state"
     ok "GET /api/system/update: $state"
 else
@@ -283,11 +284,14 @@ wait_web
 ok "version $version_next answers on slot B ($((SECONDS - BOOT_STARTED)) s after QEMU started)"
 if [[ $MODE == api ]]; then
     login
+    last_state=""
     while :; do
         ((SECONDS - BOOT_STARTED < BOOT_TIMEOUT + 1200)) || fail "plugnode did not mark $version_next good: $(update_state)"
         state=$(update_state)
         [[ $(json_of "$state" '.get("last_result") and d["last_result"].get("kind")' 2>/dev/null) == updated &&
-            $(json_of "$state" '["trial"]') == False ]] && break
+            $(json_of "$state" '["state"]["state"]') == idle ]] && break
+        [[ $state != "$last_state" ]] && echo "   state: $state"
+        last_state=$state
         sleep 3
     done
     updated_secs=$((SECONDS - INSTALL_STARTED))
@@ -338,7 +342,10 @@ if [[ $MODE == api ]]; then
     login
     state=$(update_state)
     [[ $(json_of "$state" '["running_version"]') == "$version_next" ]] || fail "after the rollback: $state"
-    [[ $(json_of "$state" '["last_result"]["kind"]') == rolled_back ]] || fail "no rolled_back result: $state"
+    [[ $(json_of "$state" '["last_result"]["kind"]') == rolled_back &&
+        $(json_of "$state" '["last_result"]["version"]') == "$version_broken" &&
+        $(json_of "$state" '["last_result"]["back_on"]') == "$version_next" &&
+        -n $(json_of "$state" '["last_result"]["reason"]') ]] || fail "no rolled_back result with a reason: $state"
     ok "GET /api/system/update: $state"
 else
     wait_ssh
