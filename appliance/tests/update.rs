@@ -1,0 +1,387 @@
+//! System updates as plugnode sees them, with the real `plugnode run` and a stand-in for
+//! the image's root helper (`systemd/update-helper`, whose own checks of real RAUC bundles
+//! are tested in `update_bundles.rs`, and the whole update on the image in
+//! `image/update-test.sh`). The stand-in answers the helper's protocol from what the
+//! uploaded file says, and records every request.
+//!
+//! Checked here: every refusal is a clear error that leaves no bundle behind; Install needs
+//! the password; a written update stops the box in order and exits with 101 (the unit
+//! then reboots into the new slot); a trial boot is marked good only once bitcoind,
+//! Lightning and the backup are healthy, and then says "Updated to X"; a rolled-back
+//! update says so with its reason; data of a newer format is never started on.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The root helper's stand-in: answers `status` with `status`, judges uploaded bundles by
+/// their text ("good <version> <arch> <data format>", "truncated", "unsigned", "other-key",
+/// "armhf"), and records each request line.
+struct FakeHelper {
+    socket: PathBuf,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeHelper {
+    fn start(dir: &Path, data_dir: PathBuf, status: Value) -> FakeHelper {
+        let socket = dir.join("update.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut line = String::new();
+                BufReader::new(&stream).read_line(&mut line).unwrap();
+                let line = line.trim().to_string();
+                seen.lock().unwrap().push(line.clone());
+                let answer = answer(&line, &data_dir, &status);
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        FakeHelper { socket, requests }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn answer(request: &str, data_dir: &Path, status: &Value) -> String {
+    let (command, argument) = request.split_once(' ').unwrap_or((request, ""));
+    match command {
+        "status" => format!("ok {status}\n"),
+        "check" => {
+            assert_eq!(argument, "upload.raucb", "plugnode names its own file only");
+            let text = std::fs::read_to_string(data_dir.join("update").join(argument))
+                .unwrap_or_default();
+            let words: Vec<&str> = text.split_whitespace().collect();
+            match words.as_slice() {
+                ["good", version, arch, format] => format!(
+                    "ok {}\n",
+                    serde_json::json!({
+                        "compatible": "plugnode-rpi-arm64",
+                        "version": version,
+                        "description": null,
+                        "signer": "O = plugnode, CN = plugnode test update key",
+                        "release": {
+                            "version": version,
+                            "architecture": arch,
+                            "data_format": format.parse::<u32>().unwrap(),
+                            "notes": "Faster payments."
+                        }
+                    })
+                ),
+                ["truncated"] | ["unsigned"] => {
+                    "error not-a-bundle Invalid bundle format: Signature size exceeds bundle size\n"
+                        .into()
+                }
+                ["other-key"] => {
+                    "error bad-signature signature verification failed: self-signed certificate\n"
+                        .into()
+                }
+                ["armhf"] => "error incompatible plugnode-rpi-armhf\n".into(),
+                _ => "error failed unexpected test bundle\n".into(),
+            }
+        }
+        "install" => "progress 0 Installing\nprogress 20 Checking bundle\nprogress 80 Copying image to rootfs.1\nprogress 100 Installing done.\nok B\n".into(),
+        "mark-good" => "ok committed\n".into(),
+        "give-up" => "ok rebooting\n".into(),
+        _ => "error failed unknown request\n".into(),
+    }
+}
+
+/// A box with updates on, its release file saying `version`, and `helper`.
+fn update_box(dir: &Path, version: &str, helper_status: Value) -> (TestConfig, FakeHelper) {
+    let mut config = TestConfig::new(dir);
+    let release = dir.join("release.json");
+    std::fs::write(
+        &release,
+        serde_json::json!({
+            "version": version,
+            "architecture": plugnode::update::release::this_architecture(),
+            "data_format": 1,
+            "notes": ""
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let helper = FakeHelper::start(dir, config.data_dir(), helper_status);
+    config.extra_toml = format!(
+        "[update]\nenabled = true\nhelper_socket = {:?}\nrelease_file = {release:?}\n",
+        helper.socket
+    );
+    (config, helper)
+}
+
+/// Uploads `content` as the bundle; the status code and the answer.
+fn upload(box_: &Plugnode, content: &str) -> (u16, Value) {
+    let (code, body) = box_
+        .api("POST", "/api/system/update/bundle", Some(content))
+        .expect("the box answers");
+    (code, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn update_state(box_: &Plugnode) -> Value {
+    let (code, body) = box_.api("GET", "/api/system/update", None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn alert_titles(status: &Value) -> Vec<String> {
+    status["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn bad_bundles_are_refused_and_a_good_one_installs_after_an_ordered_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, helper) = update_box(
+        dir.path(),
+        "0.3.0",
+        serde_json::json!({
+            "booted": "A", "default": "A", "trial": false,
+            "slots": {"A": {"version": "0.3.0", "state": "good"}, "B": {"version": "0.4.0", "state": "bad"}},
+            "last_failed_trial": {"version": "0.4.0", "back_on": "0.3.0",
+                "reason": "plugnode stopped at start: exit status 1.", "at": 1_796_000_000u64}
+        }),
+    );
+    let mut box_ = Plugnode::start(&config);
+    let status = box_.wait_status("running", |s| s["phase"] == "running");
+
+    // The last update did not start: said on the page (and the screen) with its reason.
+    let state = update_state(&box_);
+    assert_eq!(state["running_version"], "0.3.0", "{state}");
+    assert_eq!(state["slot"], "A");
+    assert_eq!(state["state"]["state"], "idle");
+    assert_eq!(state["last_result"]["kind"], "rolled_back", "{state}");
+    let rolled_back = status["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "update_rolled_back")
+        .expect("an alert for the rollback");
+    let message = rolled_back["message"].as_str().unwrap();
+    assert!(
+        message.contains("The update to 0.4.0 did not start; you are back on 0.3.0"),
+        "{message}"
+    );
+    assert!(message.contains("exit status 1"), "{message}");
+
+    // Nothing checked yet: Install has nothing to install.
+    let (code, body) = box_
+        .api("POST", "/api/system/update/install", Some("{}"))
+        .unwrap();
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("no_bundle"), "{body}");
+
+    // Every bad bundle: a clear refusal, nothing kept.
+    let arch = plugnode::update::release::this_architecture();
+    for (content, code, kind, words) in [
+        (
+            "truncated",
+            422,
+            "not_a_bundle",
+            "not a complete plugnode update bundle",
+        ),
+        ("unsigned", 422, "not_a_bundle", "Download the bundle again"),
+        (
+            "other-key",
+            422,
+            "bad_signature",
+            "not signed by plugnode's update key",
+        ),
+        (
+            "armhf",
+            422,
+            "incompatible",
+            "another kind of system (plugnode-rpi-armhf)",
+        ),
+        (
+            "good 0.4.0 riscv64 1",
+            422,
+            "refused",
+            "for riscv64 computers",
+        ),
+        (
+            &format!("good 0.2.0 {arch} 0") as &str,
+            422,
+            "refused",
+            "too old for this box's data",
+        ),
+        ("", 422, "not_a_bundle", "the upload was empty"),
+    ] {
+        let (answer_code, answer) = upload(&box_, content);
+        assert_eq!(answer_code, code, "{content}: {answer}");
+        assert_eq!(answer["kind"], kind, "{content}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.contains(words), "{content}: {error}");
+        assert!(
+            !box_.data_dir.join("update/upload.raucb").exists(),
+            "{content}: a refused bundle is not kept"
+        );
+        assert_eq!(update_state(&box_)["state"]["state"], "failed");
+    }
+
+    // A good one: its version, signer and notes before anything is written.
+    let (code, answer) = upload(&box_, &format!("good 0.4.0 {arch} 1"));
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["version"], "0.4.0");
+    assert_eq!(
+        answer["signer"],
+        "O = plugnode, CN = plugnode test update key"
+    );
+    assert_eq!(answer["notes"], "Faster payments.");
+    let state = update_state(&box_);
+    assert_eq!(state["state"]["state"], "ready", "{state}");
+    assert!(
+        !helper.requests().iter().any(|r| r.starts_with("install")),
+        "nothing is installed by an upload"
+    );
+
+    // Install needs the password again: a wrong one installs nothing.
+    let (code, body) = box_
+        .api(
+            "POST",
+            "/api/system/update/install",
+            Some(r#"{"password": "not the password"}"#),
+        )
+        .unwrap();
+    assert!(code == 401 || code == 403, "{code}: {body}");
+    assert!(!helper.requests().iter().any(|r| r.starts_with("install")));
+
+    // The wrong password costs a short wait (the login throttle), then the right one works.
+    let body = serde_json::json!({ "password": PASSWORD }).to_string();
+    let (code, answer) = wait_for("the throttle to let the password through", TIMEOUT, || {
+        let (code, answer) = box_
+            .api("POST", "/api/system/update/install", Some(&body))
+            .unwrap();
+        (code != 429).then_some((code, answer))
+    });
+    assert_eq!(code, 202, "{answer}");
+    // Written: plugnode stops in order and exits with 101, and the unit reboots.
+    let exit = box_.wait_exit(TIMEOUT);
+    assert_eq!(
+        exit.code(),
+        Some(plugnode::shutdown::EXIT_UPDATE as i32),
+        "{}",
+        box_.log()
+    );
+    assert!(helper
+        .requests()
+        .contains(&"install upload.raucb".to_string()));
+    let log = box_.log();
+    let written = log.find("written to slot B").expect("the log says so");
+    let stopped = log.find("plugnode stopped; safe to unplug").expect(&log);
+    assert!(written < stopped, "the ordered stop comes after the write");
+    assert!(
+        log.contains("bitcoind accepted the stop request") && log.contains("bitcoind stopped ("),
+        "bitcoind was stopped with its flush: {log}"
+    );
+    assert!(!log.contains("KILLING"), "{log}");
+}
+
+#[test]
+fn a_trial_boot_is_marked_good_once_everything_proved_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, helper) = update_box(
+        dir.path(),
+        "0.4.0",
+        serde_json::json!({
+            "booted": "B", "default": "A", "trial": true,
+            "slots": {"A": {"version": "0.3.0", "state": "good"}, "B": {"version": "0.4.0", "state": "good"}},
+            "last_failed_trial": null
+        }),
+    );
+    let box_ = Plugnode::start(&config);
+    // On trial: the page says what it waits for; nothing is marked yet.
+    let status = box_.wait_status("the trial", |s| s["update"]["state"]["state"] == "proving");
+    assert!(alert_titles(&status).contains(&"Checking update 0.4.0".to_string()));
+    assert!(!helper.requests().contains(&"mark-good".to_string()));
+    // The data format is not moved during a trial.
+    assert!(!box_.data_dir.join("data-format").exists());
+
+    // bitcoind answers, Lightning and the backup are off in this box: proven after the
+    // settle time.
+    let status = box_.wait_status_for(
+        "Updated to 0.4.0",
+        TIMEOUT + plugnode::update::trial::SETTLE,
+        |s| s["update"]["last_result"]["kind"] == "updated",
+    );
+    assert!(helper.requests().contains(&"mark-good".to_string()));
+    assert_eq!(status["update"]["last_result"]["version"], "0.4.0");
+    assert_eq!(status["update"]["last_result"]["from"], "0.3.0");
+    assert_eq!(status["update"]["state"]["state"], "idle");
+    assert!(alert_titles(&status).contains(&"Updated to 0.4.0".to_string()));
+    assert_eq!(
+        std::fs::read_to_string(box_.data_dir.join("data-format"))
+            .unwrap()
+            .trim(),
+        plugnode::update::DATA_FORMAT.to_string(),
+        "recorded once proven"
+    );
+
+    // Dismissed: no longer an alert, still on the page.
+    let (code, _) = box_
+        .api("POST", "/api/system/update/dismiss", Some("{}"))
+        .unwrap();
+    assert_eq!(code, 200);
+    let status = box_.status().unwrap();
+    assert!(!alert_titles(&status).contains(&"Updated to 0.4.0".to_string()));
+    assert_eq!(update_state(&box_)["last_result"]["kind"], "updated");
+}
+
+#[test]
+fn data_of_a_newer_format_is_never_started_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TestConfig::new(dir.path());
+    std::fs::create_dir_all(config.data_dir()).unwrap();
+    let format = config.data_dir().join("data-format");
+    std::fs::write(&format, "2\n").unwrap();
+    let box_ = Plugnode::start(&config);
+    let diagnosis = wait_for("the diagnostic page", TIMEOUT, || {
+        let (code, body) = http(box_.web, "GET", "/api/diagnostic", None)?;
+        let answer: Value = serde_json::from_str(&body).ok()?;
+        (code == 200 && answer["state"] == "diagnostic").then_some(answer)
+    });
+    assert_eq!(diagnosis["problem"], "The data is from a newer plugnode");
+    let detail = diagnosis["detail"].as_str().unwrap();
+    assert!(detail.contains("data format 2"), "{detail}");
+    assert!(
+        detail.contains("Install the newer version again"),
+        "{detail}"
+    );
+    // Nothing was touched: no Lightning store, no bitcoind, the format file as it was.
+    assert!(!config.data_dir().join("lightning").exists());
+    assert!(box_.bitcoind_pid().is_none());
+    assert_eq!(std::fs::read_to_string(&format).unwrap(), "2\n");
+}
+
+#[test]
+fn without_ab_slots_updates_say_how_to_update_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TestConfig::new(dir.path());
+    let box_ = Plugnode::start(&config);
+    box_.wait_status("running", |s| s["phase"] == "running");
+    assert_eq!(update_state(&box_)["state"]["state"], "unavailable");
+    let (code, answer) = upload(&box_, "good 0.4.0 arm64 1");
+    assert_eq!(code, 503, "{answer}");
+    assert!(answer["error"]
+        .as_str()
+        .unwrap()
+        .contains("flash the new SD-card image"));
+    // A download address that is not set: the same clear refusal.
+    let (code, body) = box_
+        .api("POST", "/api/system/update/download", Some("{}"))
+        .unwrap();
+    assert_eq!(code, 503, "{body}");
+}
