@@ -100,7 +100,8 @@ function render(status) {
   const sys = status.system;
   setText("disk", sys.data_disk_free_bytes === null ? null :
     `${humanBytes(sys.data_disk_free_bytes)} of ${humanBytes(sys.data_disk_total_bytes)}`);
-  setText("version", status.version);
+  // The system release the box runs (its slot), else plugnode's own version.
+  setText("version", (status.update && status.update.running_version) || status.version);
   setText("https-url", sys.https_url);
   // Four lines of eight bytes, as the box's screen shows them.
   const bytes = (sys.ca_fingerprint || "").split(":");

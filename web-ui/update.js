@@ -39,6 +39,7 @@ export function render(status) {
   $("update-progress").hidden = !installing;
   if (installing) $("update-progress").value = update.state.percent;
   if (update.state.state === "restarting") restartingTo = update.state.version;
+  if (["failed", "idle", "ready"].includes(update.state.state)) restartingTo = null;
   const open = !["unavailable", "installing", "restarting", "proving", "giving_up"].includes(update.state.state);
   $("update-choose").hidden = !open;
   const bundle = update.state.state === "ready" ? update.state.bundle : null;
@@ -119,7 +120,13 @@ async function install(button, status) {
   await busy(button, "Installing…", async () => {
     const answer = await api("POST", "/api/system/update/install", {});
     note.textContent = answer.ok ? answer.data.message : "";
-    if (!answer.ok) showError($("update-error"), answer);
+    if (!answer.ok) {
+      showError($("update-error"), answer);
+      return;
+    }
+    // The box may be gone before the next status shows "restarting" (a fast write).
+    restartingTo = answer.data.version;
+    setText("update-state", `Installing ${restartingTo}…`);
   });
 }
 

@@ -12,112 +12,9 @@
 
 mod common;
 
+use common::update_helper::update_box;
 use common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-
-/// The root helper's stand-in: answers `status` with `status`, judges uploaded bundles by
-/// their text ("good <version> <arch> <data format>", "truncated", "unsigned", "other-key",
-/// "armhf"), and records each request line.
-struct FakeHelper {
-    socket: PathBuf,
-    requests: Arc<Mutex<Vec<String>>>,
-}
-
-impl FakeHelper {
-    fn start(dir: &Path, data_dir: PathBuf, status: Value) -> FakeHelper {
-        let socket = dir.join("update.sock");
-        let listener = UnixListener::bind(&socket).unwrap();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let mut line = String::new();
-                BufReader::new(&stream).read_line(&mut line).unwrap();
-                let line = line.trim().to_string();
-                seen.lock().unwrap().push(line.clone());
-                let answer = answer(&line, &data_dir, &status);
-                let _ = stream.write_all(answer.as_bytes());
-            }
-        });
-        FakeHelper { socket, requests }
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-fn answer(request: &str, data_dir: &Path, status: &Value) -> String {
-    let (command, argument) = request.split_once(' ').unwrap_or((request, ""));
-    match command {
-        "status" => format!("ok {status}\n"),
-        "check" => {
-            assert_eq!(argument, "upload.raucb", "plugnode names its own file only");
-            let text = std::fs::read_to_string(data_dir.join("update").join(argument))
-                .unwrap_or_default();
-            let words: Vec<&str> = text.split_whitespace().collect();
-            match words.as_slice() {
-                ["good", version, arch, format] => format!(
-                    "ok {}\n",
-                    serde_json::json!({
-                        "compatible": "plugnode-rpi-arm64",
-                        "version": version,
-                        "description": null,
-                        "signer": "O = plugnode, CN = plugnode test update key",
-                        "release": {
-                            "version": version,
-                            "architecture": arch,
-                            "data_format": format.parse::<u32>().unwrap(),
-                            "notes": "Faster payments."
-                        }
-                    })
-                ),
-                ["truncated"] | ["unsigned"] => {
-                    "error not-a-bundle Invalid bundle format: Signature size exceeds bundle size\n"
-                        .into()
-                }
-                ["other-key"] => {
-                    "error bad-signature signature verification failed: self-signed certificate\n"
-                        .into()
-                }
-                ["armhf"] => "error incompatible plugnode-rpi-armhf\n".into(),
-                _ => "error failed unexpected test bundle\n".into(),
-            }
-        }
-        "install" => "progress 0 Installing\nprogress 20 Checking bundle\nprogress 80 Copying image to rootfs.1\nprogress 100 Installing done.\nok B\n".into(),
-        "mark-good" => "ok committed\n".into(),
-        "give-up" => "ok rebooting\n".into(),
-        _ => "error failed unknown request\n".into(),
-    }
-}
-
-/// A box with updates on, its release file saying `version`, and `helper`.
-fn update_box(dir: &Path, version: &str, helper_status: Value) -> (TestConfig, FakeHelper) {
-    let mut config = TestConfig::new(dir);
-    let release = dir.join("release.json");
-    std::fs::write(
-        &release,
-        serde_json::json!({
-            "version": version,
-            "architecture": plugnode::update::release::this_architecture(),
-            "data_format": 1,
-            "notes": ""
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let helper = FakeHelper::start(dir, config.data_dir(), helper_status);
-    config.extra_toml = format!(
-        "[update]\nenabled = true\nhelper_socket = {:?}\nrelease_file = {release:?}\n",
-        helper.socket
-    );
-    (config, helper)
-}
 
 /// Uploads `content` as the bundle; the status code and the answer.
 fn upload(box_: &Plugnode, content: &str) -> (u16, Value) {
@@ -374,7 +271,8 @@ fn without_ab_slots_updates_say_how_to_update_instead() {
     box_.wait_status("running", |s| s["phase"] == "running");
     assert_eq!(update_state(&box_)["state"]["state"], "unavailable");
     let (code, answer) = upload(&box_, "good 0.4.0 arm64 1");
-    assert_eq!(code, 503, "{answer}");
+    assert_eq!(code, 409, "{answer}");
+    assert_eq!(answer["kind"], "unavailable");
     assert!(answer["error"]
         .as_str()
         .unwrap()
@@ -383,5 +281,78 @@ fn without_ab_slots_updates_say_how_to_update_instead() {
     let (code, body) = box_
         .api("POST", "/api/system/update/download", Some("{}"))
         .unwrap();
-    assert_eq!(code, 503, "{body}");
+    assert_eq!(code, 409, "{body}");
+}
+
+#[test]
+fn install_waits_for_key2_on_a_box_with_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = TestConfig::new(dir.path());
+    config.panel = "simulated";
+    let helper = common::update_helper::with_updates(
+        &mut config,
+        "0.3.0",
+        common::update_helper::plain_slots("0.3.0"),
+    );
+    let mut box_ = Plugnode::start(&config);
+    box_.wait_status("running", |s| s["phase"] == "running");
+    let arch = plugnode::update::release::this_architecture();
+    let (code, answer) = upload(&box_, &format!("good 0.4.0 {arch} 1"));
+    assert_eq!(code, 200, "{answer}");
+    let screen = |box_: &Plugnode| {
+        box_.status().unwrap()["display"]["screen"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let install = |box_: &Plugnode| {
+        let web = box_.web;
+        let token = box_.token().unwrap();
+        let request = serde_json::json!({ "password": PASSWORD }).to_string();
+        std::thread::spawn(move || {
+            http_with_token(
+                web,
+                "POST",
+                "/api/system/update/install",
+                Some(&request),
+                Some(&token),
+            )
+            .unwrap()
+        })
+    };
+    let press = |box_: &Plugnode, key: u8| {
+        let (code, body) = box_
+            .api(
+                "POST",
+                "/api/display/key",
+                Some(&serde_json::json!({ "key": key }).to_string()),
+            )
+            .unwrap();
+        assert!(code < 300, "{body}");
+    };
+
+    // KEY3 refuses: nothing is installed.
+    let installing = install(&box_);
+    wait_for("the question on the screen", TIMEOUT, || {
+        (screen(&box_) == "UpdateConfirm").then_some(())
+    });
+    press(&box_, 3);
+    let (code, answer) = installing.join().unwrap();
+    assert_eq!(code, 409, "{answer}");
+    assert!(answer.contains("refused_on_box"), "{answer}");
+    assert!(!helper.requests().iter().any(|r| r.starts_with("install")));
+
+    // KEY2 installs; the box stops in order and exits into the restart.
+    let installing = install(&box_);
+    wait_for("the question on the screen", TIMEOUT, || {
+        (screen(&box_) == "UpdateConfirm").then_some(())
+    });
+    press(&box_, 2);
+    let (code, answer) = installing.join().unwrap();
+    assert_eq!(code, 202, "{answer}");
+    let exit = box_.wait_exit(TIMEOUT);
+    assert_eq!(exit.code(), Some(plugnode::shutdown::EXIT_UPDATE as i32));
+    assert!(helper
+        .requests()
+        .contains(&"install upload.raucb".to_string()));
 }

@@ -27,7 +27,9 @@ api_routes! { pub fn routes, const ROUTES;
 impl From<UpdateError> for ApiError {
     fn from(err: UpdateError) -> Self {
         let (status, kind) = match &err {
-            UpdateError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            // The system cannot do this (no A/B slots, no download address): a state of
+            // the box, not a failure of the server.
+            UpdateError::Unavailable(_) => (StatusCode::CONFLICT, "unavailable"),
             UpdateError::Busy(_) | UpdateError::Helper(HelperError::Busy) => {
                 (StatusCode::CONFLICT, "busy")
             }
