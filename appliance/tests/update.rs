@@ -356,3 +356,63 @@ fn install_waits_for_key2_on_a_box_with_keys() {
         .requests()
         .contains(&"install upload.raucb".to_string()));
 }
+
+/// Serves `body` at every path with `status`, over plain HTTP on loopback; returns the
+/// address.
+fn serve_once_per_request(status: u16, body: String) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    address
+}
+
+#[test]
+fn a_bundle_is_downloaded_from_the_configured_address_and_checked_like_an_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let arch = plugnode::update::release::this_architecture();
+    let good = serve_once_per_request(200, format!("good 0.4.0 {arch} 1"));
+    let missing = serve_once_per_request(404, "no such bundle".into());
+    for (server, expected) in [(missing, 502), (good, 200)] {
+        let dir = dir.path().join(server.port().to_string());
+        let mut config = TestConfig::new(&dir);
+        let helper = common::update_helper::with_updates(
+            &mut config,
+            "0.3.0",
+            common::update_helper::plain_slots("0.3.0"),
+        );
+        config.extra_toml += &format!("download_url = \"http://{server}/plugnode.raucb\"\n");
+        let box_ = Plugnode::start(&config);
+        box_.wait_status("running", |s| s["phase"] == "running");
+        let (code, body) = box_
+            .api("POST", "/api/system/update/download", Some("{}"))
+            .unwrap();
+        assert_eq!(code, expected, "{body}");
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        if expected == 200 {
+            assert_eq!(answer["version"], "0.4.0");
+            assert!(helper
+                .requests()
+                .contains(&"check upload.raucb".to_string()));
+            assert_eq!(update_state(&box_)["state"]["state"], "ready");
+        } else {
+            assert_eq!(answer["kind"], "download_failed");
+            let error = answer["error"].as_str().unwrap();
+            assert!(error.contains("404"), "{error}");
+            assert!(error.contains("upload the bundle file instead"), "{error}");
+            assert!(!helper.requests().iter().any(|r| r.starts_with("check")));
+            assert!(!box_.data_dir.join("update/upload.raucb").exists());
+        }
+    }
+}
