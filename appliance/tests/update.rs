@@ -336,11 +336,17 @@ fn install_waits_for_key2_on_a_box_with_keys() {
     wait_for("the question on the screen", TIMEOUT, || {
         (screen(&box_) == "UpdateConfirm").then_some(())
     });
+    assert_eq!(
+        update_state(&box_)["state"]["state"],
+        "waiting_for_key",
+        "the page says to press KEY2"
+    );
     press(&box_, 3);
     let (code, answer) = installing.join().unwrap();
     assert_eq!(code, 409, "{answer}");
     assert!(answer.contains("refused_on_box"), "{answer}");
     assert!(!helper.requests().iter().any(|r| r.starts_with("install")));
+    assert_eq!(update_state(&box_)["state"]["state"], "ready");
 
     // KEY2 installs; the box stops in order and exits into the restart.
     let installing = install(&box_);

@@ -73,8 +73,10 @@ pub struct FailedTrial {
     pub at: u64,
 }
 
-/// How long a short request may take (status, check of a large bundle on a slow card).
+/// How long a check may take (verifying a large bundle on a slow card).
 const ANSWER_LIMIT: Duration = Duration::from_secs(300);
+/// How long the status may take: plugnode asks at start, before its page is up.
+const STATUS_LIMIT: Duration = Duration::from_secs(15);
 /// The longest silence while installing (RAUC reports progress as it writes).
 const INSTALL_SILENCE_LIMIT: Duration = Duration::from_secs(600);
 
@@ -89,7 +91,7 @@ impl UpdateHelper {
     }
 
     pub async fn status(&self) -> Result<SlotStatus, HelperError> {
-        let answer = self.ask("status", ANSWER_LIMIT, |_, _| {}).await?;
+        let answer = self.ask("status", STATUS_LIMIT, |_, _| {}).await?;
         parse_json(&answer)
     }
 

@@ -87,8 +87,8 @@ struct Inner {
     running: Release,
     /// The slots as the helper saw them at start (`None`: updates unavailable).
     slots: Option<SlotStatus>,
-    /// The checked bundle waiting for Install.
-    checked: Mutex<Option<BundleInfo>>,
+    /// The checked bundle waiting for Install, and what the page shows of it.
+    checked: Mutex<Option<(BundleInfo, BundleSummary)>>,
     /// Something is being received, checked or installed.
     busy: Mutex<bool>,
     runtime: tokio::runtime::Handle,
@@ -250,7 +250,7 @@ impl UpdateHandle {
             "update bundle {} checked: signed by {}, {} bytes",
             summary.version, summary.signer, summary.size
         );
-        *self.inner.checked.lock().unwrap() = Some(info);
+        *self.inner.checked.lock().unwrap() = Some((info, summary.clone()));
         Ok(summary)
     }
 
@@ -288,8 +288,27 @@ impl UpdateHandle {
             .lock()
             .unwrap()
             .as_ref()
-            .map(|info| info.version.clone())
+            .map(|(info, _)| info.version.clone())
             .ok_or(UpdateError::NoBundle)
+    }
+
+    /// The box asks for KEY2: the page says so until it is answered.
+    pub fn waiting_for_key(&self, version: &str) {
+        let version = version.to_string();
+        self.inner
+            .status
+            .update(|s| s.update.state = UpdateState::WaitingForKey { version });
+    }
+
+    /// KEY2 was not pressed: the checked bundle waits again.
+    pub fn key_not_pressed(&self) {
+        let checked = self.inner.checked.lock().unwrap().clone();
+        self.inner.status.update(|s| {
+            s.update.state = match checked {
+                Some((_, bundle)) => UpdateState::Ready { bundle },
+                None => UpdateState::Idle,
+            }
+        });
     }
 
     /// Installs the checked bundle in the background (the page follows the progress in

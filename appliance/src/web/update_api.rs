@@ -158,7 +158,12 @@ async fn install(
             version: version.clone(),
             running: context.status.snapshot().update.running_version,
         };
-        confirmed_on_the_box(display.confirm_update(question).await)?;
+        context.update.waiting_for_key(&version);
+        let answer = confirmed_on_the_box(display.confirm_update(question).await);
+        if answer.is_err() {
+            context.update.key_not_pressed();
+        }
+        answer?;
     }
     let version = context.update.install()?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({
