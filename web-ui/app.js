@@ -9,6 +9,7 @@ import * as channels from "./channels.js";
 import * as payments from "./payments.js";
 import * as backup from "./backup.js";
 import * as pairing from "./pairing.js";
+import * as update from "./update.js";
 
 const POLL_MS = 2000;
 
@@ -95,10 +96,12 @@ function render(status) {
   pairing.render(status);
   renderBitcoind(status.bitcoind);
   backup.render(status);
+  update.render(status);
   const sys = status.system;
   setText("disk", sys.data_disk_free_bytes === null ? null :
     `${humanBytes(sys.data_disk_free_bytes)} of ${humanBytes(sys.data_disk_total_bytes)}`);
-  setText("version", status.version);
+  // The system release the box runs (its slot), else plugnode's own version.
+  setText("version", (status.update && status.update.running_version) || status.version);
   setText("https-url", sys.https_url);
   // Four lines of eight bytes, as the box's screen shows them.
   const bytes = (sys.ca_fingerprint || "").split(":");
@@ -249,6 +252,7 @@ $("shutdown").addEventListener("click", async () => {
 // --- the loop ------------------------------------------------------------------------------
 
 let refreshing = false;
+let lastStatus = null;
 
 export async function refresh() {
   if (refreshing) return;
@@ -261,12 +265,17 @@ export async function refresh() {
       $("connection").textContent = "";
       return;
     }
+    if (answer.status === 0 && update.unreachable()) {
+      $("connection").textContent = "The box is restarting into its update.";
+      return;
+    }
     if (!answer.ok) {
       $("connection").textContent = answer.status === 0 ? errorText(answer) :
         `The box did not answer as expected: ${errorText(answer)}`;
       return;
     }
     showDashboard();
+    lastStatus = answer.data;
     render(answer.data);
     renderScreen(answer.data.display);
     $("connection").textContent = `Updated ${new Date().toLocaleTimeString()}`;
@@ -284,5 +293,6 @@ backup.init({ refresh, hasWallet: wallet.hasWallet });
 channels.init({ refresh });
 payments.init();
 pairing.init({ refresh, pressKey, isDemo: backup.isDemo });
+update.init(() => lastStatus);
 refresh();
 setInterval(refresh, POLL_MS);

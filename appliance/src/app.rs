@@ -29,6 +29,7 @@ use crate::pairing::{BoundPairing, Pairing, PairingHandle};
 use crate::shutdown::Shutdown;
 use crate::status::{Phase, StatusHandle};
 use crate::system::monitor::{HostNames, SystemMonitor, WebAddresses};
+use crate::update::UpdateHandle;
 use crate::web::tls::{CertificateAuthority, Https};
 use crate::web::{Auth, Listeners, WebContext, WebServer};
 use anyhow::Context;
@@ -333,6 +334,12 @@ impl Appliance {
                 lightning.clone(),
             ))
             .clone();
+        let update = UpdateHandle::start(
+            config.update.settings(&config.data),
+            status.clone(),
+            shutdown.clone(),
+        )
+        .await;
         if let (Some(display), Some(code)) = (&display, auth.setup_code()) {
             let _ = display.show_setup_code(Some(code));
         }
@@ -385,6 +392,7 @@ impl Appliance {
                 lightning: lightning.clone(),
                 backup: backup.clone(),
                 pairing: pairing.clone(),
+                update,
                 demo_stick,
                 demo_peer: demo_peer.clone(),
                 allowed_hosts: config.web.allowed_hosts.clone(),
@@ -472,6 +480,9 @@ async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         .context(StartProblem(
             "The data disk is missing or cannot be written",
         ))?;
+    // Data a newer version wrote (a rollback after its migration) is never run on.
+    crate::update::data_format::check(data_dir, crate::update::DATA_FORMAT)
+        .context(StartProblem("The data is from a newer plugnode"))?;
     let secrets_dir = config.data.secrets_dir();
     let credentials = RpcCredentials::load_or_create(&secrets_dir)
         .with_context(|| {

@@ -24,4 +24,5 @@ pub mod secret;
 pub mod shutdown;
 pub mod status;
 pub mod system;
+pub mod update;
 pub mod web;

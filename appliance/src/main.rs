@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use plugnode::config::{Config, DEFAULT_CONFIG_PATH};
-use plugnode::shutdown::{Shutdown, ShutdownReason, EXIT_POWER_OFF};
+use plugnode::shutdown::{Shutdown, ShutdownReason, EXIT_POWER_OFF, EXIT_UPDATE};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -166,6 +166,10 @@ where
                 println!("The box would power off now.");
                 ExitCode::SUCCESS
             }
+        },
+        Ok(()) if shutdown.reason() == Some(ShutdownReason::Update) => match power_off {
+            PowerOff::ExitCode => ExitCode::from(EXIT_UPDATE),
+            PowerOff::JustStop => ExitCode::SUCCESS,
         },
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -15,10 +15,16 @@ pub enum ShutdownReason {
     /// The user asked to turn the box off (web page, or KEY4 on the device): after the
     /// clean stop, plugnode exits with [`EXIT_POWER_OFF`] and the service unit powers off.
     PowerOff,
+    /// A system update was written to the other slot: after the clean stop, plugnode exits
+    /// with [`EXIT_UPDATE`] and the service unit reboots into it (the firmware's one-shot
+    /// `tryboot`).
+    Update,
 }
 
 /// Exit code that tells the service unit to power the box off.
 pub const EXIT_POWER_OFF: u8 = 100;
+/// Exit code that tells the service unit to reboot into the new system slot once.
+pub const EXIT_UPDATE: u8 = 101;
 
 /// A cloneable stop signal. Triggering is idempotent (the first reason wins); waiting
 /// returns at once when it was already triggered.
@@ -43,6 +49,11 @@ impl Shutdown {
     /// Asks everything to stop and the box to power off afterwards.
     pub fn power_off(&self) {
         self.trigger_with(ShutdownReason::PowerOff);
+    }
+
+    /// Asks everything to stop and the box to restart into the update just written.
+    pub fn restart_for_update(&self) {
+        self.trigger_with(ShutdownReason::Update);
     }
 
     fn trigger_with(&self, reason: ShutdownReason) {

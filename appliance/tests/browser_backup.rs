@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::browser::{claim, Browser};
+use common::browser::{claim, open_page, Browser};
 use common::lightning::*;
 use common::stick::*;
 use common::*;
@@ -20,38 +20,6 @@ fn backup_state(status: &Value) -> String {
         .as_str()
         .unwrap_or("")
         .to_string()
-}
-
-/// Opens the page of the box at `address`, logging in when it asks.
-async fn open_page(browser: &Browser, address: std::net::SocketAddr) {
-    block_in_place(|| wait_for("the web page", TIMEOUT, || http(address, "GET", "/", None)));
-    browser
-        .client
-        .goto(&format!("http://{address}/"))
-        .await
-        .unwrap();
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the page never showed"
-        );
-        let shown = browser
-            .eval(
-                "const gate = !document.getElementById('login-form').hidden; \
-                 const dash = !document.getElementById('dashboard').hidden; \
-                 return gate ? 'login' : dash ? 'dashboard' : '';",
-            )
-            .await;
-        match shown.as_str() {
-            Some("login") => break,
-            Some("dashboard") => return,
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    browser.type_into("#login-password", PASSWORD).await;
-    browser.click("#login-form button[type=submit]").await;
-    browser.visible("#dashboard").await;
 }
 
 async fn show_card(browser: &Browser, id: &str) {

@@ -78,6 +78,7 @@ fn the_gallery_covers_every_screen() {
         Screen::Alerts { index: 0 },
         Screen::PairingConfirm,
         Screen::WithdrawalConfirm,
+        Screen::UpdateConfirm,
         Screen::UnlockCode,
         Screen::PairingQr,
         Screen::Seed { page: 0 },

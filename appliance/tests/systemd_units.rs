@@ -154,9 +154,10 @@ fn stopping_leaves_bitcoind_time_to_flush_even_when_plugnode_died() {
 fn exit_codes_power_off_on_request_and_never_restart_a_bad_config() {
     let unit = Unit::load("plugnode.service");
     let power_off = plugnode::shutdown::EXIT_POWER_OFF.to_string();
+    let update = plugnode::shutdown::EXIT_UPDATE.to_string();
     assert_eq!(
         unit.words("Service", "SuccessExitStatus"),
-        vec![power_off.clone()]
+        vec![power_off.clone(), update.clone()]
     );
     let no_restart = unit.words("Service", "RestartPreventExitStatus");
     assert!(
@@ -164,6 +165,10 @@ fn exit_codes_power_off_on_request_and_never_restart_a_bad_config() {
         "a bad config (exit 2) must not loop"
     );
     assert!(no_restart.contains(&power_off));
+    assert!(
+        no_restart.contains(&update),
+        "an update restarts the box, not plugnode"
+    );
     // The power-off helper runs as root ("+") and acts on exactly that exit status.
     assert_eq!(
         unit.service("ExecStopPost"),
@@ -172,6 +177,9 @@ fn exit_codes_power_off_on_request_and_never_restart_a_bad_config() {
     let helper = read("systemd/poweroff-if-asked");
     assert!(helper.contains(&format!("\"${{EXIT_STATUS:-}}\" = {power_off}")));
     assert!(helper.contains("\"${EXIT_CODE:-}\" = exited"));
+    // An update: the one-shot tryboot into the new slot.
+    assert!(helper.contains(&format!("\"${{EXIT_STATUS:-}}\" = {update}")));
+    assert!(helper.contains("reboot \"0 tryboot\""));
 }
 
 #[test]

@@ -29,7 +29,56 @@ pub struct Config {
     pub display: DisplayConfig,
     pub backup: BackupConfig,
     pub pairing: PairingConfig,
+    pub update: UpdateConfig,
 }
+
+/// `[update]`: signed A/B system updates through the image's root helper (RAUC).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpdateConfig {
+    /// On for the SD-card image (A/B system slots); off on a computer without them.
+    pub enabled: bool,
+    /// The root helper that checks and installs bundles (`plugnode-update.socket`).
+    pub helper_socket: PathBuf,
+    /// The running system's release file (version, architecture, data format).
+    pub release_file: PathBuf,
+    /// How long a new version has to prove itself (bitcoind, Lightning and the backup
+    /// healthy) before the box goes back to the previous one.
+    pub trial_limit_secs: u64,
+    /// Where "Download the update" fetches a bundle from, for a box that may reach the
+    /// internet. Bundles are signed, so the address needs no trust of its own.
+    pub download_url: Option<String>,
+}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        UpdateConfig {
+            enabled: false,
+            helper_socket: PathBuf::from("/run/plugnode-update.sock"),
+            release_file: PathBuf::from("/usr/lib/plugnode/release.json"),
+            trial_limit_secs: 900,
+            download_url: None,
+        }
+    }
+}
+
+impl UpdateConfig {
+    /// The update service's settings.
+    pub fn settings(&self, data: &DataConfig) -> crate::update::UpdateSettings {
+        crate::update::UpdateSettings {
+            enabled: self.enabled,
+            helper_socket: self.helper_socket.clone(),
+            release_file: self.release_file.clone(),
+            trial_limit: std::time::Duration::from_secs(self.trial_limit_secs),
+            download_url: self.download_url.clone(),
+            data_dir: data.dir.clone(),
+        }
+    }
+}
+
+/// The shortest trial a new version gets: bitcoind and the Lightning node need a few
+/// minutes to start on a Pi.
+pub const MIN_TRIAL_LIMIT_SECS: u64 = 180;
 
 /// `[data]`: where plugnode keeps its state.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -586,6 +635,7 @@ impl Config {
         }
 
         self.validate_web()?;
+        self.validate_update()?;
         self.validate_pairing()?;
 
         let pins = self.display.key_pins;
@@ -602,6 +652,33 @@ impl Config {
 }
 
 impl Config {
+    fn validate_update(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_string(),
+            message,
+        };
+        if self.update.trial_limit_secs < MIN_TRIAL_LIMIT_SECS {
+            return Err(invalid(
+                "update.trial_limit_secs",
+                format!(
+                    "{} s is too short for bitcoind and Lightning to start on a Pi: use at \
+                     least {MIN_TRIAL_LIMIT_SECS} (default 900)",
+                    self.update.trial_limit_secs
+                ),
+            ));
+        }
+        if let Some(url) = &self.update.download_url {
+            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+            if !scheme_ok || reqwest::Url::parse(url).is_err() {
+                return Err(invalid(
+                    "update.download_url",
+                    format!("{url:?} is not an http:// or https:// address of a bundle"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn validate_web(&self) -> Result<(), ConfigError> {
         let (plain, https) = (self.web.listen, self.web.https_listen);
         // Port 0 (any free port) never collides; the same port on the same or on the

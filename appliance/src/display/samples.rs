@@ -3,7 +3,9 @@
 //! are BIP39's published test vector, the pairing keys are made up).
 
 use super::render::View;
-use super::ui::{PairingCode, PairingQuestion, Screen, SeedWords, WithdrawalQuestion};
+use super::ui::{
+    PairingCode, PairingQuestion, Screen, SeedWords, UpdateQuestion, WithdrawalQuestion,
+};
 use crate::status::{
     BackupState, BackupStatus, Balances, BitcoindState, BitcoindStatus, ChainInfo, ChannelSummary,
     LightningState, LightningStatus, PairingStatus, Phase, PowerStatus, SetupStatus, Status,
@@ -100,6 +102,7 @@ pub fn running() -> Status {
         },
         setup: SetupStatus { password_set: true },
         pairing: PairingStatus::default(),
+        update: Default::default(),
     }
 }
 
@@ -219,6 +222,14 @@ pub fn withdrawal_question() -> WithdrawalQuestion {
     }
 }
 
+/// What the web page's Install asks on a box with keys.
+pub fn update_question() -> UpdateQuestion {
+    UpdateQuestion {
+        version: "0.4.0".into(),
+        running: "0.3.2".into(),
+    }
+}
+
 /// BIP39's published 24-word test vector (never use it for money).
 pub fn seed() -> SeedWords {
     let words = "legal winner thank year wave sausage worth useful legal winner thank year \
@@ -233,6 +244,7 @@ pub struct Sample {
     pub status: Status,
     pub question: Option<PairingQuestion>,
     pub withdrawal: Option<WithdrawalQuestion>,
+    pub update: Option<UpdateQuestion>,
     pub unlock_code: Option<&'static str>,
     pub pairing: Option<PairingCode>,
     pub seed: Option<SeedWords>,
@@ -248,6 +260,7 @@ impl Sample {
             status,
             question: None,
             withdrawal: None,
+            update: None,
             unlock_code: None,
             pairing: None,
             seed: None,
@@ -263,6 +276,7 @@ impl Sample {
             status: &self.status,
             question: self.question.as_ref(),
             withdrawal: self.withdrawal.as_ref(),
+            update: self.update.as_ref(),
             unlock_code: self.unlock_code,
             pairing: self.pairing.as_ref(),
             seed: self.seed.as_ref(),
@@ -375,6 +389,8 @@ pub fn gallery() -> Vec<Sample> {
     unclaimed.setup_code = Some("K7PX3MWD");
     let mut withdraw = Sample::new("withdrawal-confirm", Screen::WithdrawalConfirm, running());
     withdraw.withdrawal = Some(withdrawal_question());
+    let mut update = Sample::new("update-confirm", Screen::UpdateConfirm, running());
+    update.update = Some(update_question());
     let mut unlock = Sample::new("unlock-code", Screen::UnlockCode, running());
     unlock.unlock_code = Some("R4TN8WQE");
     samples.extend([
@@ -387,6 +403,7 @@ pub fn gallery() -> Vec<Sample> {
         mirror,
         unclaimed,
         withdraw,
+        update,
         unlock,
     ]);
     samples

@@ -5,7 +5,7 @@ use super::policy::{Decision, RefreshPolicy};
 use super::render::{render, View};
 use super::ui::{
     Action, Effect, Outcome, PairingAnswer, PairingCode, PairingQuestion, Screen, SeedWords, Ui,
-    Urgency, WithdrawalQuestion,
+    UpdateQuestion, Urgency, WithdrawalQuestion,
 };
 use super::{DisplaySettings, PanelKind};
 use crate::secret::Secret;
@@ -72,6 +72,10 @@ enum Command {
     },
     ConfirmWithdrawal {
         question: WithdrawalQuestion,
+        reply: oneshot::Sender<PairingAnswer>,
+    },
+    ConfirmUpdate {
+        question: UpdateQuestion,
         reply: oneshot::Sender<PairingAnswer>,
     },
     UnlockCode {
@@ -175,6 +179,19 @@ impl DisplayHandle {
             return Err(DisplayError::NoKeys);
         }
         self.ask(|reply| Command::ConfirmWithdrawal { question, reply })
+            .await
+    }
+
+    /// Asks on the device whether a system update may be installed (versions; KEY2
+    /// install, KEY3 refuse), like [`DisplayHandle::confirm_withdrawal`].
+    pub async fn confirm_update(
+        &self,
+        question: UpdateQuestion,
+    ) -> Result<PairingAnswer, DisplayError> {
+        if !self.state().has_keys {
+            return Err(DisplayError::NoKeys);
+        }
+        self.ask(|reply| Command::ConfirmUpdate { question, reply })
             .await
     }
 
@@ -512,6 +529,18 @@ impl Service {
                     }
                 }
             }
+            Command::ConfirmUpdate { question, reply } => {
+                match self.ui.confirm_update(question, now) {
+                    Some(mut outcome) => {
+                        self.carry_out(std::mem::take(&mut outcome.effects));
+                        self.asker = Some(reply);
+                        self.redraw(outcome, Urgency::Immediate).await;
+                    }
+                    None => {
+                        let _ = reply.send(PairingAnswer::Refused);
+                    }
+                }
+            }
             Command::UnlockCode { code, reply } => {
                 let shutting_down = self.ui.screen().is_final();
                 match self.ui.show_unlock_code(code, now) {
@@ -612,6 +641,7 @@ impl Service {
             status: &self.status,
             question: self.ui.question(),
             withdrawal: self.ui.withdrawal(),
+            update: self.ui.update_question(),
             unlock_code: self.ui.unlock_code(),
             pairing: self.ui.pairing(),
             seed: self.ui.seed(),

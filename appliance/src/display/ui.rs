@@ -37,6 +37,8 @@ pub enum Screen {
     PairingConfirm,
     /// "Send on-chain?" — a [`WithdrawalQuestion`], answered with KEY2 or KEY3.
     WithdrawalConfirm,
+    /// "Install update?" — an [`UpdateQuestion`], answered with KEY2 or KEY3.
+    UpdateConfirm,
     /// The one-time code that lets a throttled owner log in on the web page (secret).
     UnlockCode,
     /// The pairing QR code (secret).
@@ -89,6 +91,7 @@ impl Screen {
             Screen::Alerts { .. } => "alerts",
             Screen::PairingConfirm => "pairing-confirm",
             Screen::WithdrawalConfirm => "withdrawal-confirm",
+            Screen::UpdateConfirm => "update-confirm",
             Screen::UnlockCode => "unlock-code",
             Screen::PairingQr => "pairing-qr",
             Screen::Seed { .. } => "seed",
@@ -148,7 +151,18 @@ pub struct WithdrawalQuestion {
     pub address: String,
 }
 
-/// How a question on the box ([`PairingQuestion`], [`WithdrawalQuestion`]) ended.
+/// What the box asks before a system update is installed: shown on the e-ink, answered
+/// with KEY2/KEY3 like a [`PairingQuestion`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateQuestion {
+    /// The version to install.
+    pub version: String,
+    /// The version running now.
+    pub running: String,
+}
+
+/// How a question on the box ([`PairingQuestion`], [`WithdrawalQuestion`],
+/// [`UpdateQuestion`]) ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PairingAnswer {
     /// KEY2 on the device.
@@ -315,6 +329,8 @@ pub struct Ui {
     question: Option<PairingQuestion>,
     /// The question on [`Screen::WithdrawalConfirm`]; `Some` exactly while it is open.
     withdrawal: Option<WithdrawalQuestion>,
+    /// The question on [`Screen::UpdateConfirm`]; `Some` exactly while it is open.
+    update: Option<UpdateQuestion>,
     /// The code on [`Screen::UnlockCode`].
     unlock_code: Option<crate::secret::Secret>,
     pairing: Option<PairingCode>,
@@ -369,6 +385,7 @@ impl Ui {
             mirror_confirms: false,
             question: None,
             withdrawal: None,
+            update: None,
             unlock_code: None,
             pairing: None,
             seed: None,
@@ -403,6 +420,11 @@ impl Ui {
     /// The open withdrawal question.
     pub fn withdrawal(&self) -> Option<&WithdrawalQuestion> {
         self.withdrawal.as_ref()
+    }
+
+    /// The open update question.
+    pub fn update_question(&self) -> Option<&UpdateQuestion> {
+        self.update.as_ref()
     }
 
     /// The unlock code on the screen.
@@ -444,7 +466,8 @@ impl Ui {
     fn answer(&mut self, answer: PairingAnswer, outcome: &mut Outcome) {
         let pairing = self.question.take().is_some();
         let withdrawal = self.withdrawal.take().is_some();
-        if pairing || withdrawal {
+        let update = self.update.take().is_some();
+        if pairing || withdrawal || update {
             outcome.effects.push(Effect::PairingAnswered(answer));
         }
     }
@@ -572,7 +595,10 @@ impl Ui {
         let confirms = match (self.screen, key) {
             (Screen::Backup, Key::Key2) => stick_waits,
             (
-                Screen::PairingConfirm | Screen::WithdrawalConfirm | Screen::ShutdownConfirm,
+                Screen::PairingConfirm
+                | Screen::WithdrawalConfirm
+                | Screen::UpdateConfirm
+                | Screen::ShutdownConfirm,
                 Key::Key2,
             ) => true,
             _ => false,
@@ -593,11 +619,17 @@ impl Ui {
             (s, Key::Key2) if s.is_status() && alert_count > 0 => {
                 self.go(Screen::Alerts { index: 0 });
             }
-            (Screen::PairingConfirm | Screen::WithdrawalConfirm, Key::Key2) => {
+            (
+                Screen::PairingConfirm | Screen::WithdrawalConfirm | Screen::UpdateConfirm,
+                Key::Key2,
+            ) => {
                 self.answer(PairingAnswer::Confirmed, &mut outcome);
                 self.close_overlay(&mut outcome);
             }
-            (Screen::PairingConfirm | Screen::WithdrawalConfirm, Key::Key3) => {
+            (
+                Screen::PairingConfirm | Screen::WithdrawalConfirm | Screen::UpdateConfirm,
+                Key::Key3,
+            ) => {
                 self.answer(PairingAnswer::Refused, &mut outcome);
                 self.close_overlay(&mut outcome);
             }
@@ -745,6 +777,23 @@ impl Ui {
         Some(outcome)
     }
 
+    /// Asks whether a system update may be installed ([`Screen::UpdateConfirm`]), like
+    /// [`Ui::confirm_withdrawal`].
+    pub fn confirm_update(&mut self, question: UpdateQuestion, now: Instant) -> Option<Outcome> {
+        if self.screen.is_final() || !self.has_keys {
+            return None;
+        }
+        let mut outcome = Outcome::redraw(Urgency::Immediate);
+        self.open_overlay(
+            Screen::UpdateConfirm,
+            self.timing.pairing_confirm_timeout,
+            now,
+            &mut outcome,
+        );
+        self.update = Some(question);
+        Some(outcome)
+    }
+
     /// Shows the unlock code ([`Screen::UnlockCode`], a secret), keys or not. It never
     /// pushes another question, code or the seed words off the screen (anyone on the
     /// network may ask for it): `None` then, and while shutting down. The same code asked
@@ -777,7 +826,7 @@ impl Ui {
     pub fn withdraw_question(&mut self) -> Outcome {
         if !matches!(
             self.screen,
-            Screen::PairingConfirm | Screen::WithdrawalConfirm
+            Screen::PairingConfirm | Screen::WithdrawalConfirm | Screen::UpdateConfirm
         ) {
             return Outcome::default();
         }
@@ -826,6 +875,7 @@ impl Ui {
             self.screen,
             Screen::PairingConfirm
                 | Screen::WithdrawalConfirm
+                | Screen::UpdateConfirm
                 | Screen::PairingQr
                 | Screen::Seed { .. }
                 | Screen::UnlockCode
@@ -1300,6 +1350,35 @@ mod tests {
             amount: "100 000 sat".into(),
             address: "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into(),
         }
+    }
+
+    #[test]
+    fn an_update_is_confirmed_with_key2_on_the_box_only() {
+        let (mut ui, status, now) = ui(true);
+        let update = || UpdateQuestion {
+            version: "0.4.0".into(),
+            running: "0.3.2".into(),
+        };
+        ui.confirm_update(update(), now).unwrap();
+        assert_eq!(ui.screen(), Screen::UpdateConfirm);
+        assert_eq!(ui.update_question(), Some(&update()));
+        // Nothing sent over the network stands in for the key press.
+        let outcome = mirrored(&mut ui, &status, Key::Key2, now);
+        assert!(outcome.needs_key_on_box);
+        assert_eq!(ui.screen(), Screen::UpdateConfirm, "still asking");
+        let outcome = click(&mut ui, &status, Key::Key2, now);
+        assert_eq!(outcome.effects, answered(PairingAnswer::Confirmed));
+        assert!(ui.update_question().is_none());
+        // KEY3 refuses; nobody answering times out.
+        ui.confirm_update(update(), now).unwrap();
+        let outcome = click(&mut ui, &status, Key::Key3, now);
+        assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
+        ui.confirm_update(update(), now).unwrap();
+        let outcome = ui.on_timer(&status, now + Duration::from_secs(120));
+        assert_eq!(outcome.effects, answered(PairingAnswer::TimedOut));
+        // A box without keys cannot ask: the password alone decides there.
+        let (mut keyless, _, now) = self::ui(false);
+        assert!(keyless.confirm_update(update(), now).is_none());
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub use payments::{
     PAYMENT_WAIT,
 };
 pub use seed::{Seed, SeedError};
+pub use service::NO_WALLET_YET;
 pub use summary::PaymentRecord;
 
 use crate::bitcoind::RpcUser;

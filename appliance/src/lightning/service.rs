@@ -183,6 +183,10 @@ async fn start_when_possible(shared: &Shared) -> Option<Arc<Node>> {
     }
 }
 
+/// Lightning's waiting reason on a box nobody has set a wallet up on yet.
+pub const NO_WALLET_YET: &str =
+    "No wallet yet: create a new one or restore yours from its 24 words on the web page.";
+
 async fn wait_for_seed(shared: &Shared) -> Seed {
     loop {
         // Subscribe before looking, so a seed stored in between is not missed.
@@ -190,9 +194,7 @@ async fn wait_for_seed(shared: &Shared) -> Seed {
         match Seed::load(&shared.settings.secrets_dir) {
             Ok(Some(seed)) => return seed,
             Ok(None) => shared.set_state(LightningState::Waiting {
-                reason: "No wallet yet: create a new one or restore yours from its 24 words \
-                         on the web page."
-                    .into(),
+                reason: NO_WALLET_YET.into(),
             }),
             Err(err) => shared.set_state(LightningState::Failed {
                 message: format!(

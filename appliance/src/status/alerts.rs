@@ -1,6 +1,6 @@
 //! Alerts derived from the status parts: what the user must know, and what to do about it.
 
-use super::{BackupState, BitcoindState, LightningState, Status};
+use super::{BackupState, BitcoindState, LightningState, Status, UpdateResult, UpdateState};
 use serde::Serialize;
 
 /// Free space on the data disk below which the box warns (whichever is larger: this or
@@ -25,11 +25,17 @@ pub enum AlertKind {
     ChannelClosedOnStart,
     StartFailed,
     ServiceStopped,
+    UpdateProving,
+    UpdateDone,
+    UpdateRolledBack,
+    UpdateGivingUp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
+    /// Good news worth a look ("Updated to 0.4.0").
+    Notice,
     Warning,
     Critical,
 }
@@ -229,8 +235,72 @@ impl Status {
             );
         }
 
+        self.update_alerts(&mut push);
+
         alerts.sort_by_key(|alert| std::cmp::Reverse(alert.severity));
         alerts
+    }
+
+    /// What the screen and the page say about a system update.
+    fn update_alerts(&self, push: &mut impl FnMut(AlertKind, Severity, &str, String)) {
+        let update = &self.update;
+        match &update.state {
+            UpdateState::Proving {
+                version,
+                waiting_for,
+                ..
+            } => push(
+                AlertKind::UpdateProving,
+                Severity::Notice,
+                &format!("Checking update {version}"),
+                format!(
+                    "The box runs {version} for the first time and keeps it once {} \
+                     work. If it does not, the box goes back to the previous version by itself.",
+                    if waiting_for.is_empty() {
+                        "bitcoind, Lightning and the backup".to_string()
+                    } else {
+                        waiting_for.join(", ")
+                    }
+                ),
+            ),
+            UpdateState::GivingUp { version, reason } => push(
+                AlertKind::UpdateGivingUp,
+                Severity::Critical,
+                &format!("Update {version} failed"),
+                format!("{reason} The box restarts into the previous version now."),
+            ),
+            _ => {}
+        }
+        if update.last_result_seen {
+            return;
+        }
+        match &update.last_result {
+            Some(UpdateResult::Updated { version, from, .. }) => push(
+                AlertKind::UpdateDone,
+                Severity::Notice,
+                &format!("Updated to {version}"),
+                format!(
+                    "The box runs {version} now (before: {from}); bitcoind, Lightning and the \
+                     backup proved themselves on it."
+                ),
+            ),
+            Some(UpdateResult::RolledBack {
+                version,
+                back_on,
+                reason,
+                ..
+            }) => push(
+                AlertKind::UpdateRolledBack,
+                Severity::Warning,
+                &format!("Update {version} did not start"),
+                format!(
+                    "The update to {version} did not start; you are back on {back_on}. \
+                     Reason: {reason} Nothing of your channels, wallet, chain or settings \
+                     changed. Report this with the box's log before trying again."
+                ),
+            ),
+            None => {}
+        }
     }
 }
 

@@ -35,6 +35,97 @@ pub struct Status {
     pub system: SystemStatus,
     pub setup: SetupStatus,
     pub pairing: PairingStatus,
+    pub update: UpdateStatus,
+}
+
+/// System updates (signed A/B bundles): what runs, what is being installed or proven, and
+/// how the last update ended.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct UpdateStatus {
+    /// The system version running now (its release file; plugnode's own version without).
+    pub running_version: String,
+    /// The system slot the box booted from ("A" or "B"), on a box with updates.
+    pub slot: Option<String>,
+    pub state: UpdateState,
+    /// How the last update ended, until the user dismisses it.
+    pub last_result: Option<UpdateResult>,
+    /// The user has seen `last_result` (it stays on the page, no longer as an alert).
+    pub last_result_seen: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum UpdateState {
+    /// Updates are not available here (`reason` says why: no A/B slots, helper missing).
+    #[default]
+    Unavailable,
+    Idle,
+    /// A bundle arrives or is being checked.
+    Checking,
+    /// A checked bundle waits for "Install".
+    Ready {
+        bundle: BundleSummary,
+    },
+    /// Waiting for KEY2 on the box.
+    WaitingForKey {
+        version: String,
+    },
+    Installing {
+        version: String,
+        percent: u8,
+        message: String,
+    },
+    /// Written: plugnode stops in order and the box restarts into `version`.
+    Restarting {
+        version: String,
+    },
+    /// This boot tries a new version once: it becomes the default only when it has
+    /// proven itself (`waiting_for` lists what is not healthy yet).
+    Proving {
+        version: String,
+        waiting_for: Vec<String>,
+        deadline: UnixTime,
+    },
+    /// The new version did not prove itself: the box restarts into the previous one.
+    GivingUp {
+        version: String,
+        reason: String,
+    },
+    /// The last install attempt failed before anything changed on the box.
+    Failed {
+        message: String,
+    },
+}
+
+/// A checked bundle, as the page shows it before anything is written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BundleSummary {
+    pub version: String,
+    pub compatible: String,
+    /// Who signed it (the certificate's subject), after the signature was verified.
+    pub signer: String,
+    pub notes: String,
+    pub data_format: u32,
+    /// Bytes of the bundle file.
+    pub size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UpdateResult {
+    /// The new version proved itself and is now the default.
+    Updated {
+        version: String,
+        from: String,
+        at: UnixTime,
+    },
+    /// The new version did not start: the box went back to `back_on` by itself.
+    RolledBack {
+        version: String,
+        back_on: String,
+        reason: String,
+        at: UnixTime,
+    },
 }
 
 /// Wallet apps paired with the box (Nostr Wallet Connect and LNDHub). Never carries a

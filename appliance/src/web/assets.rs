@@ -64,6 +64,11 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../../web-ui/usb-restore.js"),
     },
+    Asset {
+        path: "/update.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../../web-ui/update.js"),
+    },
 ];
 
 pub fn routes(config: &mut web::ServiceConfig) {

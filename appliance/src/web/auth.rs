@@ -676,12 +676,17 @@ fn authenticate(request: &HttpRequest) -> Result<Authenticated, ApiError> {
         ));
     }
     let changes_something = !matches!(*request.method(), Method::GET | Method::HEAD);
-    let is_json = request
+    // Neither type is one a form on another site can send, nor one its scripts may send
+    // here without a CORS preflight the box never grants: a cookie alone cannot change
+    // anything. (JSON for every change; the raw bytes of an update bundle.)
+    let not_sendable_cross_site = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if from_cookie && changes_something && !is_json {
+        .is_some_and(|v| {
+            v.starts_with("application/json") || v.starts_with("application/octet-stream")
+        });
+    if from_cookie && changes_something && !not_sendable_cross_site {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Changes must be sent as JSON (Content-Type: application/json).",

@@ -23,6 +23,7 @@ mod routes;
 mod throttle;
 pub mod tls;
 pub mod trust;
+mod update_api;
 
 pub use auth::Auth;
 
@@ -48,6 +49,8 @@ pub struct WebContext {
     pub backup: BackupHandle,
     /// Paired wallet apps (`None` when `[pairing]` is off).
     pub pairing: Option<PairingHandle>,
+    /// System updates (System → Update).
+    pub update: crate::update::UpdateHandle,
     /// The demo's folder standing in for the USB stick (`None` on a real box): the page
     /// may plug it in and pull it out (`/api/demo/stick`).
     pub demo_stick: Option<std::path::PathBuf>,
@@ -114,6 +117,7 @@ impl WebServer {
                 .configure(lightning_api::routes)
                 .configure(backup_api::routes)
                 .configure(pairing_api::routes)
+                .configure(update_api::routes)
                 // Only a demo build has the demo's routes, and only the demo serves them.
                 .configure(|_config| {
                     #[cfg(feature = "demo")]

@@ -51,7 +51,7 @@ pub async fn serve() -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::super::routes::ApiRoute;
-    use super::super::{api, backup_api, lightning_api, pairing_api};
+    use super::super::{api, backup_api, lightning_api, pairing_api, update_api};
     use super::document;
     use std::collections::BTreeSet;
 
@@ -62,6 +62,7 @@ mod tests {
             lightning_api::ROUTES,
             backup_api::ROUTES,
             pairing_api::ROUTES,
+            update_api::ROUTES,
         ];
         #[cfg(feature = "demo")]
         tables.extend([backup_api::DEMO_ROUTES, super::super::demo_api::ROUTES]);

@@ -276,6 +276,42 @@ pub async fn claim(browser: &Browser, address: std::net::SocketAddr, secrets: &s
     browser.visible("#dashboard").await;
 }
 
+/// Opens the page of the box at `address`, logging in when it asks.
+pub async fn open_page(browser: &Browser, address: std::net::SocketAddr) {
+    tokio::task::block_in_place(|| {
+        super::wait_for("the web page", super::TIMEOUT, || {
+            super::http(address, "GET", "/", None)
+        })
+    });
+    browser
+        .client
+        .goto(&format!("http://{address}/"))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + super::TIMEOUT;
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page never showed"
+        );
+        let shown = browser
+            .eval(
+                "const gate = !document.getElementById('login-form').hidden; \
+                 const dash = !document.getElementById('dashboard').hidden; \
+                 return gate ? 'login' : dash ? 'dashboard' : '';",
+            )
+            .await;
+        match shown.as_str() {
+            Some("login") => break,
+            Some("dashboard") => return,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    browser.type_into("#login-password", super::PASSWORD).await;
+    browser.click("#login-form button[type=submit]").await;
+    browser.visible("#dashboard").await;
+}
+
 /// Kills chromedriver's whole process group, the browser it started included.
 fn kill_driver(driver: &mut Child) {
     let group = nix::unistd::Pid::from_raw(driver.id() as i32);

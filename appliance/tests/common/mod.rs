@@ -11,6 +11,7 @@ pub mod pairing;
 pub mod relay;
 pub mod stick;
 pub mod tls;
+pub mod update_helper;
 
 use serde_json::Value;
 use std::io::{Read, Write};

@@ -44,6 +44,7 @@ pub(super) fn alerts<D: DrawTarget<Color = BinaryColor>>(
     let icon = match alert.severity {
         Severity::Critical => &icons::CROSS,
         Severity::Warning => &icons::WARNING,
+        Severity::Notice => &icons::CHECK,
     };
     widgets::icon(t, icon, m, y, scale);
     let x = m + 12 * scale as i32 + 6;

@@ -17,7 +17,9 @@ mod secrets;
 mod system;
 mod words;
 
-use super::ui::{PairingCode, PairingQuestion, Screen, SeedWords, WithdrawalQuestion};
+use super::ui::{
+    PairingCode, PairingQuestion, Screen, SeedWords, UpdateQuestion, WithdrawalQuestion,
+};
 use super::widgets::{Theme, PAPER};
 use crate::status::{Status, UnixTime};
 use embedded_graphics::pixelcolor::BinaryColor;
@@ -32,6 +34,8 @@ pub struct View<'a> {
     pub question: Option<&'a PairingQuestion>,
     /// The withdrawal question on [`Screen::WithdrawalConfirm`].
     pub withdrawal: Option<&'a WithdrawalQuestion>,
+    /// The update question on [`Screen::UpdateConfirm`].
+    pub update: Option<&'a UpdateQuestion>,
     /// The code on [`Screen::UnlockCode`].
     pub unlock_code: Option<&'a str>,
     pub pairing: Option<&'a PairingCode>,
@@ -55,6 +59,7 @@ impl<'a> View<'a> {
             status,
             question: None,
             withdrawal: None,
+            update: None,
             unlock_code: None,
             pairing: None,
             seed: None,
@@ -89,6 +94,7 @@ where
         Screen::Alerts { index } => alerts::alerts(target, &theme, view, index),
         Screen::PairingConfirm => questions::pairing_confirm(target, &theme, view),
         Screen::WithdrawalConfirm => questions::withdrawal_confirm(target, &theme, view),
+        Screen::UpdateConfirm => questions::update_confirm(target, &theme, view),
         Screen::UnlockCode => secrets::unlock_code(target, &theme, view),
         Screen::PairingQr => secrets::pairing_qr(target, &theme, view),
         Screen::Seed { page } => secrets::seed(target, &theme, view, page),

@@ -98,6 +98,48 @@ pub(super) fn withdrawal_confirm<D: DrawTarget<Color = BinaryColor>>(
     widgets::key_hints(t, th, &[("KEY2", "send"), ("KEY3", "refuse")]);
 }
 
+/// "Install update?": the version to install and the one it replaces; KEY2 installs.
+pub(super) fn update_confirm<D: DrawTarget<Color = BinaryColor>>(
+    t: &mut D,
+    th: &Theme,
+    view: &View,
+) {
+    widgets::header(t, th, "Install update?", None);
+    let m = th.margin;
+    let (version, running) = match view.update {
+        Some(q) => (q.version.as_str(), q.running.as_str()),
+        None => ("-", "-"),
+    };
+    let mut y = th.header_h + if th.large { 6 } else { 3 };
+    let width = th.chars_across(th.headline, th.inner_width());
+    widgets::left(
+        t,
+        &widgets::ellipsize(&format!("Version {version}"), width),
+        m,
+        y,
+        th.headline,
+    );
+    y += th.headline.character_size.height as i32 + if th.large { 6 } else { 3 };
+    let width = th.chars_across(th.body, th.inner_width());
+    widgets::left(
+        t,
+        &widgets::ellipsize(&format!("Now: {running}"), width),
+        m,
+        y,
+        th.body,
+    );
+    y += th.line;
+    let hints_top = th.height - th.small.character_size.height as i32 - 3;
+    warning(
+        t,
+        th,
+        "The box restarts by itself and goes back if the new version fails.",
+        y + 2,
+        hints_top - 4,
+    );
+    widgets::key_hints(t, th, &[("KEY2", "install"), ("KEY3", "refuse")]);
+}
+
 /// The warning under a question, only where it fits whole between `top` and `bottom`: a
 /// cut warning reads worse than none.
 fn warning<D: DrawTarget<Color = BinaryColor>>(
