@@ -179,7 +179,7 @@ fn exit_codes_power_off_on_request_and_never_restart_a_bad_config() {
     assert!(helper.contains("\"${EXIT_CODE:-}\" = exited"));
     // An update: the one-shot tryboot into the new slot.
     assert!(helper.contains(&format!("\"${{EXIT_STATUS:-}}\" = {update}")));
-    assert!(helper.contains("reboot \"0 tryboot\""));
+    assert!(helper.contains("--reboot-argument=\"0 tryboot\" reboot"));
 }
 
 #[test]

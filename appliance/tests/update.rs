@@ -199,7 +199,7 @@ fn a_trial_boot_is_marked_good_once_everything_proved_itself() {
             "last_failed_trial": null
         }),
     );
-    let box_ = Plugnode::start(&config);
+    let mut box_ = Plugnode::start(&config);
     // On trial: the page says what it waits for; nothing is marked yet.
     let status = box_.wait_status("the trial", |s| s["update"]["state"]["state"] == "proving");
     assert!(alert_titles(&status).contains(&"Checking update 0.4.0".to_string()));
@@ -235,6 +235,19 @@ fn a_trial_boot_is_marked_good_once_everything_proved_itself() {
     let status = box_.status().unwrap();
     assert!(!alert_titles(&status).contains(&"Updated to 0.4.0".to_string()));
     assert_eq!(update_state(&box_)["last_result"]["kind"], "updated");
+
+    // Proven, so the next update may come at once (it did not before: the trial was
+    // remembered from the start).
+    let arch = plugnode::update::release::this_architecture();
+    let (code, answer) = upload(&box_, &format!("good 0.5.0 {arch} 1"));
+    assert_eq!(code, 200, "{answer}");
+    let body = serde_json::json!({ "password": PASSWORD }).to_string();
+    let (code, answer) = box_
+        .api("POST", "/api/system/update/install", Some(&body))
+        .unwrap();
+    assert_eq!(code, 202, "{answer}");
+    let exit = box_.wait_exit(TIMEOUT);
+    assert_eq!(exit.code(), Some(plugnode::shutdown::EXIT_UPDATE as i32));
 }
 
 #[test]

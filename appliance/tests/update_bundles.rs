@@ -53,7 +53,9 @@ fn signing_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let key = dir.join(format!("{name}-key.pem"));
     let cert = dir.join(format!("{name}-cert.pem"));
     run(Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -65,8 +67,7 @@ fn signing_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (key, cert)
 }
 
-const RELEASE: &str =
-    r#"{"version": "9.8.7", "architecture": "arm64", "data_format": 1, "notes": "test \"bundle\""}"#;
+const RELEASE: &str = r#"{"version": "9.8.7", "architecture": "arm64", "data_format": 1, "notes": "test \"bundle\""}"#;
 
 /// A bundle directory as image/build.sh makes it (tiny images: the helper only checks).
 fn bundle_dir(dir: &Path, name: &str, compatible: &str) -> PathBuf {
@@ -161,10 +162,17 @@ impl Helper {
             .write_all(format!("{request}\n").as_bytes())
             .unwrap();
         let output = child.wait_with_output().unwrap();
-        assert!(output.status.success(), "the helper itself failed: {output:?}");
+        assert!(
+            output.status.success(),
+            "the helper itself failed: {output:?}"
+        );
         let stdout = String::from_utf8(output.stdout).unwrap();
         let lines: Vec<&str> = stdout.lines().collect();
-        assert_eq!(lines.len(), 1, "one answer line for {request:?}, got {stdout:?}");
+        assert_eq!(
+            lines.len(),
+            1,
+            "one answer line for {request:?}, got {stdout:?}"
+        );
         lines[0].to_string()
     }
 
@@ -215,7 +223,10 @@ fn the_helper_accepts_a_signed_compatible_bundle_and_refuses_every_bad_one() {
     assert_eq!(checked["description"], "plugnode 9.8.7");
     assert_eq!(checked["signer"], "O = plugnode, CN = plugnode project");
     let release: serde_json::Value = serde_json::from_str(RELEASE).unwrap();
-    assert_eq!(checked["release"], release, "the bundle's plugnode-release.json, as is");
+    assert_eq!(
+        checked["release"], release,
+        "the bundle's plugnode-release.json, as is"
+    );
     println!("good bundle ({} bytes): {answer}", good_bytes.len());
 
     // Truncated: the end (the signature) or half of it gone.
@@ -350,9 +361,17 @@ fn the_tryboot_backend_tries_a_slot_once_and_commits_it_only_when_marked_good() 
     assert_eq!(backend("A", &["get-default"]), "A");
     // rauc install: the target is marked bad first, then written, then made primary.
     backend("A", &["set-state", "B", "bad"]);
-    assert_eq!(sections(), ("2".into(), "2".into()), "a half-written B is never tried");
+    assert_eq!(
+        sections(),
+        ("2".into(), "2".into()),
+        "a half-written B is never tried"
+    );
     backend("A", &["set-primary", "B"]);
-    assert_eq!(sections(), ("2".into(), "3".into()), "only [tryboot] names B");
+    assert_eq!(
+        sections(),
+        ("2".into(), "3".into()),
+        "only [tryboot] names B"
+    );
     assert_eq!(backend("A", &["get-primary"]), "B");
     assert_eq!(backend("A", &["get-state", "B"]), "good");
     // The trial boot of B: marked good, it becomes the default.
@@ -364,7 +383,11 @@ fn the_tryboot_backend_tries_a_slot_once_and_commits_it_only_when_marked_good() 
     backend("B", &["set-primary", "A"]);
     assert_eq!(sections(), ("3".into(), "2".into()));
     backend("A", &["set-state", "A", "bad"]);
-    assert_eq!(sections(), ("3".into(), "3".into()), "[tryboot] back at the default");
+    assert_eq!(
+        sections(),
+        ("3".into(), "3".into()),
+        "[tryboot] back at the default"
+    );
     assert_eq!(backend("A", &["get-state", "A"]), "bad");
     assert_eq!(backend("A", &["get-primary"]), "B");
     // Marking the default good changes nothing.
@@ -444,8 +467,11 @@ esac
     std::fs::set_permissions(&fake_rauc, std::fs::Permissions::from_mode(0o755)).unwrap();
 
     let ask = |booted: &str, version: &str, request: &str| -> Vec<String> {
-        std::fs::write(&cmdline, format!("root=PARTUUID=504c5547-0x rauc.slot={booted}\n"))
-            .unwrap();
+        std::fs::write(
+            &cmdline,
+            format!("root=PARTUUID=504c5547-0x rauc.slot={booted}\n"),
+        )
+        .unwrap();
         std::fs::write(
             &release,
             format!(r#"{{"version": "{version}", "architecture": "arm64", "data_format": 1}}"#),
@@ -460,7 +486,10 @@ esac
             .env("PLUGNODE_UPDATE_RAUC", &fake_rauc)
             .env("PLUGNODE_UPDATE_BACKEND", &backend)
             .env("PLUGNODE_UPDATE_RELEASE_FILE", &release)
-            .env("PLUGNODE_UPDATE_REBOOT", format!("touch {}", rebooted.display()))
+            .env(
+                "PLUGNODE_UPDATE_REBOOT",
+                format!("touch {}", rebooted.display()),
+            )
             .env("PLUGNODE_AUTOBOOT", &autoboot)
             .env("PLUGNODE_CMDLINE", &cmdline)
             .output()
@@ -486,19 +515,32 @@ esac
     assert_eq!(before["slots"]["B"]["version"], serde_json::Value::Null);
     assert_eq!(before["last_failed_trial"], serde_json::Value::Null);
     assert_eq!(ask("A", "0.1.0", "mark-good"), ["ok not-in-trial"]);
-    assert_eq!(ask("A", "0.1.0", "give-up nothing to give up"), ["ok not-in-trial"]);
+    assert_eq!(
+        ask("A", "0.1.0", "give-up nothing to give up"),
+        ["ok not-in-trial"]
+    );
     assert!(!rebooted.exists());
 
     // Install: progress, then the slot written, which is now the [tryboot] target only.
     let answer = ask("A", "0.1.0", "install upload.raucb");
     assert_eq!(answer.last().unwrap(), "ok B", "{answer:?}");
-    assert!(answer.contains(&"progress 50 Copying image to rootfs.1".to_string()), "{answer:?}");
+    assert!(
+        answer.contains(&"progress 50 Copying image to rootfs.1".to_string()),
+        "{answer:?}"
+    );
     let text = std::fs::read_to_string(&autoboot).unwrap();
-    assert!(text.contains("[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3"), "{text}");
-    let pending: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("state/pending-trial.json")).unwrap())
-            .unwrap();
-    assert_eq!(pending, serde_json::json!({"version": "9.8.7", "from": "0.1.0"}));
+    assert!(
+        text.contains("[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3"),
+        "{text}"
+    );
+    let pending: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("state/pending-trial.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        pending,
+        serde_json::json!({"version": "9.8.7", "from": "0.1.0"})
+    );
 
     // The trial boot of B: another install is refused; mark-good commits B.
     let trial = status("B", "9.8.7");
@@ -514,14 +556,20 @@ esac
 
     // The next install goes to A, whose trial gives up: recorded, [tryboot] back on B,
     // a plain reboot.
-    assert_eq!(ask("B", "9.8.7", "install upload.raucb").last().unwrap(), "ok A");
+    assert_eq!(
+        ask("B", "9.8.7", "install upload.raucb").last().unwrap(),
+        "ok A"
+    );
     assert_eq!(
         ask("A", "9.8.7", "give-up bitcoind never became ready"),
         ["ok rebooting"]
     );
     assert!(rebooted.exists(), "no reboot after give-up");
     let text = std::fs::read_to_string(&autoboot).unwrap();
-    assert!(text.contains("boot_partition=3\n[tryboot]\nboot_partition=3"), "{text}");
+    assert!(
+        text.contains("boot_partition=3\n[tryboot]\nboot_partition=3"),
+        "{text}"
+    );
     let back = status("B", "9.8.7");
     assert_eq!(back["booted"], "B");
     assert_eq!(back["trial"], false);

@@ -87,6 +87,8 @@ struct Inner {
     running: Release,
     /// The slots as the helper saw them at start (`None`: updates unavailable).
     slots: Option<SlotStatus>,
+    /// This boot tries a new version that is not proven (nor given up on) yet.
+    proving: std::sync::atomic::AtomicBool,
     /// The checked bundle waiting for Install, and what the page shows of it.
     checked: Mutex<Option<(BundleInfo, BundleSummary)>>,
     /// Something is being received, checked or installed.
@@ -147,6 +149,7 @@ impl UpdateHandle {
                 shutdown,
                 running,
                 slots,
+                proving: std::sync::atomic::AtomicBool::new(trial),
                 checked: Mutex::new(None),
                 busy: Mutex::new(false),
                 runtime: tokio::runtime::Handle::current(),
@@ -175,6 +178,9 @@ impl UpdateHandle {
         self.claim()?;
         *self.inner.checked.lock().unwrap() = None;
         let path = self.bundle_path();
+        // A new file each time: the one checked before may belong to root now (RAUC
+        // takes it over while it reads it), and a rewrite in place would be refused.
+        let _ = std::fs::remove_file(&path);
         let prepared = path
             .parent()
             .map(|dir| crate::fsutil::ensure_private_dir(dir, 0o700))
@@ -276,7 +282,7 @@ impl UpdateHandle {
     /// The checked bundle's version, before asking for the key press.
     pub fn checked_version(&self) -> Result<String, UpdateError> {
         self.available()?;
-        if self.inner.slots.as_ref().is_some_and(|s| s.trial) {
+        if self.inner.proving.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(UpdateError::Busy(
                 "The box is still proving the version it runs: install another one once it \
                  says \"Updated\" (or went back)."
@@ -430,7 +436,11 @@ impl UpdateHandle {
 
     async fn commit(&self, version: String) {
         match self.inner.helper.mark_good().await {
+            // `false`: the helper found no trial to commit (already committed).
             Ok(_) => {
+                self.inner
+                    .proving
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
                 info!("version {version} proved itself and is now the default");
                 if let Err(err) =
                     data_format::record(&self.inner.settings.data_dir, DATA_FORMAT, false)
