@@ -581,4 +581,36 @@ esac
     assert!(failed["at"].as_u64().unwrap() > 1_600_000_000);
     // It stays until the next install starts.
     assert_eq!(status("B", "9.8.7")["last_failed_trial"], *failed);
+
+    // A trial the power cut ends: the trial boot asked for the status (plugnode does at
+    // start), then the box came back on the default slot with no verdict.
+    std::fs::write(
+        &autoboot,
+        text.replace("[tryboot]\nboot_partition=3", "[tryboot]\nboot_partition=2"),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("state/pending-trial.json"),
+        "{\"version\":\"9.9.0\",\"from\":\"9.8.7\"}\n",
+    )
+    .unwrap();
+    let untried = status("B", "9.8.7");
+    assert_eq!(
+        untried["last_failed_trial"], *failed,
+        "not tried yet: nothing to say"
+    );
+    assert!(root.join("state/pending-trial.json").exists());
+    assert_eq!(status("A", "9.9.0")["trial"], true);
+    let cut = status("B", "9.8.7");
+    let failed = &cut["last_failed_trial"];
+    assert_eq!(failed["version"], "9.9.0", "{cut}");
+    assert_eq!(failed["back_on"], "9.8.7");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("restarted before version 9.9.0 had proven itself"),
+        "{failed}"
+    );
+    assert!(!root.join("state/pending-trial.json").exists());
 }
