@@ -505,41 +505,16 @@ impl Service {
         let now = Instant::now();
         match command {
             Command::ConfirmPairing { question, reply } => {
-                match self.ui.confirm_pairing(question, now) {
-                    Some(mut outcome) => {
-                        // A question this one replaced is answered first.
-                        self.carry_out(std::mem::take(&mut outcome.effects));
-                        self.asker = Some(reply);
-                        self.redraw(outcome, Urgency::Immediate).await;
-                    }
-                    None => {
-                        let _ = reply.send(PairingAnswer::Refused);
-                    }
-                }
+                let asked = self.ui.confirm_pairing(question, now);
+                self.open_question(asked, reply).await;
             }
             Command::ConfirmWithdrawal { question, reply } => {
-                match self.ui.confirm_withdrawal(question, now) {
-                    Some(mut outcome) => {
-                        self.carry_out(std::mem::take(&mut outcome.effects));
-                        self.asker = Some(reply);
-                        self.redraw(outcome, Urgency::Immediate).await;
-                    }
-                    None => {
-                        let _ = reply.send(PairingAnswer::Refused);
-                    }
-                }
+                let asked = self.ui.confirm_withdrawal(question, now);
+                self.open_question(asked, reply).await;
             }
             Command::ConfirmUpdate { question, reply } => {
-                match self.ui.confirm_update(question, now) {
-                    Some(mut outcome) => {
-                        self.carry_out(std::mem::take(&mut outcome.effects));
-                        self.asker = Some(reply);
-                        self.redraw(outcome, Urgency::Immediate).await;
-                    }
-                    None => {
-                        let _ = reply.send(PairingAnswer::Refused);
-                    }
-                }
+                let asked = self.ui.confirm_update(question, now);
+                self.open_question(asked, reply).await;
             }
             Command::UnlockCode { code, reply } => {
                 let shutting_down = self.ui.screen().is_final();
@@ -611,6 +586,25 @@ impl Service {
         // After the screen moved on: whoever hears an answer finds the screen agreeing.
         self.carry_out(effects);
         result
+    }
+
+    /// A question the UI put on the screen (`Some`) waits for its key with `reply`; one it
+    /// replaced is answered first. One it could not ask (`None`) is refused at once.
+    async fn open_question(
+        &mut self,
+        asked: Option<Outcome>,
+        reply: oneshot::Sender<PairingAnswer>,
+    ) {
+        match asked {
+            Some(mut outcome) => {
+                self.carry_out(std::mem::take(&mut outcome.effects));
+                self.asker = Some(reply);
+                self.redraw(outcome, Urgency::Immediate).await;
+            }
+            None => {
+                let _ = reply.send(PairingAnswer::Refused);
+            }
+        }
     }
 
     fn carry_out(&mut self, effects: Vec<Effect>) {
