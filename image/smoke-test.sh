@@ -77,6 +77,7 @@ finish() {
         kill "$qemu_pid" 2>/dev/null || true
         wait "$qemu_pid" 2>/dev/null || true
     fi
+    python3 "$here/test/lightning.py" stop "$work/host" || true
     if ((failed)) || [[ -n ${KEEP:-} ]]; then
         echo "   work dir kept: $work (console.log, disk.img)"
     else
@@ -114,6 +115,9 @@ printf 'label: dos\nstart=2048, type=c\n' | sfdisk -q "$work/stick.img"
 mkfs.vfat -F 32 -n BACKUP -C "$work/stick.part" $((63 * 1024)) >/dev/null
 dd if="$work/stick.part" of="$work/stick.img" bs=1M seek=1 conv=notrunc status=none
 rm "$work/stick.part"
+
+# The chain the test image's bitcoind forwards to (image/test/plugnode-test.toml), on the host.
+python3 "$here/test/lightning.py" chain "$work/host" || fail "could not start the chain on the host (see $work/host/chain.log)"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)

@@ -12,6 +12,11 @@
 #      tryboots into slot A, plugnode fails, systemd gives up on it (OnFailure=), the root
 #      side records why and reboots plainly: the firmware starts B (N+1) again, and the
 #      box reports the failed update with its reason.
+# Throughout, a Lightning channel: the chain and a peer run on the host
+# (image/test/lightning.py; the test image's bitcoind forwards to that chain). After the
+# first boot the box opens a channel to the peer and pays each way; after the update and
+# again after the rollback the same channel must be usable, the box's side of it what it
+# was, and a payment each way must go through.
 #
 #   image/update-test.sh [IMAGE]     default: image/out/plugnode-test.img
 #       (image/build.sh --profile test). The N+1 and broken bundles are made from the same
@@ -54,8 +59,9 @@ finish() {
         kill "$qemu_pid" 2>/dev/null || true
         wait "$qemu_pid" 2>/dev/null || true
     fi
+    python3 "$here/test/lightning.py" stop "$work/host" || true
     if ((failed)) || [[ -n ${KEEP:-} ]]; then
-        echo "   work dir kept: $work (console-N.log of each boot, disk.img)"
+        echo "   work dir kept: $work (console-N.log of each boot, disk.img; host/: the chain's and the peer's logs)"
     else
         rm -rf "$work"
     fi
@@ -99,6 +105,15 @@ fi
 bundle_bytes=$(stat -c %s "$bundle_next")
 bundle_xz_bytes=$(xz -T2 -6 -c "$bundle_next" | wc -c)
 say "bundles: $version_n (image) → $version_next ($((bundle_bytes / 1048576)) MiB, xz $((bundle_xz_bytes / 1048576)) MiB) → $version_broken (broken)"
+
+# --- the chain and the Lightning peer, on the host -------------------------------------------
+say "starting the chain and a Lightning peer on the host"
+python3 "$here/test/lightning.py" start "$work/host" || fail "could not start the chain and the peer on the host (logs in $work/host)"
+# The channel's steps (lightning.py open / pay) against the box's HTTPS API.
+channel() { # step [when]
+    python3 "$here/test/lightning.py" "$1" "$work/host" "$secure" "$work/ca.crt" "$password" "${@:2}" ||
+        fail "the Lightning channel ($1${2:+ $2}); the peer's log: $work/host/peer.log"
+}
 
 # --- the card and the ports ---------------------------------------------------------------
 cp --sparse=always "$img" "$work/disk.img"
@@ -266,6 +281,10 @@ else
     [[ $(json_of "${status#ok }" '["booted"]') == A && $(json_of "${status#ok }" '["trial"]') == False ]] || fail "status: $status"
     ok "helper status: $status"
 fi
+say "opening a channel from the box to the host's peer"
+channel_started=$SECONDS
+channel open
+channel_secs=$((SECONDS - channel_started))
 
 # --- 2. install N+1 → tryboot into B --------------------------------------------------------
 say "installing $version_next"
@@ -315,6 +334,7 @@ fi
 [[ $(fw_boot_partition "$work/disk.img" 0) == 3 ]] || fail "autoboot.txt after mark-good: $(fw_autoboot_summary "$work/disk.img")"
 ok "autoboot.txt: $(fw_autoboot_summary "$work/disk.img") ([all] switched to B)"
 say "updated: $updated_secs s from \"install\" to \"updated\""
+channel pay "after the update"
 
 # --- 4. the broken N+2 → tryboot into A, give up, back on B ---------------------------------
 say "installing the broken $version_broken"
@@ -356,6 +376,7 @@ else
         $(json_of "${status#ok }" '["last_failed_trial"]["back_on"]') == "$version_next" ]] || fail "last_failed_trial: $status"
     ok "helper status: $status"
 fi
+channel pay "after the rollback"
 
 # --- the end: a clean power-off -------------------------------------------------------------
 if [[ $MODE == api ]]; then
@@ -364,8 +385,8 @@ else
     ssh_vm 'systemctl poweroff' || true
 fi
 wait_down 600
-echo "PASS: updated $version_n → $version_next through tryboot and commit; the broken $version_broken rolled back to $version_next by itself"
+echo "PASS: updated $version_n → $version_next through tryboot and commit; the broken $version_broken rolled back to $version_next by itself; the channel opened on $version_n paid each way after both"
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
-printf '   figures: bundle %d bytes (%s MiB; xz -6: %s MiB); install → updated %d s; rollback (broken slot starts → page answers on the previous version) %d s; test %d s in all\n' \
+printf '   figures: bundle %d bytes (%s MiB; xz -6: %s MiB); install → updated %d s; rollback (broken slot starts → page answers on the previous version) %d s; channel opened (wallet, coins, 6 blocks, a payment each way) in %d s; test %d s in all\n' \
     "$bundle_bytes" "$(mib "$bundle_bytes")" "$(mib "$bundle_xz_bytes")" \
-    "$updated_secs" "$rollback_secs" $((SECONDS - started))
+    "$updated_secs" "$rollback_secs" "$channel_secs" $((SECONDS - started))

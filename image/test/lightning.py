@@ -12,7 +12,9 @@ QEMU's user network lets the VM reach the host's loopback as 10.0.2.2. The host 
 
 Steps (each a command; WORK holds the processes' files and what was measured):
 
-  lightning.py start WORK           chain + peer, one block mined (out of initial download)
+  lightning.py chain WORK           the chain alone, one block mined (out of initial download):
+                                    what the test image's bitcoind needs (image/smoke-test.sh)
+  lightning.py start WORK           chain + peer (image/update-test.sh)
   lightning.py open  WORK BOX CA PW the box's wallet, coins, a channel box -> peer, a payment
                                     each way; remembers the box's side of the channel
   lightning.py pay   WORK BOX CA PW after a restart of the box: the channel is usable again,
@@ -187,7 +189,7 @@ def peer_api(work):
 
 # --- steps -------------------------------------------------------------------------------
 
-def start(work):
+def start(work, with_peer=True):
     work.mkdir(parents=True, exist_ok=True)
     plugnode = REPO / "target" / "debug" / "plugnode"
     if not plugnode.exists():
@@ -205,12 +207,12 @@ def start(work):
     if not sim.exists():
         sim.symlink_to(plugnode)
     pids = []
+    (work / "chain").mkdir(exist_ok=True)
     chain = subprocess.Popen(
         [str(sim), f"-datadir={work / 'chain'}", "-regtest", f"-rpcport={CHAIN_PORT}",
          f"-port={free_port()}", "-printtoconsole", "-simwarmup=0",
          f"-rpcuser={CHAIN_AUTH[0]}", f"-rpcpassword={CHAIN_AUTH[1]}"],
         stdout=open(work / "chain.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
-    (work / "chain").mkdir(exist_ok=True)
     pids.append(chain.pid)
     (work / "pids").write_text("\n".join(map(str, pids)) + "\n")
 
@@ -221,6 +223,9 @@ def start(work):
             return False
     wait("the chain's regtest-sim", chain_answers, timeout=60)
     mine(1)
+    if not with_peer:
+        log(f"chain on 127.0.0.1:{CHAIN_PORT}")
+        return
 
     ports = {"web_port": free_port(), "https_port": free_port(), "ln_port": free_port(),
              "rpc_port": free_port(), "p2p_port": free_port()}
@@ -341,8 +346,8 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     step, work = argv[1], Path(argv[2])
-    if step == "start":
-        start(work)
+    if step in ("start", "chain"):
+        start(work, with_peer=step == "start")
     elif step == "stop":
         stop(work)
     elif step in ("open", "pay"):
