@@ -197,6 +197,8 @@ def start(work, with_peer=True):
         subprocess.run(["cargo", "build", "-q", "-p", "plugnode", "--bin", "plugnode"],
                        cwd=REPO, check=True)
     with socket.socket() as s:
+        # As the chain binds it: connections of an earlier run in TIME_WAIT do not count.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", CHAIN_PORT))
         except OSError:
