@@ -401,7 +401,7 @@ async fn keyless_panels_show_pairing_at_once_and_clear_on_request() {
     // No keys: nobody can answer a question here, the page must ask for the password.
     let err = rig
         .display
-        .confirm_pairing(samples::pairing_question())
+        .confirm(samples::pairing_question())
         .await
         .unwrap_err();
     assert!(matches!(err, DisplayError::NoKeys), "{err}");
@@ -412,7 +412,7 @@ async fn keyless_panels_show_pairing_at_once_and_clear_on_request() {
 /// Asks the pairing question in the background, as the pairing service would.
 fn ask(rig: &Rig) -> tokio::task::JoinHandle<Result<PairingAnswer, DisplayError>> {
     let display = rig.display.clone();
-    tokio::spawn(async move { display.confirm_pairing(samples::pairing_question()).await })
+    tokio::spawn(async move { display.confirm(samples::pairing_question()).await })
 }
 
 #[tokio::test(start_paused = true)]
@@ -422,7 +422,7 @@ async fn a_pairing_question_is_answered_with_key2_on_the_box() {
     let answer = ask(&rig);
     settle().await;
     assert_eq!(rig.screen(), Screen::PairingConfirm);
-    let question = samples::pairing_question();
+    let question = samples::pairing_question().into();
     let mut asked = Frame::new(rig.model.size());
     render(
         &View {
@@ -496,7 +496,7 @@ async fn a_pairing_question_gives_way_and_its_asker_hears_refused() {
     assert_eq!(rig.screen(), Screen::ShuttingDown);
     assert_eq!(
         rig.display
-            .confirm_pairing(samples::pairing_question())
+            .confirm(samples::pairing_question())
             .await
             .unwrap(),
         PairingAnswer::Refused,

@@ -39,8 +39,8 @@ pub use policy::{Decision, RefreshPolicy, RefreshRules};
 pub use render::{render, View};
 pub use service::{spawn, DeviceRequest, DisplayError, DisplayHandle, DisplayState};
 pub use ui::{
-    PairingAnswer, PairingCode, PairingQuestion, Screen, SeedWords, UiTiming, UpdateQuestion,
-    WithdrawalQuestion,
+    PairingAnswer, PairingCode, PairingQuestion, Question, Screen, SeedWords, UiTiming,
+    UpdateQuestion, WithdrawalQuestion,
 };
 
 use crate::config::DisplayConfig;

@@ -4,7 +4,7 @@
 
 use super::render::View;
 use super::ui::{
-    PairingCode, PairingQuestion, Screen, SeedWords, UpdateQuestion, WithdrawalQuestion,
+    PairingCode, PairingQuestion, Question, Screen, SeedWords, UpdateQuestion, WithdrawalQuestion,
 };
 use crate::status::{
     BackupState, BackupStatus, Balances, BitcoindState, BitcoindStatus, ChainInfo, ChannelSummary,
@@ -242,9 +242,7 @@ pub struct Sample {
     pub name: &'static str,
     pub screen: Screen,
     pub status: Status,
-    pub question: Option<PairingQuestion>,
-    pub withdrawal: Option<WithdrawalQuestion>,
-    pub update: Option<UpdateQuestion>,
+    pub question: Option<Question>,
     pub unlock_code: Option<&'static str>,
     pub pairing: Option<PairingCode>,
     pub seed: Option<SeedWords>,
@@ -259,8 +257,6 @@ impl Sample {
             screen,
             status,
             question: None,
-            withdrawal: None,
-            update: None,
             unlock_code: None,
             pairing: None,
             seed: None,
@@ -275,8 +271,6 @@ impl Sample {
             screen: self.screen,
             status: &self.status,
             question: self.question.as_ref(),
-            withdrawal: self.withdrawal.as_ref(),
-            update: self.update.as_ref(),
             unlock_code: self.unlock_code,
             pairing: self.pairing.as_ref(),
             seed: self.seed.as_ref(),
@@ -362,9 +356,9 @@ pub fn gallery() -> Vec<Sample> {
         Sample::new("safe-to-unplug", Screen::SafeToUnplug, shutting_down()),
     ];
     let mut confirm = Sample::new("pairing-confirm", Screen::PairingConfirm, running());
-    confirm.question = Some(pairing_question());
+    confirm.question = Some(pairing_question().into());
     let mut confirm_long = Sample::new("pairing-confirm-long", Screen::PairingConfirm, running());
-    confirm_long.question = Some(long_pairing_question());
+    confirm_long.question = Some(long_pairing_question().into());
     let mut qr = Sample::new("pairing-qr", Screen::PairingQr, running());
     qr.pairing = Some(pairing());
     let mut lndhub_qr = Sample::new("pairing-qr-lndhub", Screen::PairingQr, running());
@@ -388,9 +382,9 @@ pub fn gallery() -> Vec<Sample> {
     });
     unclaimed.setup_code = Some("K7PX3MWD");
     let mut withdraw = Sample::new("withdrawal-confirm", Screen::WithdrawalConfirm, running());
-    withdraw.withdrawal = Some(withdrawal_question());
+    withdraw.question = Some(withdrawal_question().into());
     let mut update = Sample::new("update-confirm", Screen::UpdateConfirm, running());
-    update.update = Some(update_question());
+    update.question = Some(update_question().into());
     let mut unlock = Sample::new("unlock-code", Screen::UnlockCode, running());
     unlock.unlock_code = Some("R4TN8WQE");
     samples.extend([

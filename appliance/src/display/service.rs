@@ -4,8 +4,7 @@
 use super::policy::{Decision, RefreshPolicy};
 use super::render::{render, View};
 use super::ui::{
-    Action, Effect, Outcome, PairingAnswer, PairingCode, PairingQuestion, Screen, SeedWords, Ui,
-    UpdateQuestion, Urgency, WithdrawalQuestion,
+    Action, Effect, Outcome, PairingAnswer, PairingCode, Question, Screen, SeedWords, Ui, Urgency,
 };
 use super::{DisplaySettings, PanelKind};
 use crate::secret::Secret;
@@ -66,16 +65,8 @@ impl DisplayError {
 }
 
 enum Command {
-    ConfirmPairing {
-        question: PairingQuestion,
-        reply: oneshot::Sender<PairingAnswer>,
-    },
-    ConfirmWithdrawal {
-        question: WithdrawalQuestion,
-        reply: oneshot::Sender<PairingAnswer>,
-    },
-    ConfirmUpdate {
-        question: UpdateQuestion,
+    Confirm {
+        question: Question,
         reply: oneshot::Sender<PairingAnswer>,
     },
     UnlockCode {
@@ -147,52 +138,25 @@ impl DisplayHandle {
         answer.await.map_err(|_| DisplayError::Stopped)
     }
 
-    /// Asks on the device whether an app may pair (app, permissions, budget; KEY2 allow,
-    /// KEY3 refuse) and resolves with the answer once it is known: [`PairingAnswer::TimedOut`]
-    /// after `pairing_confirm_timeout`, [`PairingAnswer::Refused`] when the question gives
-    /// way (shutdown, [`DisplayHandle::clear_secrets`], another question, seed words or
-    /// pairing code). Only a key on the box confirms, never the web page's copy of the keys
-    /// (except on the simulated panel). Dropping the future takes the question off the
-    /// screen.
+    /// Asks a question on the device (may this app pair, may this money leave, may this
+    /// update be installed; KEY2 yes, KEY3 no) and resolves with the answer once it is
+    /// known: [`PairingAnswer::TimedOut`] after `pairing_confirm_timeout`,
+    /// [`PairingAnswer::Refused`] when the question gives way (shutdown,
+    /// [`DisplayHandle::clear_secrets`], another question, seed words or pairing code).
+    /// Only a key on the box confirms, never the web page's copy of the keys (except on the
+    /// simulated panel). Dropping the future takes the question off the screen.
     ///
     /// [`DisplayError::NoKeys`] at once on a panel without keys: the page must ask for the
     /// web password instead.
-    pub async fn confirm_pairing(
+    pub async fn confirm(
         &self,
-        question: PairingQuestion,
+        question: impl Into<Question>,
     ) -> Result<PairingAnswer, DisplayError> {
         if !self.state().has_keys {
             return Err(DisplayError::NoKeys);
         }
-        self.ask(|reply| Command::ConfirmPairing { question, reply })
-            .await
-    }
-
-    /// Asks on the device whether bitcoin may leave on-chain (amount, address; KEY2 send,
-    /// KEY3 refuse), exactly like [`DisplayHandle::confirm_pairing`]: only a key on the box
-    /// confirms, [`DisplayError::NoKeys`] at once on a panel without keys.
-    pub async fn confirm_withdrawal(
-        &self,
-        question: WithdrawalQuestion,
-    ) -> Result<PairingAnswer, DisplayError> {
-        if !self.state().has_keys {
-            return Err(DisplayError::NoKeys);
-        }
-        self.ask(|reply| Command::ConfirmWithdrawal { question, reply })
-            .await
-    }
-
-    /// Asks on the device whether a system update may be installed (versions; KEY2
-    /// install, KEY3 refuse), like [`DisplayHandle::confirm_withdrawal`].
-    pub async fn confirm_update(
-        &self,
-        question: UpdateQuestion,
-    ) -> Result<PairingAnswer, DisplayError> {
-        if !self.state().has_keys {
-            return Err(DisplayError::NoKeys);
-        }
-        self.ask(|reply| Command::ConfirmUpdate { question, reply })
-            .await
+        let question = question.into();
+        self.ask(|reply| Command::Confirm { question, reply }).await
     }
 
     /// Shows the web page's unlock code, keys or not, for two minutes (a secret: never in
@@ -504,16 +468,8 @@ impl Service {
     async fn command(&mut self, command: Command) {
         let now = Instant::now();
         match command {
-            Command::ConfirmPairing { question, reply } => {
-                let asked = self.ui.confirm_pairing(question, now);
-                self.open_question(asked, reply).await;
-            }
-            Command::ConfirmWithdrawal { question, reply } => {
-                let asked = self.ui.confirm_withdrawal(question, now);
-                self.open_question(asked, reply).await;
-            }
-            Command::ConfirmUpdate { question, reply } => {
-                let asked = self.ui.confirm_update(question, now);
+            Command::Confirm { question, reply } => {
+                let asked = self.ui.ask(question, now);
                 self.open_question(asked, reply).await;
             }
             Command::UnlockCode { code, reply } => {
@@ -634,8 +590,6 @@ impl Service {
             screen: self.ui.screen(),
             status: &self.status,
             question: self.ui.question(),
-            withdrawal: self.ui.withdrawal(),
-            update: self.ui.update_question(),
             unlock_code: self.ui.unlock_code(),
             pairing: self.ui.pairing(),
             seed: self.ui.seed(),

@@ -161,8 +161,44 @@ pub struct UpdateQuestion {
     pub running: String,
 }
 
-/// How a question on the box ([`PairingQuestion`], [`WithdrawalQuestion`],
-/// [`UpdateQuestion`]) ended.
+/// A question only a key on the box answers (KEY2 yes, KEY3 no), each on its own screen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Question {
+    Pairing(PairingQuestion),
+    Withdrawal(WithdrawalQuestion),
+    Update(UpdateQuestion),
+}
+
+impl Question {
+    /// The screen that asks it.
+    pub fn screen(&self) -> Screen {
+        match self {
+            Question::Pairing(_) => Screen::PairingConfirm,
+            Question::Withdrawal(_) => Screen::WithdrawalConfirm,
+            Question::Update(_) => Screen::UpdateConfirm,
+        }
+    }
+}
+
+impl From<PairingQuestion> for Question {
+    fn from(question: PairingQuestion) -> Self {
+        Question::Pairing(question)
+    }
+}
+
+impl From<WithdrawalQuestion> for Question {
+    fn from(question: WithdrawalQuestion) -> Self {
+        Question::Withdrawal(question)
+    }
+}
+
+impl From<UpdateQuestion> for Question {
+    fn from(question: UpdateQuestion) -> Self {
+        Question::Update(question)
+    }
+}
+
+/// How a [`Question`] on the box ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PairingAnswer {
     /// KEY2 on the device.
@@ -325,12 +361,8 @@ pub struct Ui {
     has_keys: bool,
     /// The web page's keys count as the device's (the simulated panel).
     mirror_confirms: bool,
-    /// The question on [`Screen::PairingConfirm`]; `Some` exactly while it is open.
-    question: Option<PairingQuestion>,
-    /// The question on [`Screen::WithdrawalConfirm`]; `Some` exactly while it is open.
-    withdrawal: Option<WithdrawalQuestion>,
-    /// The question on [`Screen::UpdateConfirm`]; `Some` exactly while it is open.
-    update: Option<UpdateQuestion>,
+    /// The question on its confirm screen; `Some` exactly while it is open.
+    question: Option<Question>,
     /// The code on [`Screen::UnlockCode`].
     unlock_code: Option<crate::secret::Secret>,
     pairing: Option<PairingCode>,
@@ -384,8 +416,6 @@ impl Ui {
             has_keys,
             mirror_confirms: false,
             question: None,
-            withdrawal: None,
-            update: None,
             unlock_code: None,
             pairing: None,
             seed: None,
@@ -412,19 +442,9 @@ impl Ui {
         self.has_keys
     }
 
-    /// The open pairing question.
-    pub fn question(&self) -> Option<&PairingQuestion> {
+    /// The open question.
+    pub fn question(&self) -> Option<&Question> {
         self.question.as_ref()
-    }
-
-    /// The open withdrawal question.
-    pub fn withdrawal(&self) -> Option<&WithdrawalQuestion> {
-        self.withdrawal.as_ref()
-    }
-
-    /// The open update question.
-    pub fn update_question(&self) -> Option<&UpdateQuestion> {
-        self.update.as_ref()
     }
 
     /// The unlock code on the screen.
@@ -464,10 +484,7 @@ impl Ui {
 
     /// Ends the open question (if any) with `answer`.
     fn answer(&mut self, answer: PairingAnswer, outcome: &mut Outcome) {
-        let pairing = self.question.take().is_some();
-        let withdrawal = self.withdrawal.take().is_some();
-        let update = self.update.take().is_some();
-        if pairing || withdrawal || update {
+        if self.question.take().is_some() {
             outcome.effects.push(Effect::PairingAnswered(answer));
         }
     }
@@ -737,60 +754,22 @@ impl Ui {
         outcome
     }
 
-    /// Asks whether an app may pair ([`Screen::PairingConfirm`]); an open question it
-    /// replaces is refused. `None` when it cannot be asked (no keys, shutting down): the
-    /// answer is then [`PairingAnswer::Refused`].
-    pub fn confirm_pairing(&mut self, question: PairingQuestion, now: Instant) -> Option<Outcome> {
+    /// Asks a question on its screen ([`Question::screen`]); an open question it replaces
+    /// is refused. `None` when it cannot be asked (no keys, shutting down): the answer is
+    /// then [`PairingAnswer::Refused`].
+    pub fn ask(&mut self, question: impl Into<Question>, now: Instant) -> Option<Outcome> {
         if self.screen.is_final() || !self.has_keys {
             return None;
         }
+        let question = question.into();
         let mut outcome = Outcome::redraw(Urgency::Immediate);
         self.open_overlay(
-            Screen::PairingConfirm,
+            question.screen(),
             self.timing.pairing_confirm_timeout,
             now,
             &mut outcome,
         );
         self.question = Some(question);
-        Some(outcome)
-    }
-
-    /// Asks whether bitcoin may leave on-chain ([`Screen::WithdrawalConfirm`]), like
-    /// [`Ui::confirm_pairing`]: an open question it replaces is refused; `None` when it
-    /// cannot be asked (no keys, shutting down).
-    pub fn confirm_withdrawal(
-        &mut self,
-        question: WithdrawalQuestion,
-        now: Instant,
-    ) -> Option<Outcome> {
-        if self.screen.is_final() || !self.has_keys {
-            return None;
-        }
-        let mut outcome = Outcome::redraw(Urgency::Immediate);
-        self.open_overlay(
-            Screen::WithdrawalConfirm,
-            self.timing.pairing_confirm_timeout,
-            now,
-            &mut outcome,
-        );
-        self.withdrawal = Some(question);
-        Some(outcome)
-    }
-
-    /// Asks whether a system update may be installed ([`Screen::UpdateConfirm`]), like
-    /// [`Ui::confirm_withdrawal`].
-    pub fn confirm_update(&mut self, question: UpdateQuestion, now: Instant) -> Option<Outcome> {
-        if self.screen.is_final() || !self.has_keys {
-            return None;
-        }
-        let mut outcome = Outcome::redraw(Urgency::Immediate);
-        self.open_overlay(
-            Screen::UpdateConfirm,
-            self.timing.pairing_confirm_timeout,
-            now,
-            &mut outcome,
-        );
-        self.update = Some(question);
         Some(outcome)
     }
 
@@ -1026,11 +1005,11 @@ mod tests {
     fn key2_allows_the_app_and_the_question_leaves() {
         let (mut ui, status, now) = ui(true);
         click(&mut ui, &status, Key::Key1, now);
-        let outcome = ui.confirm_pairing(question(), now).unwrap();
+        let outcome = ui.ask(question(), now).unwrap();
         assert_eq!(outcome.urgency, Some(Urgency::Immediate));
         assert!(outcome.effects.is_empty(), "nothing answered yet");
         assert_eq!(ui.screen(), Screen::PairingConfirm);
-        assert_eq!(ui.question(), Some(&question()));
+        assert_eq!(ui.question(), Some(&question().into()));
         assert!(!ui.shows_secret(), "the question is no secret");
         // KEY1 does not answer.
         assert!(click(&mut ui, &status, Key::Key1, now).effects.is_empty());
@@ -1044,7 +1023,7 @@ mod tests {
     #[test]
     fn key3_refuses_the_app() {
         let (mut ui, status, now) = ui(true);
-        ui.confirm_pairing(question(), now).unwrap();
+        ui.ask(question(), now).unwrap();
         let outcome = click(&mut ui, &status, Key::Key3, now);
         assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
         assert_eq!(ui.screen(), Screen::Home);
@@ -1055,7 +1034,7 @@ mod tests {
     #[test]
     fn an_unanswered_question_times_out_after_two_minutes() {
         let (mut ui, status, now) = ui(true);
-        ui.confirm_pairing(question(), now).unwrap();
+        ui.ask(question(), now).unwrap();
         let deadline = ui.next_deadline().unwrap();
         assert_eq!(deadline, now + Duration::from_secs(120));
         let early = ui.on_timer(&status, deadline - Duration::from_secs(1));
@@ -1070,39 +1049,39 @@ mod tests {
     #[test]
     fn a_question_replaced_by_another_request_is_refused() {
         let (mut ui, status, now) = ui(true);
-        ui.confirm_pairing(question(), now).unwrap();
+        ui.ask(question(), now).unwrap();
         let other = PairingQuestion {
             app: "Alby Go".into(),
             ..question()
         };
-        let outcome = ui.confirm_pairing(other.clone(), now).unwrap();
+        let outcome = ui.ask(other.clone(), now).unwrap();
         assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
-        assert_eq!(ui.question(), Some(&other), "the new one is asked");
+        assert_eq!(ui.question(), Some(&other.into()), "the new one is asked");
 
         let outcome = ui.show_seed(SeedWords::new(vec!["zoo".into()]).unwrap(), now);
         assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
         assert_eq!(ui.screen(), Screen::Seed { page: 0 });
 
-        ui.confirm_pairing(question(), now).unwrap();
+        ui.ask(question(), now).unwrap();
         let outcome = ui
             .show_pairing_qr(PairingCode::new("Zeus", "nostr+walletconnect://x"), now)
             .unwrap();
         assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
         assert_eq!(ui.screen(), Screen::PairingQr);
 
-        ui.confirm_pairing(question(), now).unwrap();
+        ui.ask(question(), now).unwrap();
         let outcome = ui.clear_secrets();
         assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
         assert_eq!(ui.screen(), Screen::Home);
 
         // The shutdown question (KEY4 held) replaces it too.
-        ui.confirm_pairing(question(), now).unwrap();
+        ui.ask(question(), now).unwrap();
         let outcome = ui.on_action(Action::Long(Key::Key4), &status, now);
         assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
         assert_eq!(ui.screen(), Screen::ShutdownConfirm);
 
         // The asker went away: the question leaves the screen.
-        ui.confirm_pairing(question(), now).unwrap();
+        ui.ask(question(), now).unwrap();
         ui.withdraw_question();
         assert_eq!(ui.screen(), Screen::Home);
         assert!(ui.question().is_none());
@@ -1111,33 +1090,33 @@ mod tests {
     #[test]
     fn shutdown_while_asking_refuses_and_nothing_is_asked_after() {
         let (mut ui, mut status, now) = ui(true);
-        ui.confirm_pairing(question(), now).unwrap();
+        ui.ask(question(), now).unwrap();
         status.phase = Phase::ShuttingDown;
         let outcome = ui.on_status(&status, now);
         assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
         assert_eq!(ui.screen(), Screen::ShuttingDown);
-        assert!(ui.confirm_pairing(question(), now).is_none());
+        assert!(ui.ask(question(), now).is_none());
         assert!(ui
             .show_pairing_qr(PairingCode::new("Zeus", "x"), now)
             .is_none());
         assert_eq!(ui.screen(), Screen::ShuttingDown);
 
         let (mut ui, _, now) = self::ui(true);
-        ui.confirm_pairing(question(), now).unwrap();
+        ui.ask(question(), now).unwrap();
         assert_eq!(ui.stopped().effects, answered(PairingAnswer::Refused));
     }
 
     #[test]
     fn without_keys_nothing_can_be_asked() {
         let (mut ui, _, now) = ui(false);
-        assert!(ui.confirm_pairing(question(), now).is_none());
+        assert!(ui.ask(question(), now).is_none());
         assert_eq!(ui.screen(), Screen::Home);
     }
 
     #[test]
     fn the_pages_keys_cannot_confirm_on_a_box_with_real_keys() {
         let (mut ui, status, now) = ui(true);
-        ui.confirm_pairing(question(), now).unwrap();
+        ui.ask(question(), now).unwrap();
         let outcome = mirrored(&mut ui, &status, Key::Key2, now);
         assert!(outcome.needs_key_on_box);
         assert!(outcome.effects.is_empty());
@@ -1148,7 +1127,7 @@ mod tests {
         assert_eq!(outcome.effects, answered(PairingAnswer::Confirmed));
 
         // Refusing from the page is fine.
-        ui.confirm_pairing(question(), now).unwrap();
+        ui.ask(question(), now).unwrap();
         let outcome = mirrored(&mut ui, &status, Key::Key3, now);
         assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
         assert!(!outcome.needs_key_on_box);
@@ -1174,7 +1153,7 @@ mod tests {
     fn on_the_simulated_panel_the_pages_keys_are_the_devices() {
         let (ui, status, now) = ui(true);
         let mut ui = ui.mirror_confirms(true);
-        ui.confirm_pairing(question(), now).unwrap();
+        ui.ask(question(), now).unwrap();
         let outcome = mirrored(&mut ui, &status, Key::Key2, now);
         assert!(!outcome.needs_key_on_box);
         assert_eq!(outcome.effects, answered(PairingAnswer::Confirmed));
@@ -1359,35 +1338,34 @@ mod tests {
             version: "0.4.0".into(),
             running: "0.3.2".into(),
         };
-        ui.confirm_update(update(), now).unwrap();
+        ui.ask(update(), now).unwrap();
         assert_eq!(ui.screen(), Screen::UpdateConfirm);
-        assert_eq!(ui.update_question(), Some(&update()));
+        assert_eq!(ui.question(), Some(&update().into()));
         // Nothing sent over the network stands in for the key press.
         let outcome = mirrored(&mut ui, &status, Key::Key2, now);
         assert!(outcome.needs_key_on_box);
         assert_eq!(ui.screen(), Screen::UpdateConfirm, "still asking");
         let outcome = click(&mut ui, &status, Key::Key2, now);
         assert_eq!(outcome.effects, answered(PairingAnswer::Confirmed));
-        assert!(ui.update_question().is_none());
+        assert!(ui.question().is_none());
         // KEY3 refuses; nobody answering times out.
-        ui.confirm_update(update(), now).unwrap();
+        ui.ask(update(), now).unwrap();
         let outcome = click(&mut ui, &status, Key::Key3, now);
         assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
-        ui.confirm_update(update(), now).unwrap();
+        ui.ask(update(), now).unwrap();
         let outcome = ui.on_timer(&status, now + Duration::from_secs(120));
         assert_eq!(outcome.effects, answered(PairingAnswer::TimedOut));
         // A box without keys cannot ask: the password alone decides there.
         let (mut keyless, _, now) = self::ui(false);
-        assert!(keyless.confirm_update(update(), now).is_none());
+        assert!(keyless.ask(update(), now).is_none());
     }
 
     #[test]
     fn a_withdrawal_is_confirmed_with_key2_on_the_box_only() {
         let (mut ui, status, now) = ui(true);
-        ui.confirm_withdrawal(withdrawal(), now).unwrap();
+        ui.ask(withdrawal(), now).unwrap();
         assert_eq!(ui.screen(), Screen::WithdrawalConfirm);
-        assert_eq!(ui.withdrawal(), Some(&withdrawal()));
-        assert_eq!(ui.question(), None);
+        assert_eq!(ui.question(), Some(&withdrawal().into()));
         // The page's copy of the keys cannot send the money.
         let outcome = mirrored(&mut ui, &status, Key::Key2, now);
         assert!(outcome.needs_key_on_box);
@@ -1395,27 +1373,31 @@ mod tests {
         let outcome = click(&mut ui, &status, Key::Key2, now);
         assert_eq!(outcome.effects, answered(PairingAnswer::Confirmed));
         assert_eq!(ui.screen(), Screen::Home);
-        assert!(ui.withdrawal().is_none());
+        assert!(ui.question().is_none());
 
         // KEY3 (also the page's) refuses; nobody answering times out; another question
         // replaces it (refused).
-        ui.confirm_withdrawal(withdrawal(), now).unwrap();
+        ui.ask(withdrawal(), now).unwrap();
         let outcome = mirrored(&mut ui, &status, Key::Key3, now);
         assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
-        ui.confirm_withdrawal(withdrawal(), now).unwrap();
+        ui.ask(withdrawal(), now).unwrap();
         let outcome = ui.on_timer(&status, now + Duration::from_secs(120));
         assert_eq!(outcome.effects, answered(PairingAnswer::TimedOut));
-        ui.confirm_withdrawal(withdrawal(), now).unwrap();
-        let outcome = ui.confirm_pairing(question(), now).unwrap();
+        ui.ask(withdrawal(), now).unwrap();
+        let outcome = ui.ask(question(), now).unwrap();
         assert_eq!(outcome.effects, answered(PairingAnswer::Refused));
-        assert!(ui.withdrawal().is_none());
+        assert_eq!(
+            ui.question(),
+            Some(&question().into()),
+            "the pairing question replaced it"
+        );
         ui.withdraw_question();
-        ui.confirm_withdrawal(withdrawal(), now).unwrap();
+        ui.ask(withdrawal(), now).unwrap();
         ui.withdraw_question();
         assert_eq!(ui.screen(), Screen::Home);
 
         let (mut keyless, _, now) = self::ui(false);
-        assert!(keyless.confirm_withdrawal(withdrawal(), now).is_none());
+        assert!(keyless.ask(withdrawal(), now).is_none());
     }
 
     #[test]
@@ -1442,7 +1424,7 @@ mod tests {
 
         // An open question or the seed words stay; the code waits.
         let (mut ui, status, now) = self::ui(true);
-        ui.confirm_withdrawal(withdrawal(), now).unwrap();
+        ui.ask(withdrawal(), now).unwrap();
         assert!(ui.show_unlock_code(code.clone(), now).is_none());
         assert_eq!(ui.screen(), Screen::WithdrawalConfirm);
         click(&mut ui, &status, Key::Key3, now);

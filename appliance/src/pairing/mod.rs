@@ -417,7 +417,7 @@ impl PairingHandle {
             permissions: connection.permissions_text().to_string(),
             budget: budget_question(&connection),
         };
-        let answer = display.confirm_pairing(question).await;
+        let answer = display.confirm(question).await;
         let store = self.inner.wallet.store();
         let waiting = [ConnectionState::WaitingForKey];
         let result = match answer {

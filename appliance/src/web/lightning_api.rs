@@ -3,9 +3,10 @@
 
 use super::auth::{self, Auth, Authenticated};
 use super::error::ApiError;
+use super::key_press::{self, Asked};
 use super::routes::{api_routes, json_body as body};
 use super::WebContext;
-use crate::display::{DisplayError, PairingAnswer, WithdrawalQuestion};
+use crate::display::WithdrawalQuestion;
 use crate::lightning::liquidity::FeeApproval;
 use crate::lightning::{ErrorKind, InvoiceDescription, LightningError, OpenChannel, RestoreError};
 use crate::qr;
@@ -170,40 +171,19 @@ async fn withdraw(
             amount,
             address: request.address.trim().to_string(),
         };
-        confirmed_on_the_box(display.confirm_withdrawal(question).await)?;
+        key_press::confirmed(
+            display.confirm(question).await,
+            Asked {
+                what: "the withdrawal",
+                nothing_done: "nothing was sent",
+            },
+        )?;
     }
     let txid = context
         .lightning
         .send_onchain(&request.address, request.amount_sat)
         .await?;
     ok(serde_json::json!({ "txid": txid }))
-}
-
-/// The box's answer to a withdrawal question, as an error unless KEY2 confirmed it.
-fn confirmed_on_the_box(answer: Result<PairingAnswer, DisplayError>) -> Result<(), ApiError> {
-    let refused = |kind: &str, message: &str| {
-        Err(ApiError::new(StatusCode::CONFLICT, message).with_kind(kind))
-    };
-    match answer {
-        Ok(PairingAnswer::Confirmed) => Ok(()),
-        // The panel turned out to have no keys: the password was enough.
-        Err(DisplayError::NoKeys) => Ok(()),
-        Ok(PairingAnswer::TimedOut) => refused(
-            "not_confirmed_on_box",
-            "Nobody pressed KEY2 on the box within 2 minutes: nothing was sent. Try again and \
-             press KEY2 on the box when it shows the withdrawal.",
-        ),
-        Ok(PairingAnswer::Refused) => refused(
-            "refused_on_box",
-            "The withdrawal was refused on the box (KEY3, or the screen was needed for \
-             something else): nothing was sent.",
-        ),
-        Err(err) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("The box's screen could not ask ({err}): nothing was sent. Try again."),
-        )
-        .with_kind(err.kind())),
-    }
 }
 
 #[derive(Deserialize)]

@@ -16,6 +16,7 @@ pub mod diagnostic;
 mod error;
 pub mod guard;
 mod html;
+mod key_press;
 mod lightning_api;
 mod openapi;
 mod pairing_api;

@@ -5,9 +5,10 @@
 
 use super::auth::{self, Auth, Authenticated};
 use super::error::ApiError;
+use super::key_press::{self, Asked};
 use super::routes::{api_routes, json_body};
 use super::WebContext;
-use crate::display::{DisplayError, PairingAnswer, UpdateQuestion};
+use crate::display::UpdateQuestion;
 use crate::secret::Secret;
 use crate::update::{HelperError, UpdateError, MAX_BUNDLE_BYTES};
 use actix_web::http::StatusCode;
@@ -159,7 +160,13 @@ async fn install(
             running: context.status.snapshot().update.running_version,
         };
         context.update.waiting_for_key(&version);
-        let answer = confirmed_on_the_box(display.confirm_update(question).await);
+        let answer = key_press::confirmed(
+            display.confirm(question).await,
+            Asked {
+                what: "the update",
+                nothing_done: "nothing was installed",
+            },
+        );
         if answer.is_err() {
             context.update.key_not_pressed();
         }
@@ -172,29 +179,6 @@ async fn install(
         "message": "Installing. When it is written the box stops in order and restarts into \
                     the new version by itself; this page follows it.",
     })))
-}
-
-fn confirmed_on_the_box(answer: Result<PairingAnswer, DisplayError>) -> Result<(), ApiError> {
-    let refused = |kind: &str, message: &str| {
-        Err(ApiError::new(StatusCode::CONFLICT, message).with_kind(kind))
-    };
-    match answer {
-        Ok(PairingAnswer::Confirmed) | Err(DisplayError::NoKeys) => Ok(()),
-        Ok(PairingAnswer::TimedOut) => refused(
-            "not_confirmed_on_box",
-            "Nobody pressed KEY2 on the box within 2 minutes: nothing was installed. Try \
-             again and press KEY2 when the box asks.",
-        ),
-        Ok(PairingAnswer::Refused) => refused(
-            "refused_on_box",
-            "The update was refused on the box (KEY3, or the screen was needed for something \
-             else): nothing was installed.",
-        ),
-        Err(err) => refused(
-            "not_confirmed_on_box",
-            &format!("The box could not ask for KEY2 ({err}): nothing was installed."),
-        ),
-    }
 }
 
 async fn dismiss(_: Authenticated, context: web::Data<WebContext>) -> HttpResponse {

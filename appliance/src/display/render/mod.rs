@@ -17,9 +17,7 @@ mod secrets;
 mod system;
 mod words;
 
-use super::ui::{
-    PairingCode, PairingQuestion, Screen, SeedWords, UpdateQuestion, WithdrawalQuestion,
-};
+use super::ui::{PairingCode, Question, Screen, SeedWords};
 use super::widgets::{Theme, PAPER};
 use crate::status::{Status, UnixTime};
 use embedded_graphics::pixelcolor::BinaryColor;
@@ -30,12 +28,8 @@ use embedded_graphics::prelude::*;
 pub struct View<'a> {
     pub screen: Screen,
     pub status: &'a Status,
-    /// The pairing question on [`Screen::PairingConfirm`].
-    pub question: Option<&'a PairingQuestion>,
-    /// The withdrawal question on [`Screen::WithdrawalConfirm`].
-    pub withdrawal: Option<&'a WithdrawalQuestion>,
-    /// The update question on [`Screen::UpdateConfirm`].
-    pub update: Option<&'a UpdateQuestion>,
+    /// The question on its confirm screen ([`Question::screen`]).
+    pub question: Option<&'a Question>,
     /// The code on [`Screen::UnlockCode`].
     pub unlock_code: Option<&'a str>,
     pub pairing: Option<&'a PairingCode>,
@@ -58,8 +52,6 @@ impl<'a> View<'a> {
             screen,
             status,
             question: None,
-            withdrawal: None,
-            update: None,
             unlock_code: None,
             pairing: None,
             seed: None,

@@ -1,7 +1,9 @@
-//! The questions only a key on the box answers: may this app pair, may this money leave.
+//! The questions only a key on the box answers: may this app pair, may this money leave,
+//! may this update be installed.
 
 use super::View;
 use crate::display::widgets::{self, icons, Theme};
+use crate::display::Question;
 use embedded_graphics::pixelcolor::BinaryColor;
 use embedded_graphics::prelude::*;
 
@@ -17,8 +19,8 @@ pub(super) fn pairing_confirm<D: DrawTarget<Color = BinaryColor>>(
     let top = th.header_h + if th.large { 6 } else { 3 };
     widgets::icon(t, &icons::LOCK, m, top, scale);
     let (app, permissions, budget) = match view.question {
-        Some(q) => (q.app.as_str(), q.permissions.as_str(), q.budget.as_str()),
-        None => ("A wallet app", "-", "-"),
+        Some(Question::Pairing(q)) => (q.app.as_str(), q.permissions.as_str(), q.budget.as_str()),
+        _ => ("A wallet app", "-", "-"),
     };
     // The name on one line: enough to recognise the app, never pushing the rest off.
     let x = m + icon_h + 6;
@@ -60,9 +62,9 @@ pub(super) fn withdrawal_confirm<D: DrawTarget<Color = BinaryColor>>(
 ) {
     widgets::header(t, th, "Send on-chain?", None);
     let m = th.margin;
-    let (amount, address) = match view.withdrawal {
-        Some(q) => (q.amount.as_str(), q.address.as_str()),
-        None => ("-", "-"),
+    let (amount, address) = match view.question {
+        Some(Question::Withdrawal(q)) => (q.amount.as_str(), q.address.as_str()),
+        _ => ("-", "-"),
     };
     let mut y = th.header_h + if th.large { 6 } else { 3 };
     let width = th.chars_across(th.headline, th.inner_width());
@@ -106,9 +108,9 @@ pub(super) fn update_confirm<D: DrawTarget<Color = BinaryColor>>(
 ) {
     widgets::header(t, th, "Install update?", None);
     let m = th.margin;
-    let (version, running) = match view.update {
-        Some(q) => (q.version.as_str(), q.running.as_str()),
-        None => ("-", "-"),
+    let (version, running) = match view.question {
+        Some(Question::Update(q)) => (q.version.as_str(), q.running.as_str()),
+        _ => ("-", "-"),
     };
     let mut y = th.header_h + if th.large { 6 } else { 3 };
     let width = th.chars_across(th.headline, th.inner_width());
