@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::browser::Browser;
+use common::browser::{open_url, Browser};
 use common::lightning::*;
 use common::*;
 use tokio::task::block_in_place;
@@ -21,33 +21,6 @@ fn digits(text: &str) -> u64 {
         .filter(char::is_ascii_digit)
         .collect();
     digits.parse().unwrap_or(0)
-}
-
-/// Opens `url`, logging in when the page asks.
-async fn open_page(browser: &Browser, url: &str) {
-    browser.client.goto(url).await.unwrap();
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{url} never showed a page"
-        );
-        let shown = browser
-            .eval(
-                "const gate = !document.getElementById('login-form').hidden; \
-                 const dash = !document.getElementById('dashboard').hidden; \
-                 return gate ? 'login' : dash ? 'dashboard' : '';",
-            )
-            .await;
-        match shown.as_str() {
-            Some("login") => break,
-            Some("dashboard") => return,
-            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-        }
-    }
-    browser.type_into("#login-password", PASSWORD).await;
-    browser.click("#login-form button[type=submit]").await;
-    browser.visible("#dashboard").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +40,7 @@ async fn fund_open_pay_and_close_a_channel_through_the_page() {
     let a_page = format!("http://127.0.0.1:{}/", a.node.web.port());
     let b_page = format!("http://localhost:{}/", b.node.web.port());
     let browser = Browser::start().await;
-    open_page(&browser, &a_page).await;
+    open_url(&browser, &a_page).await;
     browser
         .text_where_for("#lightning-state", LN_TIMEOUT, |t| t == "Running")
         .await;
@@ -118,7 +91,7 @@ async fn fund_open_pay_and_close_a_channel_through_the_page() {
     browser.snapshot("channel-open").await;
 
     // B's page makes an invoice: text and QR code.
-    open_page(&browser, &b_page).await;
+    open_url(&browser, &b_page).await;
     browser
         .text_where_for("#lightning-state", LN_TIMEOUT, |t| t == "Running")
         .await;
@@ -149,7 +122,7 @@ async fn fund_open_pay_and_close_a_channel_through_the_page() {
         .await;
 
     // A's page pays it: the page reads the invoice first and says what it asks.
-    open_page(&browser, &a_page).await;
+    open_url(&browser, &a_page).await;
     browser.click("[data-panel='send-panel']").await;
     browser.type_into("#send-invoice", &invoice).await;
     let preview = browser.text_where("#send-preview", |t| !t.is_empty()).await;
@@ -200,7 +173,7 @@ async fn fund_open_pay_and_close_a_channel_through_the_page() {
     browser.snapshot("already-paid").await;
 
     // B's page lists the payment as received.
-    open_page(&browser, &b_page).await;
+    open_url(&browser, &b_page).await;
     browser
         .text_where("#payments-list .payment", |t| {
             t.contains("Received") && plain(t).contains("+50 000 sat")
@@ -208,7 +181,7 @@ async fn fund_open_pay_and_close_a_channel_through_the_page() {
         .await;
 
     // A's page closes the channel, after saying what each way of closing means.
-    open_page(&browser, &a_page).await;
+    open_url(&browser, &a_page).await;
     browser.click("#channels-list button.force-close").await;
     let explain = browser
         .text_where("#close-explain", |t| !t.is_empty())

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::browser::{claim, Browser};
+use common::browser::{claim, open_url, Browser};
 use common::lightning::*;
 use common::pairing::{connection, nwc_client};
 use common::*;
@@ -31,30 +31,6 @@ fn amount_after(text: &str, label: &str) -> Option<u64> {
         .filter(char::is_ascii_digit)
         .collect();
     digits.parse().ok()
-}
-
-/// Opens `url`, logging in when the page asks.
-async fn open_page(browser: &Browser, url: &str) {
-    browser.client.goto(url).await.unwrap();
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        assert!(Instant::now() < deadline, "{url} never showed a page");
-        let shown = browser
-            .eval(
-                "const gate = !document.getElementById('login-form').hidden; \
-                 const dash = !document.getElementById('dashboard').hidden; \
-                 return gate ? 'login' : dash ? 'dashboard' : '';",
-            )
-            .await;
-        match shown.as_str() {
-            Some("login") => break,
-            Some("dashboard") => return,
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    browser.type_into("#login-password", PASSWORD).await;
-    browser.click("#login-form button[type=submit]").await;
-    browser.visible("#dashboard").await;
 }
 
 /// Whether the element `id` is hidden.
@@ -113,7 +89,7 @@ async fn an_app_that_may_spend_is_allowed_on_the_box_pays_and_is_revoked_from_th
         (chain, a, b)
     });
     let browser = Browser::start().await;
-    open_page(
+    open_url(
         &browser,
         &format!("http://127.0.0.1:{}/", a.node.web.port()),
     )
@@ -342,7 +318,7 @@ async fn on_a_phone_bluewallet_pairs_at_once_and_a_box_without_keys_asks_for_the
     let node = Plugnode::start(&config);
     block_in_place(|| node.wait_status("the web page", |_| true));
     let browser = Browser::start_sized(390, 844).await;
-    open_page(&browser, &format!("http://127.0.0.1:{}/", node.web.port())).await;
+    open_url(&browser, &format!("http://127.0.0.1:{}/", node.web.port())).await;
 
     browser.click("#pairing-add-toggle").await;
     browser.select("#pairing-preset", "bluewallet").await;

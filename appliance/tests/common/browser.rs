@@ -276,23 +276,24 @@ pub async fn claim(browser: &Browser, address: std::net::SocketAddr, secrets: &s
     browser.visible("#dashboard").await;
 }
 
-/// Opens the page of the box at `address`, logging in when it asks.
+/// Opens the page of the box at `address` once it answers, logging in when it asks.
 pub async fn open_page(browser: &Browser, address: std::net::SocketAddr) {
     tokio::task::block_in_place(|| {
         super::wait_for("the web page", super::TIMEOUT, || {
             super::http(address, "GET", "/", None)
         })
     });
-    browser
-        .client
-        .goto(&format!("http://{address}/"))
-        .await
-        .unwrap();
+    open_url(browser, &format!("http://{address}/")).await;
+}
+
+/// Opens `url` (a box's page), logging in with the tests' password when it asks.
+pub async fn open_url(browser: &Browser, url: &str) {
+    browser.client.goto(url).await.unwrap();
     let deadline = std::time::Instant::now() + super::TIMEOUT;
     loop {
         assert!(
             std::time::Instant::now() < deadline,
-            "the page never showed"
+            "{url} never showed a page"
         );
         let shown = browser
             .eval(
