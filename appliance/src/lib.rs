@@ -24,5 +24,6 @@ pub mod secret;
 pub mod shutdown;
 pub mod status;
 pub mod system;
+pub mod text;
 pub mod update;
 pub mod web;

@@ -22,6 +22,7 @@ use super::stick::{self, StickDevice};
 use crate::config::BackupMode;
 use crate::lightning::{LightningHandle, Seed};
 use crate::status::{unix_now, BackupState, StatusHandle};
+use crate::text::capitalized;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -498,7 +499,7 @@ impl Service {
             self.fail(format!(
                 "{}. The channel state is on the SD card only; plugnode copies it all again \
                  when the stick works.",
-                capitalise(&why)
+                capitalized(&why)
             ));
             return;
         }
@@ -746,13 +747,5 @@ impl History {
     fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
         let text = serde_json::to_string(self).expect("history serializes");
         crate::fsutil::write_atomic(path, text.as_bytes(), 0o600)
-    }
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }

@@ -8,6 +8,7 @@
 
 use crate::lightning::NO_WALLET_YET;
 use crate::status::{BackupState, BitcoindState, LightningState, Status};
+use crate::text::capitalized;
 use std::time::{Duration, Instant};
 
 /// How long everything must stay healthy in one stretch: a service that starts and falls
@@ -102,14 +103,6 @@ impl Trial {
     /// When the trial ends at the latest.
     pub fn deadline(&self) -> Instant {
         self.started + self.limit
-    }
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

@@ -9,6 +9,7 @@ use super::WebContext;
 use crate::display::{key_numbered, DisplayError};
 use crate::secret::Secret;
 use crate::status::{Alert, BitcoindState, Phase, Status};
+use crate::text::capitalized;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
@@ -173,14 +174,6 @@ async fn unlock_code(
         "expires_in_secs": left.as_secs(),
         "message": message,
     })))
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 async fn logout(request: HttpRequest, auth: web::Data<Auth>) -> HttpResponse {

@@ -3,6 +3,7 @@
 
 use super::error::ApiError;
 use crate::display::{DisplayError, PairingAnswer};
+use crate::text::capitalized;
 use actix_web::http::StatusCode;
 
 /// What the box asked about, in the words its refusals use.
@@ -47,14 +48,6 @@ pub(super) fn confirmed(
         )
         .with_kind(err.kind())),
     }
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
