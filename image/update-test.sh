@@ -192,6 +192,13 @@ api() { # method path [curl args...]
     http_code --cacert "$work/ca.crt" -X "$method" -H "Authorization: Bearer $token" "$@" "$secure$path"
 }
 update_state() { api GET /api/system/update >/dev/null; cat "$work/body"; }
+# The alert of `kind` the page and the e-ink show (GET /api/status), as "title: message".
+alert_of() { # kind
+    [[ $(api GET /api/status) == 200 ]] || return 1
+    python3 -c 'import json,sys
+for a in json.load(open(sys.argv[1]))["alerts"]:
+    if a["kind"] == sys.argv[2]: print(a["title"] + ": " + a["message"]); break' "$work/body" "$1"
+}
 
 ssh_vm() {
     ssh -q -i "$work/id" -p "$ssh_port" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
@@ -317,6 +324,9 @@ if [[ $MODE == api ]]; then
     [[ $(json_of "$state" '["running_version"]') == "$version_next" && $(json_of "$state" '["slot"]') == B ]] ||
         fail "after the update: $state"
     ok "GET /api/system/update: $state"
+    alert=$(alert_of update_done)
+    [[ $alert == "Updated to $version_next"* ]] || fail "no \"Updated to $version_next\" alert: '$alert'"
+    ok "the alert: $alert"
 else
     wait_ssh
     status=$(ask_helper status)
@@ -368,6 +378,10 @@ if [[ $MODE == api ]]; then
         $(json_of "$state" '["last_result"]["back_on"]') == "$version_next" &&
         -n $(json_of "$state" '["last_result"]["reason"]') ]] || fail "no rolled_back result with a reason: $state"
     ok "GET /api/system/update: $state"
+    alert=$(alert_of update_rolled_back)
+    [[ $alert == *"The update to $version_broken did not start; you are back on $version_next"* ]] ||
+        fail "no rollback alert: '$alert'"
+    ok "the alert: $alert"
 else
     wait_ssh
     status=$(ask_helper status)
