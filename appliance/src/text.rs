@@ -10,9 +10,31 @@ pub fn capitalized(text: &str) -> String {
     }
 }
 
+/// `text` ending as a sentence, so that another can follow it: a reason from elsewhere
+/// (the update helper, a log line) may come without its full stop.
+pub fn sentence(text: &str) -> String {
+    let text = text.trim_end();
+    if text.is_empty() || text.ends_with(['.', '!', '?']) {
+        text.to_string()
+    } else {
+        format!("{text}.")
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::capitalized;
+    use super::{capitalized, sentence};
+
+    #[test]
+    fn a_reason_gets_its_full_stop_once() {
+        assert_eq!(
+            sentence("plugnode stopped at start: exit status 1 (exit-code)"),
+            "plugnode stopped at start: exit status 1 (exit-code)."
+        );
+        assert_eq!(sentence("It failed. "), "It failed.");
+        assert_eq!(sentence("Why?"), "Why?");
+        assert_eq!(sentence(""), "");
+    }
 
     #[test]
     fn only_the_first_letter_changes() {

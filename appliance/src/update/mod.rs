@@ -593,7 +593,8 @@ fn last_result(data_dir: &Path, slots: Option<&SlotStatus>) -> Option<UpdateResu
         .map(|failed| UpdateResult::RolledBack {
             version: failed.version,
             back_on: failed.back_on,
-            reason: failed.reason,
+            // The helper's reason is a phrase; the page and the e-ink go on after it.
+            reason: crate::text::sentence(&failed.reason),
             at: failed.at,
         });
     [updated, rolled_back]
