@@ -35,6 +35,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=qemu-firmware.sh
 . "$here/qemu-firmware.sh"
+# shellcheck source=test/harness.sh
+. "$here/test/harness.sh"
 MACHINE=${MACHINE:-virt}
 [[ $MACHINE == virt || $MACHINE == raspi3b ]] || { echo "smoke-test.sh: MACHINE is virt or raspi3b" >&2; exit 2; }
 img="${1:-$here/out/plugnode-test.img}"
@@ -46,8 +48,6 @@ STOP_TIMEOUT=${STOP_TIMEOUT:-600}
 # chain.
 DISK_MIB=16384
 
-started=$SECONDS
-say() { echo "== [$((SECONDS - started)) s] $*"; }
 [[ -f $img ]] || { echo "smoke-test.sh: no image $img; build it with: image/build.sh --profile test" >&2; exit 2; }
 # Debian packages it needs, installed when missing (as build.sh does); the loop below
 # checks the tools themselves, for machines where apt cannot be used.
@@ -69,32 +69,7 @@ for tool in qemu-system-aarch64 mcopy mdir mtype sfdisk curl python3 fdtoverlay;
 done
 password=$(cat "$password_file")
 
-work=$(mktemp -d "${TMPDIR:-/var/tmp}/plugnode-smoke.XXXXXX")
-qemu_pid=""
-failed=0
-finish() {
-    if [[ -n $qemu_pid ]] && kill -0 "$qemu_pid" 2>/dev/null; then
-        kill "$qemu_pid" 2>/dev/null || true
-        wait "$qemu_pid" 2>/dev/null || true
-    fi
-    python3 "$here/test/lightning.py" stop "$work/host" || true
-    if ((failed)) || [[ -n ${KEEP:-} ]]; then
-        echo "   work dir kept: $work (console.log, disk.img)"
-    else
-        rm -rf "$work"
-    fi
-}
-trap finish EXIT
-fail() {
-    failed=1
-    echo "FAIL: $*" >&2
-    if [[ -f $work/console.log ]]; then
-        echo "---- last lines of the serial console ----" >&2
-        tail -n 40 "$work/console.log" | tr -d '\r' >&2
-    fi
-    exit 1
-}
-ok() { echo "   ok: $*"; }
+harness_begin smoke "console.log, disk.img; host/: the chain's log"
 
 # --- a copy of the image, on a disk larger than the image (as an SD card would be) -------
 say "copying $img"
@@ -119,7 +94,6 @@ rm "$work/stick.part"
 # The chain the test image's bitcoind forwards to (image/test/plugnode-test.toml), on the host.
 python3 "$here/test/lightning.py" chain "$work/host" || fail "could not start the chain on the host (see $work/host/chain.log)"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 tls_port=$(free_port)
 base="http://127.0.0.1:$port"

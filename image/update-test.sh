@@ -36,6 +36,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=qemu-firmware.sh
 . "$here/qemu-firmware.sh"
+# shellcheck source=test/harness.sh
+. "$here/test/harness.sh"
 img="${1:-$here/out/plugnode-test.img}"
 MODE=${MODE:-api}
 [[ $MODE == api || $MODE == helper ]] || { echo "update-test.sh: MODE is api or helper" >&2; exit 2; }
@@ -43,42 +45,13 @@ password_file="$here/test/web-password"
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-900}
 DISK_MIB=16384
 
-started=$SECONDS
-say() { echo "== [$((SECONDS - started)) s] $*"; }
 [[ -f $img ]] || { echo "update-test.sh: no image $img; build it with: image/build.sh --profile test" >&2; exit 2; }
 for tool in qemu-system-aarch64 mcopy mtype sfdisk curl python3 unsquashfs xz; do
     command -v "$tool" >/dev/null || { echo "update-test.sh: $tool is missing" >&2; exit 2; }
 done
 password=$(cat "$password_file")
 
-work=$(mktemp -d "${TMPDIR:-/var/tmp}/plugnode-update.XXXXXX")
-qemu_pid=""
-failed=0
-finish() {
-    if [[ -n $qemu_pid ]] && kill -0 "$qemu_pid" 2>/dev/null; then
-        kill "$qemu_pid" 2>/dev/null || true
-        wait "$qemu_pid" 2>/dev/null || true
-    fi
-    python3 "$here/test/lightning.py" stop "$work/host" || true
-    if ((failed)) || [[ -n ${KEEP:-} ]]; then
-        echo "   work dir kept: $work (console-N.log of each boot, disk.img; host/: the chain's and the peer's logs)"
-    else
-        rm -rf "$work"
-    fi
-}
-trap finish EXIT
-fail() {
-    failed=1
-    echo "FAIL: $*" >&2
-    local log
-    log=$(ls -t "$work"/console-*.log 2>/dev/null | head -n 1)
-    if [[ -n $log ]]; then
-        echo "---- last lines of $(basename "$log") ----" >&2
-        tail -n 40 "$log" | tr -d '\r' >&2
-    fi
-    exit 1
-}
-ok() { echo "   ok: $*"; }
+harness_begin update "console-N.log of each boot, disk.img; host/: the chain's and the peer's logs"
 
 # --- the bundles: N+1 and a broken N+2 of the same build -----------------------------------
 out=$(dirname "$img")
@@ -118,7 +91,6 @@ channel() { # step [when]
 # --- the card and the ports ---------------------------------------------------------------
 cp --sparse=always "$img" "$work/disk.img"
 truncate -s ${DISK_MIB}M "$work/disk.img"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 tls_port=$(free_port)
 ssh_port=$(free_port)
